@@ -1,0 +1,195 @@
+//! The commands behind the CLI, returning exit codes.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::spec::report::{self, Format};
+use crate::spec::{self, check, Catalog, Options, Pool};
+
+/// Exit code: all good.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the input has errors.
+pub const EXIT_INVALID: u8 = 1;
+/// Exit code: usage or I/O error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// `adsched validate`.
+pub fn validate(paths: &[PathBuf], templates: Option<&Path>, format: Format) -> u8 {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("./schedules")]
+    } else {
+        paths.to_vec()
+    };
+    let pool = match pool(templates) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("adsched validate: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    let catalog = match spec::load(&paths, &Options::new(pool, Utc::now())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("adsched validate: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    print!("{}", report::render(&catalog, format, fancy_output()));
+    if catalog.has_errors() {
+        EXIT_INVALID
+    } else {
+        EXIT_OK
+    }
+}
+
+/// The template pool: an explicit folder must exist; the default may be absent.
+fn pool(templates: Option<&Path>) -> Result<Pool, String> {
+    match templates {
+        Some(dir) if !dir.is_dir() => Err(format!(
+            "--templates {}: no such folder",
+            dir.display()
+        )),
+        Some(dir) => Ok(Pool::scan(dir)),
+        None => Ok(Pool::scan(Path::new("./templates"))),
+    }
+}
+
+/// Colour and Unicode only for a terminal, and never with NO_COLOR.
+fn fancy_output() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Output formats of `next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NextFormat {
+    /// A readable list.
+    Human,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(Serialize)]
+struct NextReport {
+    id: String,
+    timezone: String,
+    description: String,
+    times: Vec<String>,
+}
+
+/// `adsched next`.
+pub fn next(
+    file_or_id: &str,
+    schedules: &Path,
+    count: usize,
+    after: Option<&str>,
+    format: NextFormat,
+) -> u8 {
+    let after = match after {
+        None => Utc::now(),
+        Some(s) => match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => t.with_timezone(&Utc),
+            Err(e) => {
+                eprintln!("adsched next: --after `{s}` is not an RFC 3339 time ({e}); e.g. 2026-03-01T00:00:00Z");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let as_file = Path::new(file_or_id);
+    let by_file = as_file.is_file();
+    let source = if by_file { as_file } else { schedules };
+    if !source.exists() {
+        eprintln!(
+            "adsched next: `{file_or_id}` is not a file, and the schedules folder {} does not exist",
+            schedules.display()
+        );
+        return EXIT_USAGE;
+    }
+    // The calendar alone matters here: no template pool, no clock-dependent warnings.
+    let catalog = match spec::load(&[source.to_path_buf()], &Options::new(Pool::default(), after)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("adsched next: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let doc = if by_file {
+        match catalog.schedules.as_slice() {
+            [one] => one,
+            [] => return no_schedule(&catalog, &format!("{file_or_id} holds no valid Schedule")),
+            _ => {
+                eprintln!("adsched next: {file_or_id} holds several schedules; pass one of their ids with --schedules {}", as_file.parent().map_or(".".into(), |p| p.display().to_string()));
+                return EXIT_USAGE;
+            }
+        }
+    } else {
+        match catalog.schedule(file_or_id) {
+            Some(d) => d,
+            None => {
+                return no_schedule(
+                    &catalog,
+                    &format!("no valid schedule with id `{file_or_id}` in {}", schedules.display()),
+                )
+            }
+        }
+    };
+    let cal = match check::calendar(&doc.doc) {
+        Ok(c) => c,
+        Err(e) => {
+            let pos = catalog.files[doc.file].value_pos(doc.index, e.path);
+            eprintln!(
+                "adsched next: {}:{}:{}: {}",
+                catalog.display(doc.file),
+                pos.line,
+                pos.column,
+                e.message
+            );
+            return EXIT_INVALID;
+        }
+    };
+    let tz = cal.timezone();
+    let times: Vec<String> = cal
+        .upcoming(after, count)
+        .into_iter()
+        .map(|t| t.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Secs, false))
+        .collect();
+    let report = NextReport {
+        id: doc.doc.id.clone(),
+        timezone: tz.name().to_string(),
+        description: cal.describe(),
+        times,
+    };
+    match format {
+        NextFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("plain data serializes")
+        ),
+        NextFormat::Human => {
+            println!("{}: {}", report.id, report.description);
+            if report.times.is_empty() {
+                println!("  no fire times after {}", after.to_rfc3339());
+            }
+            for t in &report.times {
+                println!("  {t}");
+            }
+        }
+    }
+    EXIT_OK
+}
+
+/// Explains why no schedule was found, with the errors that may be the reason.
+fn no_schedule(catalog: &Catalog, what: &str) -> u8 {
+    eprintln!("adsched next: {what}");
+    let errors = catalog
+        .findings
+        .iter()
+        .filter(|f| f.severity == spec::Severity::Error)
+        .count();
+    if errors > 0 {
+        eprint!("{}", report::render(catalog, Format::Human, false));
+        return EXIT_INVALID;
+    }
+    EXIT_USAGE
+}

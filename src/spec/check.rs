@@ -1,0 +1,436 @@
+//! Checks beyond the schema: calendars, templates, exports, references.
+
+use std::collections::HashMap;
+use std::path::{Component, Path};
+use std::str::FromStr;
+
+use chrono::Duration;
+
+use super::finding::{Code, Finding, Related};
+use super::load::Options;
+use super::model::{Export, Schedule, TemplateMode, Templates};
+use super::spans::Pos;
+use super::Catalog;
+use crate::calendar::{self, Calendar, CronSpec, Form};
+
+/// How far ahead a calendar must fire at least once (SPEC 2).
+const NEVER_FIRES_HORIZON_DAYS: i64 = 5 * 366;
+
+/// A problem with a schedule's `schedule:` block.
+#[derive(Debug, Clone)]
+pub struct TimingError {
+    /// `cron`, `timezone` or `time`.
+    pub code: Code,
+    /// JSON-pointer path of the offending value.
+    pub path: &'static str,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// The calendar of a schedule, or what is wrong with it.
+pub fn calendar(s: &Schedule) -> Result<Calendar, TimingError> {
+    calendar_of(&s.schedule)
+}
+
+fn calendar_of(t: &super::model::Timing) -> Result<Calendar, TimingError> {
+    let tz_name = t.timezone.as_deref().unwrap_or(calendar::DEFAULT_TIMEZONE);
+    let tz = calendar::parse_timezone(tz_name).map_err(|message| TimingError {
+        code: Code::Timezone,
+        path: "/schedule/timezone",
+        message,
+    })?;
+    let time = |at: &str, path: &'static str| {
+        calendar::parse_time(at).map_err(|message| TimingError {
+            code: Code::Time,
+            path,
+            message,
+        })
+    };
+    let form = if let Some(d) = &t.daily {
+        Form::Daily(time(&d.at, "/schedule/daily/at")?)
+    } else if let Some(w) = &t.weekly {
+        Form::Weekly(w.day.weekday(), time(&w.at, "/schedule/weekly/at")?)
+    } else if let Some(m) = &t.monthly {
+        Form::Monthly(m.day.unwrap_or(1), time(&m.at, "/schedule/monthly/at")?)
+    } else if let Some(c) = &t.cron {
+        Form::Cron(Box::new(CronSpec::parse(c).map_err(|message| {
+            TimingError {
+                code: Code::Cron,
+                path: "/schedule/cron",
+                message,
+            }
+        })?))
+    } else if let Some(o) = &t.once {
+        Form::Once(
+            calendar::parse_local_datetime(&o.at).map_err(|message| TimingError {
+                code: Code::Time,
+                path: "/schedule/once/at",
+                message,
+            })?,
+        )
+    } else {
+        // The schema requires exactly one form.
+        return Err(TimingError {
+            code: Code::Schema,
+            path: "/schedule",
+            message: "give exactly one of daily, weekly, monthly, cron, once".into(),
+        });
+    };
+    Ok(Calendar::new(form, tz))
+}
+
+/// The catch-up window of a schedule (default 1 h).
+pub fn catchup_window(s: &Schedule) -> Duration {
+    s.schedule
+        .catchup_window
+        .as_deref()
+        .and_then(|w| calendar::parse_duration(w).ok())
+        .unwrap_or_else(|| Duration::hours(1))
+}
+
+/// A document id and where it is defined.
+#[derive(Debug, Clone)]
+pub struct IdRef {
+    /// `Product` or `Schedule` (separate namespaces).
+    pub kind: String,
+    /// The id.
+    pub id: String,
+    /// File index.
+    pub file: usize,
+    /// Document index in the file.
+    pub index: usize,
+}
+
+/// Checks one schedule on its own (references across files come later).
+/// Works block by block, so an error in one block does not hide the others':
+/// a block with schema errors, or that does not parse, is skipped.
+pub(super) fn check_schedule(
+    catalog: &mut Catalog,
+    file: usize,
+    index: usize,
+    json: &serde_json::Value,
+    schema_errors: &[&str],
+    opts: &Options,
+) {
+    fn block<T: serde::de::DeserializeOwned>(
+        json: &serde_json::Value,
+        name: &str,
+        errors: &[&str],
+    ) -> Option<T> {
+        let path = format!("/{name}");
+        let clean = !errors
+            .iter()
+            .any(|e| *e == path || e.starts_with(&format!("{path}/")));
+        clean
+            .then(|| json.get(name).cloned())
+            .flatten()
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+    let src = &catalog.files[file];
+    let mut out = Vec::new();
+    let at = |path: &str| src.value_pos(index, path);
+
+    if let Some(timing) = block::<super::model::Timing>(json, "schedule", schema_errors) {
+        check_timing(&timing, file, &at, opts, &mut out);
+    }
+    if let Some(templates) = block::<Templates>(json, "templates", schema_errors) {
+        check_templates(&templates, file, src, index, opts, &mut out);
+    }
+    if let Some(export) = block::<Export>(json, "export", schema_errors) {
+        check_export(&export, file, &at, opts, &mut out);
+    }
+    catalog.findings.extend(out);
+}
+
+fn check_timing(
+    timing: &super::model::Timing,
+    file: usize,
+    at: &dyn Fn(&str) -> Pos,
+    opts: &Options,
+    out: &mut Vec<Finding>,
+) {
+    // A bad zone should not hide a bad cron or time: check the form in UTC too.
+    let mut in_utc;
+    let mut timing = timing;
+    if let Err(e) = calendar_of(timing) {
+        if e.code == Code::Timezone {
+            out.push(Finding::error(e.code, file, at(e.path), e.message));
+            in_utc = timing.clone();
+            in_utc.timezone = Some("UTC".into());
+            timing = &in_utc;
+        }
+    }
+    match calendar_of(timing) {
+        Err(e) => out.push(Finding::error(e.code, file, at(e.path), e.message)),
+        Ok(cal) => {
+            let horizon = opts.now + Duration::days(NEVER_FIRES_HORIZON_DAYS);
+            if cal.next_after_within(opts.now, horizon).is_none() {
+                match cal.form() {
+                    Form::Once(t) => out.push(Finding::warning(
+                        Code::OnceInPast,
+                        file,
+                        at("/schedule/once/at"),
+                        format!(
+                            "{} ({}) is already in the past: this schedule will not fire (the daemon records it as missed)",
+                            t.format("%Y-%m-%dT%H:%M"),
+                            cal.timezone().name()
+                        ),
+                    )),
+                    _ => out.push(Finding::error(
+                        Code::NeverFires,
+                        file,
+                        at("/schedule/cron"),
+                        format!(
+                            "`{}` never fires in the next 5 years (a date that does not exist, such as 31 February?)",
+                            timing.cron.as_deref().unwrap_or_default()
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+    if let Some(w) = &timing.catchup_window {
+        if let Err(message) = calendar::parse_duration(w) {
+            out.push(Finding::error(
+                Code::Schema,
+                file,
+                at("/schedule/catchup_window"),
+                message,
+            ));
+        }
+    }
+}
+
+fn check_templates(
+    templates: &Templates,
+    file: usize,
+    src: &super::SourceFile,
+    index: usize,
+    opts: &Options,
+    out: &mut Vec<Finding>,
+) {
+    let at = |path: &str| src.value_pos(index, path);
+    let pool = &opts.pool;
+    match templates.mode {
+        TemplateMode::Unused => {
+            let count = templates.count.unwrap_or(0) as usize;
+            if count > pool.names.len() {
+                out.push(Finding::warning(
+                    Code::PoolTooSmall,
+                    file,
+                    at("/templates/count"),
+                    format!(
+                        "count {count} is larger than the template pool ({} image{} in {}); runs will use what is left",
+                        pool.names.len(),
+                        if pool.names.len() == 1 { "" } else { "s" },
+                        pool.dir.display()
+                    ),
+                ));
+            }
+        }
+        TemplateMode::Specific => {
+            for (i, id) in templates.ids.iter().flatten().enumerate() {
+                if !pool.names.contains(id) {
+                    let near: Vec<&String> = pool.names.iter().take(8).collect();
+                    out.push(Finding::error(
+                        Code::TemplateMissing,
+                        file,
+                        at(&format!("/templates/ids/{i}")),
+                        format!(
+                            "template `{id}` is not in the pool {}; available: {}{}",
+                            pool.dir.display(),
+                            near.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                            if pool.names.len() > 8 { ", …" } else { "" }
+                        ),
+                    ));
+                }
+            }
+        }
+        TemplateMode::Uploaded => {
+            let base = src.path.parent().unwrap_or(Path::new("."));
+            for (i, rel) in templates.files.iter().flatten().enumerate() {
+                let pos = at(&format!("/templates/files/{i}"));
+                if let Err((code, message)) = check_uploaded(rel, base, &src.root) {
+                    out.push(Finding::error(code, file, pos, message));
+                }
+            }
+        }
+    }
+}
+
+/// An uploaded template must be a relative path to an existing file that
+/// stays inside the schedules folder, symlinks resolved.
+pub fn check_uploaded(rel: &str, base: &Path, root: &Path) -> Result<std::path::PathBuf, (Code, String)> {
+    let p = Path::new(rel);
+    let escape = |why: &str| {
+        Err((
+            Code::PathEscape,
+            format!("`{rel}` {why}; an uploaded template is a path relative to this file, inside the schedules folder"),
+        ))
+    };
+    if p.is_absolute() || rel.starts_with('/') || rel.starts_with('\\') {
+        return escape("is an absolute path");
+    }
+    if p.components().any(|c| matches!(c, Component::ParentDir)) {
+        return escape("contains `..`");
+    }
+    let full = base.join(p);
+    let real = match std::fs::canonicalize(&full) {
+        Ok(r) => r,
+        Err(_) => {
+            return Err((
+                Code::TemplateMissing,
+                format!("uploaded template `{rel}` does not exist (looked for {})", full.display()),
+            ))
+        }
+    };
+    let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    if !real.starts_with(&real_root) {
+        return escape("leads outside the schedules folder through a symlink");
+    }
+    if !real.is_file() {
+        return Err((
+            Code::TemplateMissing,
+            format!("uploaded template `{rel}` is not a file"),
+        ));
+    }
+    Ok(real)
+}
+
+fn check_export(
+    e: &Export,
+    file: usize,
+    at: &dyn Fn(&str) -> Pos,
+    opts: &Options,
+    out: &mut Vec<Finding>,
+) {
+    let dest = e.destination;
+    if dest.has_email() && e.email.is_none() {
+        out.push(Finding::error(
+            Code::Export,
+            file,
+            at("/export/destination"),
+            "destination includes email but `export.email` is missing; add `email: { to: [someone@example.com] }`",
+        ));
+    }
+    if dest.has_slack() && e.slack.is_none() {
+        out.push(Finding::error(
+            Code::Export,
+            file,
+            at("/export/destination"),
+            "destination includes slack but `export.slack` is missing; add `slack: { channel: C0123ABCD }` or `slack: { webhook_env: NAME }`",
+        ));
+    }
+    if let Some(slack) = &e.slack {
+        match (&slack.channel, &slack.webhook_env) {
+            (None, None) => out.push(Finding::error(
+                Code::Export,
+                file,
+                at("/export/slack"),
+                "`export.slack` needs `channel` (a channel ID such as C0123ABCD) or `webhook_env` (the variable holding a webhook URL)",
+            )),
+            (Some(_), Some(_)) => out.push(Finding::error(
+                Code::Export,
+                file,
+                at("/export/slack"),
+                "`export.slack` has both `channel` and `webhook_env`; give one: the bot posts to a channel, a webhook has its own",
+            )),
+            (Some(ch), None) => {
+                if let Some(allow) = &opts.slack_allow {
+                    if !allow.iter().any(|a| a.eq_ignore_ascii_case(ch)) {
+                        out.push(Finding::warning(
+                            Code::Export,
+                            file,
+                            at("/export/slack/channel"),
+                            format!("channel {ch} is not in ADSCHED_SLACK_ALLOW ({}); the daemon will refuse this export", allow.join(", ")),
+                        ));
+                    }
+                }
+            }
+            (None, Some(_)) => {}
+        }
+    }
+    if let Some(email) = &e.email {
+        for (i, to) in email.to.iter().enumerate() {
+            let path = format!("/export/email/to/{i}");
+            match lettre::Address::from_str(to) {
+                Err(err) => out.push(Finding::error(
+                    Code::Email,
+                    file,
+                    at(&path),
+                    format!("`{to}` is not an email address ({err}); write a bare address such as marketing@acme.example"),
+                )),
+                Ok(addr) => {
+                    if let Some(allow) = &opts.email_allow {
+                        let domain = addr.domain().to_ascii_lowercase();
+                        if !allow.contains(&domain) {
+                            out.push(Finding::warning(
+                                Code::Export,
+                                file,
+                                at(&path),
+                                format!("domain {domain} is not in ADSCHED_EMAIL_ALLOW ({}); the daemon will refuse this export", allow.join(", ")),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks across documents: duplicate ids and product references.
+pub(super) fn cross_check(catalog: &mut Catalog, _opts: &Options) {
+    let mut out = Vec::new();
+    let mut first: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
+    // `ids` is in file and document order: report the later definition, naming the first.
+    for r in &catalog.ids {
+        match first.get(&(r.kind.as_str(), r.id.as_str())) {
+            None => {
+                first.insert((&r.kind, &r.id), (r.file, r.index));
+            }
+            Some(&(ffile, findex)) => {
+                let here = catalog.files[r.file].value_pos(r.index, "/id");
+                let there = catalog.files[ffile].value_pos(findex, "/id");
+                let mut f = Finding::error(
+                    Code::DuplicateId,
+                    r.file,
+                    here,
+                    format!(
+                        "{} id `{}` is defined twice: here and at {}:{}:{}; ids must be unique",
+                        r.kind, r.id, catalog.files[ffile].display, there.line, there.column
+                    ),
+                );
+                f.related = Some(Related {
+                    file: ffile,
+                    pos: there,
+                    label: "first defined here".into(),
+                });
+                out.push(f);
+            }
+        }
+    }
+    let known: Vec<&str> = catalog
+        .ids
+        .iter()
+        .filter(|r| r.kind == "Product")
+        .map(|r| r.id.as_str())
+        .collect();
+    for (product, file, index) in &catalog.product_refs {
+        if !known.contains(&product.as_str()) {
+            out.push(Finding::error(
+                Code::UnknownProduct,
+                *file,
+                catalog.files[*file].value_pos(*index, "/product"),
+                format!(
+                    "product `{product}` is not defined by any Product document{}",
+                    if known.is_empty() {
+                        " (none were found; add one with `kind: Product`)".to_string()
+                    } else {
+                        format!("; known products: {}", known.join(", "))
+                    }
+                ),
+            ));
+        }
+    }
+    catalog.findings.extend(out);
+}

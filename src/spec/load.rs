@@ -1,0 +1,448 @@
+//! Finding, reading and parsing schedule files.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+
+use super::finding::{Code, Finding};
+use super::schema::{self, Anchor};
+use super::spans::Pos;
+use super::{check, display_path, Catalog, Document, SourceFile};
+
+/// Files larger than this are refused unread (SPEC 1).
+pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
+/// Folder depth at which discovery stops: deeper trees are a mistake or a loop.
+const MAX_DEPTH: usize = 32;
+
+/// Image types the template pool holds.
+pub const TEMPLATE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
+
+/// What validation needs besides the files.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The template pool.
+    pub pool: Pool,
+    /// "Now", for `once-in-past` and `never-fires`.
+    pub now: DateTime<Utc>,
+    /// `ADSCHED_EMAIL_ALLOW`: allowed recipient domains, if set.
+    pub email_allow: Option<Vec<String>>,
+    /// `ADSCHED_SLACK_ALLOW`: allowed channel ids, if set.
+    pub slack_allow: Option<Vec<String>>,
+}
+
+impl Options {
+    /// Options with the pool in `templates` and allow-lists from the environment.
+    pub fn new(pool: Pool, now: DateTime<Utc>) -> Self {
+        Options {
+            pool,
+            now,
+            email_allow: env_list("ADSCHED_EMAIL_ALLOW"),
+            slack_allow: env_list("ADSCHED_SLACK_ALLOW"),
+        }
+    }
+}
+
+/// A comma- or space-separated list from the environment; unset or empty = None.
+pub fn env_list(name: &str) -> Option<Vec<String>> {
+    let v = std::env::var(name).ok()?;
+    let items: Vec<String> = v
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    (!items.is_empty()).then_some(items)
+}
+
+/// The template pool: image names relative to the templates folder.
+#[derive(Debug, Clone, Default)]
+pub struct Pool {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Image names ("summer-01.png", "sub/x.png"), sorted.
+    pub names: BTreeSet<String>,
+}
+
+impl Pool {
+    /// Lists the images below `dir` (hidden names skipped). A missing folder is an empty pool.
+    pub fn scan(dir: &Path) -> Pool {
+        let mut names = BTreeSet::new();
+        let mut seen = HashSet::new();
+        walk(dir, dir, 0, &mut seen, &mut |rel, _| {
+            let is_image = rel
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| TEMPLATE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)));
+            if is_image {
+                names.insert(rel.to_string_lossy().replace('\\', "/"));
+            }
+        });
+        Pool {
+            dir: dir.to_path_buf(),
+            names,
+        }
+    }
+}
+
+/// Why loading could not even start (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A path on the command line does not exist.
+    #[error("{0}: no such file or folder")]
+    Missing(String),
+    /// A path could not be read.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
+/// Every `*.yaml`/`*.yml` below `dir`, sorted; names starting with `.` skipped,
+/// symlinks followed (ConfigMap and git-sync mounts are symlinks), loops cut.
+pub fn discover(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut seen = HashSet::new();
+    walk(dir, dir, 0, &mut seen, &mut |_, full| {
+        let yaml = full
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e == "yaml" || e == "yml");
+        if yaml {
+            files.push(full.to_path_buf());
+        }
+    });
+    files.sort();
+    files
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    seen: &mut HashSet<PathBuf>,
+    found: &mut dyn FnMut(&Path, &Path),
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    // A symlink back up the tree would loop forever: visit each real folder once.
+    match fs::canonicalize(dir) {
+        Ok(real) => {
+            if !seen.insert(real) {
+                return;
+            }
+        }
+        Err(_) => return,
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let full = entry.path();
+        // fs::metadata follows symlinks; a dangling link is skipped.
+        let Ok(meta) = fs::metadata(&full) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(root, &full, depth + 1, seen, found);
+        } else if meta.is_file() {
+            let rel = full.strip_prefix(root).unwrap_or(&full);
+            found(rel, &full);
+        }
+    }
+}
+
+/// Reads every document below `paths` and validates it.
+pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Catalog, LoadError> {
+    let mut catalog = Catalog::default();
+    let mut seen = HashSet::new();
+    for path in paths {
+        let meta = fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => LoadError::Missing(display_path(path)),
+            _ => LoadError::Io(display_path(path), e),
+        })?;
+        let (files, root) = if meta.is_dir() {
+            (discover(path), path.clone())
+        } else {
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            (vec![path.clone()], parent.to_path_buf())
+        };
+        for file in files {
+            let key = fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+            if seen.insert(key) {
+                catalog.files.push(SourceFile::new(
+                    file.clone(),
+                    display_path(&file),
+                    root.clone(),
+                ));
+            }
+        }
+    }
+    for i in 0..catalog.files.len() {
+        read_file(&mut catalog, i, opts);
+    }
+    check::cross_check(&mut catalog, opts);
+    catalog.findings.sort_by(|a, b| {
+        (a.file, a.pos.line, a.pos.column).cmp(&(b.file, b.pos.line, b.pos.column))
+    });
+    Ok(catalog)
+}
+
+fn read_file(catalog: &mut Catalog, i: usize, opts: &Options) {
+    let start = Pos {
+        line: 1,
+        column: 1,
+        offset: 0,
+        len: 0,
+    };
+    let path = catalog.files[i].path.clone();
+    let bytes = match read_capped(&path) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            catalog.findings.push(Finding::error(
+                Code::FileTooLarge,
+                i,
+                start,
+                format!("the file is larger than {} KiB; split it into several files", MAX_FILE_SIZE / 1024),
+            ));
+            return;
+        }
+        Err(e) => {
+            catalog.findings.push(Finding::error(
+                Code::YamlSyntax,
+                i,
+                start,
+                format!("the file cannot be read: {e}"),
+            ));
+            return;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let good = String::from_utf8_lossy(good);
+            let line = good.matches('\n').count() + 1;
+            let column = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            catalog.findings.push(Finding::error(
+                Code::YamlSyntax,
+                i,
+                Pos {
+                    line,
+                    column,
+                    offset: 0,
+                    len: 0,
+                },
+                "the file is not UTF-8 text (a YAML file must be UTF-8); the first invalid byte is here",
+            ));
+            return;
+        }
+    };
+    catalog.files[i].text = Arc::from(text.as_str());
+    let mut values = Vec::new();
+    for de in serde_yaml::Deserializer::from_str(&text) {
+        match Yaml::deserialize(de) {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                let pos = e.location().map_or(start, |l| Pos {
+                    line: l.line(),
+                    column: l.column(),
+                    offset: l.index().min(text.len()),
+                    len: 0,
+                });
+                catalog.findings.push(Finding::error(
+                    Code::YamlSyntax,
+                    i,
+                    pos,
+                    format!("invalid YAML: {}", strip_location(&e.to_string())),
+                ));
+                return;
+            }
+        }
+    }
+    catalog.files[i].doc_empty = values.iter().map(Yaml::is_null).collect();
+    for (index, value) in values.into_iter().enumerate() {
+        if value.is_null() {
+            continue;
+        }
+        catalog.documents += 1;
+        read_document(catalog, i, index, value, opts);
+    }
+}
+
+/// Reads at most one byte more than the cap; None when the file is larger.
+fn read_capped(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    let file = fs::File::open(path)?;
+    if file.metadata()?.len() > MAX_FILE_SIZE {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= MAX_FILE_SIZE).then_some(bytes))
+}
+
+/// serde_yaml appends " at line L column C"; we print the position ourselves.
+fn strip_location(msg: &str) -> &str {
+    match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
+}
+
+fn read_document(catalog: &mut Catalog, file: usize, index: usize, value: Yaml, opts: &Options) {
+    let json = match to_json(&value, 0) {
+        Ok(j) => j,
+        Err(msg) => {
+            let pos = catalog.files[file].doc_start(index);
+            catalog
+                .findings
+                .push(Finding::error(Code::Schema, file, pos, msg));
+            return;
+        }
+    };
+    if !json.is_object() {
+        let pos = catalog.files[file].doc_start(index);
+        catalog.findings.push(Finding::error(
+            Code::Schema,
+            file,
+            pos,
+            "a document must be a mapping with `apiVersion: adsched/v1` and `kind: Product` or `kind: Schedule`",
+        ));
+        return;
+    }
+    let errors = schema::check(&json);
+    let kind = json.get("kind").and_then(Json::as_str).unwrap_or_default();
+    let str_at = |p: &str| json.pointer(p).and_then(Json::as_str).map(str::to_string);
+    if let Some(id) = str_at("/id") {
+        if kind == "Product" || kind == "Schedule" {
+            catalog.ids.push(check::IdRef {
+                kind: kind.to_string(),
+                id,
+                file,
+                index,
+            });
+        }
+    }
+    if kind == "Schedule" {
+        if let Some(product) = str_at("/product") {
+            catalog.product_refs.push((product, file, index));
+        }
+        let error_paths: Vec<&str> = errors
+            .iter()
+            .map(|e| match &e.anchor {
+                Anchor::Value(p) | Anchor::Key(p) => p.as_str(),
+            })
+            .collect();
+        check::check_schedule(catalog, file, index, &json, &error_paths, opts);
+    }
+    if !errors.is_empty() {
+        let src = &catalog.files[file];
+        let found: Vec<Finding> = errors
+            .into_iter()
+            .map(|e| {
+                let pos = match &e.anchor {
+                    Anchor::Value(p) => src.value_pos(index, p),
+                    Anchor::Key(p) if p.is_empty() => src.doc_start(index),
+                    Anchor::Key(p) => src.key_pos(index, p),
+                };
+                Finding::error(e.code, file, pos, e.message)
+            })
+            .collect();
+        catalog.findings.extend(found);
+        return;
+    }
+    let json = Arc::new(json);
+    let typed = match json.get("kind").and_then(Json::as_str).unwrap_or_default() {
+        "Product" => serde_json::from_value(Json::clone(&json)).map(|doc| {
+            catalog.products.push(Document {
+                doc,
+                file,
+                index,
+                json: json.clone(),
+            })
+        }),
+        _ => serde_json::from_value(Json::clone(&json)).map(|doc| {
+            catalog.schedules.push(Document {
+                doc,
+                file,
+                index,
+                json: json.clone(),
+            })
+        }),
+    };
+    if let Err(e) = typed {
+        // The schema and the types are kept in step by a test; say so if they drift.
+        let pos = catalog.files[file].doc_start(index);
+        catalog.findings.push(Finding::error(
+            Code::Schema,
+            file,
+            pos,
+            format!("the document does not fit adsched's types: {e}"),
+        ));
+    }
+}
+
+/// YAML → JSON for the schema check. Keys become strings; tags are refused
+/// (a tag would silently change a value's meaning).
+fn to_json(v: &Yaml, depth: usize) -> Result<Json, String> {
+    // serde_yaml stops at 128 levels already; this keeps our own recursion bounded.
+    if depth > 200 {
+        return Err("the document is nested too deeply".into());
+    }
+    Ok(match v {
+        Yaml::Null => Json::Null,
+        Yaml::Bool(b) => Json::Bool(*b),
+        Yaml::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Json::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Json::from(u)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Json::Number)
+                    .ok_or_else(|| format!("the number `{n}` cannot be used here"))?
+            }
+        }
+        Yaml::String(s) => Json::String(s.clone()),
+        Yaml::Sequence(items) => Json::Array(
+            items
+                .iter()
+                .map(|i| to_json(i, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Yaml::Mapping(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                let key = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Bool(b) => b.to_string(),
+                    Yaml::Number(n) => n.to_string(),
+                    Yaml::Null => "null".to_string(),
+                    _ => return Err("a mapping key must be a plain string".into()),
+                };
+                out.insert(key, to_json(v, depth + 1)?);
+            }
+            Json::Object(out)
+        }
+        Yaml::Tagged(t) => {
+            return Err(format!(
+                "YAML tags such as `{}` are not allowed in adsched documents",
+                t.tag
+            ))
+        }
+    })
+}

@@ -1,0 +1,176 @@
+//! Schedule files: discovery, parsing with positions, validation.
+//!
+//! [`load`] reads every document below some paths and returns a [`Catalog`]:
+//! the valid Products and Schedules, and a [`Finding`] for every problem,
+//! each pointing at a file, line and column. It does no other I/O than
+//! reading the files and listing the template pool, so `validate`, `plan`
+//! and the daemon's reconcile all see the same thing.
+
+pub mod check;
+pub mod finding;
+mod load;
+pub mod model;
+pub mod report;
+pub mod schema;
+pub mod spans;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+pub use finding::{Code, Finding, Related, Severity};
+pub use load::{discover, load, LoadError, Options, Pool, MAX_FILE_SIZE};
+pub use model::{Product, Schedule};
+use spans::{Pos, SpanIndex};
+
+/// One file that was read (or refused).
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path as found (for reading).
+    pub path: PathBuf,
+    /// The path as shown to people: as given on the command line, joined.
+    pub display: String,
+    /// The folder the file belongs to: uploaded templates must stay inside it.
+    pub root: PathBuf,
+    /// The text, or empty if the file could not be read as text.
+    pub text: Arc<str>,
+    spans: OnceLock<Vec<SpanIndex>>,
+    /// serde_yaml document index → span document index.
+    doc_map: OnceLock<Vec<Option<usize>>>,
+    /// Which serde_yaml documents were non-empty, in order (for alignment).
+    doc_empty: Vec<bool>,
+}
+
+impl SourceFile {
+    fn new(path: PathBuf, display: String, root: PathBuf) -> Self {
+        SourceFile {
+            path,
+            display,
+            root,
+            text: Arc::from(""),
+            spans: OnceLock::new(),
+            doc_map: OnceLock::new(),
+            doc_empty: Vec::new(),
+        }
+    }
+
+    /// Positions for document `doc` (its index among all documents of the file).
+    /// Parsed on first use: a valid file usually never needs them.
+    pub fn spans(&self, doc: usize) -> Option<&SpanIndex> {
+        let spans = self.spans.get_or_init(|| spans::index_documents(&self.text));
+        let map = self.doc_map.get_or_init(|| align(&self.doc_empty, spans));
+        map.get(doc).copied().flatten().and_then(|i| spans.get(i))
+    }
+
+    /// Position of the value at `path` in document `doc`, or the start of the file.
+    pub fn value_pos(&self, doc: usize, path: &str) -> Pos {
+        self.spans(doc).map_or_else(file_start, |s| s.value(path))
+    }
+
+    /// Position of the key holding `path` in document `doc`.
+    pub fn key_pos(&self, doc: usize, path: &str) -> Pos {
+        self.spans(doc).map_or_else(file_start, |s| s.key(path))
+    }
+
+    /// Where document `doc` starts.
+    pub fn doc_start(&self, doc: usize) -> Pos {
+        self.spans(doc).map_or_else(file_start, |s| s.start)
+    }
+}
+
+fn file_start() -> Pos {
+    Pos {
+        line: 1,
+        column: 1,
+        offset: 0,
+        len: 0,
+    }
+}
+
+/// Matches serde_yaml's documents to saphyr's. They agree on the count for
+/// any text both accept; if not, match the non-empty ones in order.
+fn align(doc_empty: &[bool], spans: &[SpanIndex]) -> Vec<Option<usize>> {
+    if doc_empty.len() == spans.len() {
+        return (0..spans.len()).map(Some).collect();
+    }
+    let mut non_empty = spans
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.has_nodes())
+        .map(|(i, _)| i);
+    doc_empty
+        .iter()
+        .map(|empty| if *empty { None } else { non_empty.next() })
+        .collect()
+}
+
+/// A valid document and where it came from.
+#[derive(Debug, Clone)]
+pub struct Document<T> {
+    /// The typed document.
+    pub doc: T,
+    /// Index of its file in the catalog.
+    pub file: usize,
+    /// Index of the document in its file.
+    pub index: usize,
+    /// The document as JSON (what the API shows as `spec`).
+    pub json: Arc<serde_json::Value>,
+}
+
+/// Everything read from a set of paths.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Every file read, in path order.
+    pub files: Vec<SourceFile>,
+    /// Valid products.
+    pub products: Vec<Document<Product>>,
+    /// Valid schedules (their file may still hold errors elsewhere).
+    pub schedules: Vec<Document<Schedule>>,
+    /// Non-empty documents seen.
+    pub documents: usize,
+    /// Every problem found, in file then position order.
+    pub findings: Vec<Finding>,
+    /// Every document id seen, valid document or not (for duplicates and references).
+    pub ids: Vec<check::IdRef>,
+    /// Every schedule's product reference: (product id, file, document).
+    pub product_refs: Vec<(String, usize, usize)>,
+}
+
+impl Catalog {
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// Whether file `i` has an error: none of its documents should be applied.
+    pub fn file_has_errors(&self, i: usize) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.file == i && f.severity == Severity::Error)
+    }
+
+    /// The first line of a document, for `source.line`.
+    pub fn doc_line(&self, file: usize, index: usize) -> usize {
+        self.files[file].doc_start(index).line
+    }
+
+    /// The product with `id`.
+    pub fn product(&self, id: &str) -> Option<&Document<Product>> {
+        self.products.iter().find(|p| p.doc.id == id)
+    }
+
+    /// The schedule with `id`.
+    pub fn schedule(&self, id: &str) -> Option<&Document<Schedule>> {
+        self.schedules.iter().find(|s| s.doc.id == id)
+    }
+
+    /// The displayed path of file `i`.
+    pub fn display(&self, i: usize) -> &str {
+        &self.files[i].display
+    }
+}
+
+/// Shows a path as people typed it: without a leading `./`.
+pub(crate) fn display_path(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    s.strip_prefix("./").unwrap_or(&s).to_string()
+}
