@@ -240,7 +240,7 @@ fn check_templates(
                             "template `{id}` is not in the pool {}; available: {}{}",
                             pool.dir.display(),
                             near.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-                            if pool.names.len() > 8 { ", …" } else { "" }
+                            if pool.names.len() > 8 { ", ..." } else { "" }
                         ),
                     ));
                 }

@@ -252,6 +252,15 @@ fn read_file(catalog: &mut Catalog, i: usize, opts: &Options) {
         }
     };
     catalog.files[i].text = Arc::from(text.as_str());
+    if let Some(pos) = too_deep(&text) {
+        catalog.findings.push(Finding::error(
+            Code::YamlSyntax,
+            i,
+            pos,
+            format!("invalid YAML: brackets nested more than {MAX_FLOW_DEPTH} levels deep"),
+        ));
+        return;
+    }
     let mut values = Vec::new();
     for de in serde_yaml::Deserializer::from_str(&text) {
         match Yaml::deserialize(de) {
@@ -281,6 +290,49 @@ fn read_file(catalog: &mut Catalog, i: usize, opts: &Options) {
         catalog.documents += 1;
         read_document(catalog, i, index, value, opts);
     }
+}
+
+/// Flow collections (`[`/`{`) deeper than this are refused before parsing:
+/// libyaml's time grows with the square of the depth (20,000 levels take
+/// seconds), and no schedule needs more than a handful.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// Where flow nesting first exceeds [`MAX_FLOW_DEPTH`], by a linear scan that
+/// skips quoted strings and comments (plain scalars rarely hold unbalanced brackets).
+fn too_deep(text: &str) -> Option<Pos> {
+    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    for (offset, c) in text.char_indices() {
+        col += 1;
+        if c == '\n' {
+            line += 1;
+            col = 0;
+            comment = false;
+            prev = c;
+            continue;
+        }
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if comment => {}
+            None => match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '"' | '\'' if matches!(prev, ' ' | '\t' | '[' | '{' | ',' | ':' | '\n') => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some(Pos { line, column: col, offset, len: 1 });
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    None
 }
 
 /// Reads at most one byte more than the cap; None when the file is larger.

@@ -65,7 +65,7 @@ fn describe(err: &ValidationError, instance: &Value, out: &mut Vec<SchemaError>)
     let allowed = parent
         .and_then(|s| s.get("description"))
         .and_then(Value::as_str)
-        .map(|d| format!(" — {d}"))
+        .map(|d| format!("; {d}"))
         .unwrap_or_default();
     let here = instance_at(instance, &path);
     let (code, anchor, message) = match err.kind() {
