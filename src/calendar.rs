@@ -331,10 +331,7 @@ impl CronSpec {
         } else if fields[4] == "*" {
             (full.clone(), None)
         } else {
-            let any_dow = format!(
-                "{} {} {} {} *",
-                fields[0], fields[1], fields[2], fields[3]
-            );
+            let any_dow = format!("{} {} {} {} *", fields[0], fields[1], fields[2], fields[3]);
             (any_dow, Some(days))
         };
         let cron: saffron::Cron = saffron_expr
@@ -448,7 +445,9 @@ fn dow_value(s: &str) -> Result<u32, String> {
 
 /// Parses a duration such as `30m`, `1h`, `2h30m`, `1d` or `0`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not a duration: use a number with s, m, h or d, e.g. 30m, 1h, 2h30m, 1d, or 0");
+    let bad = || {
+        format!("`{s}` is not a duration: use a number with s, m, h or d, e.g. 30m, 1h, 2h30m, 1d, or 0")
+    };
     if s == "0" {
         return Ok(Duration::zero());
     }
@@ -545,7 +544,9 @@ mod tests {
         for t in &times {
             assert!(t.day() == 13 || t.weekday() == Weekday::Fri, "{t}");
         }
-        assert!(times.iter().any(|t| t.day() == 13 && t.weekday() != Weekday::Fri));
+        assert!(times
+            .iter()
+            .any(|t| t.day() == 13 && t.weekday() != Weekday::Fri));
         // A day field starting with `*` is unrestricted: then both must hold.
         let cal = cron("0 0 */2 * 1", Tz::UTC);
         for t in cal.upcoming(utc("2026-03-01T00:00:00Z"), 10) {
@@ -567,7 +568,10 @@ mod tests {
             fmt(&cal, "2026-10-26T00:00:00Z", 2),
             ["2026-10-26T09:00:00-07:00", "2026-11-02T09:00:00-08:00"]
         );
-        assert_eq!(cal.describe(), "every Monday at 09:00 (America/Los_Angeles)");
+        assert_eq!(
+            cal.describe(),
+            "every Monday at 09:00 (America/Los_Angeles)"
+        );
     }
 
     #[test]
@@ -651,17 +655,16 @@ mod tests {
             .unwrap_err()
             .contains("day-of-week"));
         assert!(CronSpec::parse("0 9 * *").unwrap_err().contains("4 fields"));
-        assert!(CronSpec::parse("61 * * * *").unwrap_err().contains("minute"));
+        assert!(CronSpec::parse("61 * * * *")
+            .unwrap_err()
+            .contains("minute"));
         assert!(!CronSpec::parse("0 0 31 2 *").unwrap().can_match());
     }
 
     #[test]
     fn durations() {
         assert_eq!(parse_duration("1h").unwrap(), Duration::hours(1));
-        assert_eq!(
-            parse_duration("2h30m").unwrap(),
-            Duration::minutes(150)
-        );
+        assert_eq!(parse_duration("2h30m").unwrap(), Duration::minutes(150));
         assert_eq!(parse_duration("0").unwrap(), Duration::zero());
         assert!(parse_duration("1x").is_err());
         assert!(parse_duration("h").is_err());

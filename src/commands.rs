@@ -48,10 +48,7 @@ pub fn validate(paths: &[PathBuf], templates: Option<&Path>, format: Format) -> 
 /// The template pool: an explicit folder must exist; the default may be absent.
 fn pool(templates: Option<&Path>) -> Result<Pool, String> {
     match templates {
-        Some(dir) if !dir.is_dir() => Err(format!(
-            "--templates {}: no such folder",
-            dir.display()
-        )),
+        Some(dir) if !dir.is_dir() => Err(format!("--templates {}: no such folder", dir.display())),
         Some(dir) => Ok(Pool::scan(dir)),
         None => Ok(Pool::scan(Path::new("./templates"))),
     }
@@ -108,7 +105,10 @@ pub fn next(
         return EXIT_USAGE;
     }
     // The calendar alone matters here: no template pool, no clock-dependent warnings.
-    let catalog = match spec::load(&[source.to_path_buf()], &Options::new(Pool::default(), after)) {
+    let catalog = match spec::load(
+        &[source.to_path_buf()],
+        &Options::new(Pool::default(), after),
+    ) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("adsched next: {e}");
@@ -130,7 +130,10 @@ pub fn next(
             None => {
                 return no_schedule(
                     &catalog,
-                    &format!("no valid schedule with id `{file_or_id}` in {}", schedules.display()),
+                    &format!(
+                        "no valid schedule with id `{file_or_id}` in {}",
+                        schedules.display()
+                    ),
                 )
             }
         }
@@ -153,7 +156,10 @@ pub fn next(
     let times: Vec<String> = cal
         .upcoming(after, count)
         .into_iter()
-        .map(|t| t.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Secs, false))
+        .map(|t| {
+            t.with_timezone(&tz)
+                .to_rfc3339_opts(SecondsFormat::Secs, false)
+        })
         .collect();
     let report = NextReport {
         id: doc.doc.id.clone(),
@@ -192,4 +198,74 @@ fn no_schedule(catalog: &Catalog, what: &str) -> u8 {
         return EXIT_INVALID;
     }
     EXIT_USAGE
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line, for collectors.
+    Json,
+}
+
+/// Sets up tracing on stderr (`RUST_LOG` filters; default info).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// `adsched daemon`.
+pub fn daemon(config: crate::daemon::Config, log_format: LogFormat) -> u8 {
+    init_logging(log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("adsched daemon: cannot start the runtime: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let clock = std::sync::Arc::new(crate::clock::SystemClock);
+    match rt.block_on(crate::daemon::run(config, clock, shutdown_signal())) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("adsched daemon: {e}");
+            EXIT_INVALID
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

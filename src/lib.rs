@@ -1,9 +1,18 @@
 //! adsched: scheduled ad-generation jobs, GitOps style.
 //!
-//! The pure parts — [`spec`] (documents and validation) and [`calendar`]
-//! (fire times in a zone) — carry the logic; [`commands`] wires them to the
-//! command line.
+//! The pure parts — [`spec`] (documents and validation), [`calendar`] (fire
+//! times in a zone), [`reconcile`] (documents against stored state) and
+//! [`scheduler`] (firing decisions) — carry the logic. [`store`] is the only
+//! code that knows sled; [`daemon`], [`run`] and [`api`] are the edges.
 
+pub mod api;
 pub mod calendar;
+pub mod clock;
 pub mod commands;
+pub mod daemon;
+pub mod reconcile;
+pub mod records;
+pub mod run;
+pub mod scheduler;
 pub mod spec;
+pub mod store;

@@ -239,7 +239,10 @@ fn check_templates(
                         format!(
                             "template `{id}` is not in the pool {}; available: {}{}",
                             pool.dir.display(),
-                            near.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                            near.iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             if pool.names.len() > 8 { ", ..." } else { "" }
                         ),
                     ));
@@ -260,7 +263,11 @@ fn check_templates(
 
 /// An uploaded template must be a relative path to an existing file that
 /// stays inside the schedules folder, symlinks resolved.
-pub fn check_uploaded(rel: &str, base: &Path, root: &Path) -> Result<std::path::PathBuf, (Code, String)> {
+pub fn check_uploaded(
+    rel: &str,
+    base: &Path,
+    root: &Path,
+) -> Result<std::path::PathBuf, (Code, String)> {
     let p = Path::new(rel);
     let escape = |why: &str| {
         Err((
@@ -280,7 +287,10 @@ pub fn check_uploaded(rel: &str, base: &Path, root: &Path) -> Result<std::path::
         Err(_) => {
             return Err((
                 Code::TemplateMissing,
-                format!("uploaded template `{rel}` does not exist (looked for {})", full.display()),
+                format!(
+                    "uploaded template `{rel}` does not exist (looked for {})",
+                    full.display()
+                ),
             ))
         }
     };

@@ -76,10 +76,11 @@ impl Pool {
         let mut names = BTreeSet::new();
         let mut seen = HashSet::new();
         walk(dir, dir, 0, &mut seen, &mut |rel, _| {
-            let is_image = rel
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| TEMPLATE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)));
+            let is_image = rel.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                TEMPLATE_EXTENSIONS
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(e))
+            });
             if is_image {
                 names.insert(rel.to_string_lossy().replace('\\', "/"));
             }
@@ -216,7 +217,10 @@ fn read_file(catalog: &mut Catalog, i: usize, opts: &Options) {
                 Code::FileTooLarge,
                 i,
                 start,
-                format!("the file is larger than {} KiB; split it into several files", MAX_FILE_SIZE / 1024),
+                format!(
+                    "the file is larger than {} KiB; split it into several files",
+                    MAX_FILE_SIZE / 1024
+                ),
             ));
             return;
         }
@@ -319,11 +323,18 @@ fn too_deep(text: &str) -> Option<Pos> {
             None if comment => {}
             None => match c {
                 '#' if prev.is_whitespace() => comment = true,
-                '"' | '\'' if matches!(prev, ' ' | '\t' | '[' | '{' | ',' | ':' | '\n') => quote = Some(c),
+                '"' | '\'' if matches!(prev, ' ' | '\t' | '[' | '{' | ',' | ':' | '\n') => {
+                    quote = Some(c)
+                }
                 '[' | '{' => {
                     depth += 1;
                     if depth > MAX_FLOW_DEPTH {
-                        return Some(Pos { line, column: col, offset, len: 1 });
+                        return Some(Pos {
+                            line,
+                            column: col,
+                            offset,
+                            len: 1,
+                        });
                     }
                 }
                 ']' | '}' => depth = depth.saturating_sub(1),

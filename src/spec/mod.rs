@@ -56,7 +56,9 @@ impl SourceFile {
     /// Positions for document `doc` (its index among all documents of the file).
     /// Parsed on first use: a valid file usually never needs them.
     pub fn spans(&self, doc: usize) -> Option<&SpanIndex> {
-        let spans = self.spans.get_or_init(|| spans::index_documents(&self.text));
+        let spans = self
+            .spans
+            .get_or_init(|| spans::index_documents(&self.text));
         let map = self.doc_map.get_or_init(|| align(&self.doc_empty, spans));
         map.get(doc).copied().flatten().and_then(|i| spans.get(i))
     }
@@ -170,7 +172,7 @@ impl Catalog {
 }
 
 /// Shows a path as people typed it: without a leading `./`.
-pub(crate) fn display_path(p: &Path) -> String {
+pub fn display_path(p: &Path) -> String {
     let s = p.to_string_lossy();
     s.strip_prefix("./").unwrap_or(&s).to_string()
 }

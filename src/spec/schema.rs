@@ -109,7 +109,11 @@ fn describe(err: &ValidationError, instance: &Value, out: &mut Vec<SchemaError>)
                 show(here),
                 options
                     .as_array()
-                    .map(|o| o.iter().map(|v| show(Some(v))).collect::<Vec<_>>().join(", "))
+                    .map(|o| o
+                        .iter()
+                        .map(|v| show(Some(v)))
+                        .collect::<Vec<_>>()
+                        .join(", "))
                     .unwrap_or_default()
             ),
         ),
@@ -122,7 +126,8 @@ fn describe(err: &ValidationError, instance: &Value, out: &mut Vec<SchemaError>)
                 show(Some(expected_value))
             ),
         ),
-        ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::OneOfMultipleValid { .. } => {
+        ValidationErrorKind::OneOfNotValid { .. }
+        | ValidationErrorKind::OneOfMultipleValid { .. } => {
             let many = matches!(err.kind(), ValidationErrorKind::OneOfMultipleValid { .. });
             (
                 Code::Schema,
@@ -264,7 +269,11 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].code, Code::UnknownField);
         assert_eq!(errs[0].anchor, Anchor::Key("/hookz".into()));
-        assert!(errs[0].message.contains("did you mean `hooks`"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("did you mean `hooks`"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]
@@ -296,6 +305,10 @@ mod tests {
             "templates": {"mode": "unused", "count": 3}});
         let errs = check(&doc);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].message.contains("exactly one of"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("exactly one of"),
+            "{}",
+            errs[0].message
+        );
     }
 }

@@ -155,12 +155,20 @@ pub fn index_documents(text: &str) -> Vec<SpanIndex> {
                 stack.pop();
                 finish_value(&mut stack);
             }
-            Event::Scalar(..) | Event::Alias(_) | Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let Some(doc) = current.as_mut() else { continue };
+            Event::Scalar(..)
+            | Event::Alias(_)
+            | Event::MappingStart(..)
+            | Event::SequenceStart(..) => {
+                let Some(doc) = current.as_mut() else {
+                    continue;
+                };
                 let scalar = matches!(event, Event::Scalar(..) | Event::Alias(_));
                 let pos = offsets.pos(span, scalar);
                 // A scalar read where a key is expected is a key.
-                if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
+                if let Some(Frame::Map {
+                    key: key @ None, ..
+                }) = stack.last_mut()
+                {
                     let segment = match &event {
                         Event::Scalar(value, ..) => escape_segment(value),
                         // A complex key: index nothing below it.

@@ -1,0 +1,690 @@
+//! `adsched daemon`: watcher → reconcile → scheduler → worker, and the API.
+
+pub mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::reconcile::{self, DesiredSet};
+use crate::records::{FileError, LogLine, Run, RunStatus, ScheduleState, ScheduleStatus, Trigger};
+use crate::run::generator::{CmdGenerator, Generator, DEFAULT_TIMEOUT};
+use crate::run::Runner;
+use crate::scheduler;
+use crate::spec::{self, Options, Pool};
+use crate::store::{Store, StoreError};
+
+/// How often the folder is rescanned even without events: a backstop for
+/// events a watcher can miss (network filesystems, overflowed queues).
+pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
+
+/// How long a shutdown waits for the current template to finish.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// Daemon settings (flags or `ADSCHED_*` variables).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The schedules folder.
+    pub schedules: PathBuf,
+    /// The template pool.
+    pub templates: PathBuf,
+    /// The store folder.
+    pub state: PathBuf,
+    /// API address.
+    pub listen: String,
+    /// `local`, `http(s)://...` or `cmd:PROGRAM`.
+    pub generator: String,
+    /// Public base URL of the dashboard, for links in exports.
+    pub public_url: Option<String>,
+    /// Shutdown grace period.
+    pub grace: Duration,
+}
+
+/// Why a trigger was refused.
+#[derive(Debug)]
+pub enum TriggerError {
+    /// No such schedule.
+    NotFound,
+    /// The schedule is removed.
+    Removed,
+    /// The daemon is stopping.
+    Stopping,
+    /// The store failed.
+    Store(StoreError),
+}
+
+/// Counters for `/metrics` and `/readyz`.
+#[derive(Default)]
+pub struct Stats {
+    /// Reconciles done.
+    pub reloads: AtomicU64,
+    /// Whether the last one succeeded.
+    pub last_reload_ok: AtomicBool,
+    /// Unix seconds of the last reload.
+    pub last_reload_at: AtomicU64,
+    /// Generator calls and failures.
+    pub generator_calls: AtomicU64,
+    /// Generator failures.
+    pub generator_failures: AtomicU64,
+}
+
+/// What the daemon's tasks share.
+pub struct Ctx {
+    /// The store.
+    pub store: Store,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub config: Config,
+    /// The first reconcile is done.
+    pub ready: AtomicBool,
+    /// A shutdown has begun.
+    pub stopping: AtomicBool,
+    invalid: RwLock<Vec<FileError>>,
+    /// Wakes the scheduler (reload, trigger, run finished).
+    pub wake_scheduler: Notify,
+    /// Wakes the worker (a run was queued).
+    pub wake_worker: Notify,
+    /// Wakes the reconciler (the watcher saw something).
+    pub reload: Arc<Notify>,
+    /// Counters.
+    pub stats: Stats,
+    fingerprint: Mutex<Option<u64>>,
+}
+
+impl Ctx {
+    /// Files currently invalid, each with its first error.
+    pub fn invalid_files(&self) -> Vec<FileError> {
+        self.invalid
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The last reload, for `/readyz`.
+    pub fn last_reload(&self) -> Value {
+        let at = self.stats.last_reload_at.load(Ordering::Relaxed);
+        json!({
+            "count": self.stats.reloads.load(Ordering::Relaxed),
+            "ok": self.stats.last_reload_ok.load(Ordering::Relaxed),
+            "at": (at > 0).then(|| DateTime::<Utc>::from_timestamp(at as i64, 0).map(|t| t.to_rfc3339())),
+        })
+    }
+
+    /// Queues a manual run. Returns the run id and whether one was already pending.
+    pub fn trigger(&self, id: &str) -> Result<(String, bool), TriggerError> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(TriggerError::Stopping);
+        }
+        let now = self.clock.now();
+        let new_id = self.store.new_run_id(now);
+        let out = self
+            .store
+            .transact(|tx| {
+                let Some(mut s) = tx.schedule(id)? else {
+                    return Ok(Err(TriggerError::NotFound));
+                };
+                if s.status == ScheduleStatus::Removed {
+                    return Ok(Err(TriggerError::Removed));
+                }
+                if let Some(p) = &s.pending_run {
+                    return Ok(Ok((p.clone(), true)));
+                }
+                let run = Run::new(new_id.clone(), &s, Trigger::Manual, 1, None, now);
+                s.pending_run = Some(run.id.clone());
+                tx.put_run(&run)?;
+                tx.put_schedule(&s)?;
+                Ok(Ok((run.id, false)))
+            })
+            .map_err(TriggerError::Store)?;
+        if let Ok((run_id, false)) = &out {
+            self.store.flush_blocking().map_err(TriggerError::Store)?;
+            log_line(
+                &self.store,
+                run_id,
+                now,
+                "info",
+                "queued by a manual trigger",
+            );
+            self.wake_worker.notify_one();
+        }
+        out
+    }
+}
+
+fn log_line(store: &Store, run_id: &str, now: DateTime<Utc>, level: &str, message: &str) {
+    let line = LogLine {
+        time: now,
+        level: level.into(),
+        message: message.into(),
+    };
+    if let Err(e) = store.log(run_id, &line) {
+        tracing::error!(run_id, "cannot write a log line: {e}");
+    }
+}
+
+/// Builds the generator named by `--generator`.
+pub fn generator(spec: &str) -> Result<Arc<dyn Generator>, String> {
+    if let Some(cmd) = spec.strip_prefix("cmd:") {
+        return Ok(Arc::new(CmdGenerator::new(cmd, DEFAULT_TIMEOUT)?));
+    }
+    Err(format!(
+        "--generator `{spec}` is not available in this build; use cmd:PROGRAM"
+    ))
+}
+
+/// Marks runs left `running` by a crash as `interrupted`.
+fn recover(store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+    for run in store.runs_with_status(RunStatus::Running)? {
+        let id = run.id.clone();
+        store.transact(|tx| {
+            if let Some(mut r) = tx.run(&id)? {
+                r.status = RunStatus::Interrupted;
+                r.completed_at = Some(now);
+                r.error_message = Some("the daemon stopped while this run was in progress".into());
+                tx.put_run(&r)?;
+                if let Some(mut s) = tx.schedule(&r.schedule_id)? {
+                    if s.running_run.as_deref() == Some(id.as_str()) {
+                        s.running_run = None;
+                        tx.put_schedule(&s)?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        log_line(
+            store,
+            &id,
+            now,
+            "error",
+            "interrupted: the daemon stopped while this run was in progress",
+        );
+        tracing::warn!(run_id = %id, schedule_id = %run.schedule_id, "run marked interrupted at start-up");
+    }
+    // A schedule pointing at a run that is no longer running or pending is cleared.
+    for s in store.schedules()? {
+        let stale_running = match &s.running_run {
+            Some(r) => store.run(r)?.is_none_or(|r| r.status != RunStatus::Running),
+            None => false,
+        };
+        let stale_pending = match &s.pending_run {
+            Some(r) => store.run(r)?.is_none_or(|r| r.status != RunStatus::Pending),
+            None => false,
+        };
+        if stale_running || stale_pending {
+            store.transact(|tx| {
+                if let Some(mut s) = tx.schedule(&s.id)? {
+                    if stale_running {
+                        s.running_run = None;
+                    }
+                    if stale_pending {
+                        s.pending_run = None;
+                    }
+                    tx.put_schedule(&s)?;
+                }
+                Ok(())
+            })?;
+        }
+    }
+    store.flush_blocking()
+}
+
+/// A cheap summary of the folder (paths, sizes, modification times), to skip
+/// a full parse when nothing changed.
+fn fingerprint(config: &Config) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in spec::discover(&config.schedules) {
+        p.hash(&mut h);
+        if let Ok(m) = std::fs::metadata(&p) {
+            m.len().hash(&mut h);
+            m.modified().ok().hash(&mut h);
+            #[cfg(unix)]
+            std::os::unix::fs::MetadataExt::ino(&m).hash(&mut h);
+        }
+    }
+    // Uploaded templates and the pool take part in validation too.
+    Pool::scan(&config.templates).names.hash(&mut h);
+    h.finish()
+}
+
+/// Reads the folder and applies the changes. `force` skips the fingerprint check.
+pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
+    let c = ctx.clone();
+    let result = tokio::task::spawn_blocking(move || reload_blocking(&c, force)).await;
+    let ok = matches!(result, Ok(Ok(_)));
+    if let Ok(Err(e)) = &result {
+        tracing::error!("reload failed: {e}");
+    }
+    ctx.stats.reloads.fetch_add(1, Ordering::Relaxed);
+    ctx.stats.last_reload_ok.store(ok, Ordering::Relaxed);
+    ctx.stats
+        .last_reload_at
+        .store(ctx.clock.now().timestamp().max(0) as u64, Ordering::Relaxed);
+    ctx.ready.store(true, Ordering::SeqCst);
+    ctx.wake_scheduler.notify_one();
+}
+
+fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
+    let fp = fingerprint(&ctx.config);
+    {
+        let mut last = ctx.fingerprint.lock().unwrap_or_else(|e| e.into_inner());
+        if !force && *last == Some(fp) {
+            return Ok(0);
+        }
+        *last = Some(fp);
+    }
+    let now = ctx.clock.now();
+    let opts = Options::new(Pool::scan(&ctx.config.templates), now);
+    let desired = match spec::load(std::slice::from_ref(&ctx.config.schedules), &opts) {
+        Ok(catalog) => DesiredSet::from_catalog(&catalog),
+        Err(e) => {
+            // The folder itself is gone: keep everything in force and say so.
+            tracing::error!(
+                "cannot read the schedules folder: {e}; keeping the schedules in force"
+            );
+            let err = FileError {
+                file: spec::display_path(&ctx.config.schedules),
+                line: 1,
+                column: 1,
+                message: e.to_string(),
+            };
+            *ctx.invalid.write().unwrap_or_else(|e| e.into_inner()) = vec![err];
+            *ctx.fingerprint.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            return Ok(0);
+        }
+    };
+    let stored: BTreeMap<String, ScheduleState> = ctx
+        .store
+        .schedules()?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let mut changed = 0;
+    for (id, change) in reconcile::plan(&desired, &stored, now) {
+        // Re-decide inside the transaction: the worker may have moved the
+        // schedule on (counters, pending run) since the read above.
+        let applied = ctx.store.transact(|tx| {
+            let current = tx.schedule(&id)?;
+            match reconcile::reconcile_one(
+                desired.schedules.get(&id),
+                current.as_ref(),
+                &desired.invalid_files,
+                now,
+            ) {
+                Some(c) => {
+                    tx.put_schedule(c.state())?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })?;
+        if applied {
+            changed += 1;
+            match &change {
+                reconcile::Change::Added(s) => {
+                    tracing::info!(schedule_id = %id, "schedule added: {}", s.description)
+                }
+                reconcile::Change::Removed(_) => {
+                    tracing::info!(schedule_id = %id, "schedule removed; history kept")
+                }
+                reconcile::Change::Updated { after, .. } => match &after.error {
+                    Some(e) => {
+                        tracing::warn!(schedule_id = %id, "file invalid, last valid version kept: {}:{}:{}: {}", e.file, e.line, e.column, e.message)
+                    }
+                    None => {
+                        tracing::info!(schedule_id = %id, "schedule updated ({})", after.status.as_str())
+                    }
+                },
+            }
+        }
+    }
+    for e in desired.invalid_files.values() {
+        tracing::warn!(
+            "invalid file {}:{}:{}: {}",
+            e.file,
+            e.line,
+            e.column,
+            e.message
+        );
+    }
+    *ctx.invalid.write().unwrap_or_else(|e| e.into_inner()) =
+        desired.invalid_files.into_values().collect();
+    if changed > 0 {
+        ctx.store.flush_blocking()?;
+    }
+    Ok(changed)
+}
+
+/// Queues what is due; returns the next instant to look again.
+fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let now = ctx.clock.now();
+    let mut queued = false;
+    let mut next: Option<DateTime<Utc>> = None;
+    let mut calendars: HashMap<String, crate::calendar::Calendar> = HashMap::new();
+    for s in ctx.store.schedules()? {
+        let Some(at) = scheduler::wake_at(&s) else {
+            continue;
+        };
+        if at > now {
+            next = Some(next.map_or(at, |n| n.min(at)));
+            continue;
+        }
+        let spec: spec::Schedule = match serde_json::from_value(s.spec.clone()) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(schedule_id = %s.id, "stored schedule does not parse: {e}");
+                continue;
+            }
+        };
+        let cal = match calendars.get(&s.id) {
+            Some(c) => c.clone(),
+            None => match spec::check::calendar(&spec) {
+                Ok(c) => {
+                    calendars.insert(s.id.clone(), c.clone());
+                    c
+                }
+                Err(e) => {
+                    tracing::error!(schedule_id = %s.id, "stored calendar is invalid: {}", e.message);
+                    continue;
+                }
+            },
+        };
+        let window = spec::check::catchup_window(&spec);
+        let id = s.id.clone();
+        let fire = ctx.store.transact(|tx| {
+            let Some(current) = tx.schedule(&id)? else {
+                return Ok(None);
+            };
+            let mut new_id = || ctx.store.new_run_id(now);
+            let Some(fire) = scheduler::on_due(&current, &cal, window, now, &mut new_id) else {
+                return Ok(None);
+            };
+            tx.put_schedule(&fire.state)?;
+            if let Some(run) = &fire.run {
+                tx.put_run(run)?;
+            }
+            Ok(Some(fire))
+        })?;
+        let Some(fire) = fire else { continue };
+        // Durable before any work: a crash now never fires this time again.
+        ctx.store.flush_blocking()?;
+        if let Some(run) = &fire.run {
+            let tz = s.tz();
+            let when = run
+                .scheduled_for
+                .map(|t| crate::records::fmt_time(t, tz))
+                .unwrap_or_default();
+            match run.status {
+                RunStatus::Missed => {
+                    log_line(
+                        &ctx.store,
+                        &run.id,
+                        now,
+                        "warn",
+                        run.error_message.as_deref().unwrap_or("missed"),
+                    );
+                    tracing::warn!(schedule_id = %s.id, run_id = %run.id, "missed {} time(s), latest {when}", run.missed_count);
+                }
+                _ => {
+                    queued = true;
+                    let why = match run.trigger {
+                        Trigger::Catchup => format!(
+                            "queued as a catch-up for {when} ({} earlier time(s) folded in)",
+                            run.missed_count
+                        ),
+                        Trigger::Retry => {
+                            format!("queued as retry attempt {} for {when}", run.attempt)
+                        }
+                        _ => format!("queued for {when}"),
+                    };
+                    log_line(&ctx.store, &run.id, now, "info", &why);
+                    tracing::info!(schedule_id = %s.id, run_id = %run.id, "{why}");
+                }
+            }
+        }
+        if let (Some(t), Some(pending)) = (fire.coalesced, &fire.state.pending_run) {
+            let msg = format!(
+                "the time {} came while this run was still queued; not queued twice",
+                crate::records::fmt_time(t, s.tz())
+            );
+            log_line(&ctx.store, pending, now, "warn", &msg);
+        }
+        if let Some(at) = scheduler::wake_at(&fire.state) {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+    }
+    if queued {
+        ctx.wake_worker.notify_one();
+    }
+    Ok(next)
+}
+
+async fn scheduler_loop(ctx: Arc<Ctx>) {
+    loop {
+        if ctx.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let c = ctx.clone();
+        let next = match tokio::task::spawn_blocking(move || tick(&c)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::error!("scheduler: {e}; retrying shortly");
+                Some(ctx.clock.now() + chrono::Duration::seconds(5))
+            }
+            Err(e) => {
+                tracing::error!("scheduler task failed: {e}");
+                Some(ctx.clock.now() + chrono::Duration::seconds(5))
+            }
+        };
+        let until = next.unwrap_or_else(|| ctx.clock.now() + chrono::Duration::seconds(60));
+        tokio::select! {
+            _ = ctx.clock.sleep_until(until) => {}
+            _ = ctx.wake_scheduler.notified() => {}
+        }
+    }
+}
+
+async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) {
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let next = match ctx.store.first_pending() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("worker: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let Some(run) = next else {
+            ctx.wake_worker.notified().await;
+            continue;
+        };
+        let now = ctx.clock.now();
+        let run_id = run.id.clone();
+        let started = ctx.store.transact(|tx| {
+            let Some(r) = tx.run(&run_id)? else {
+                return Ok(None);
+            };
+            if r.status != RunStatus::Pending {
+                return Ok(None);
+            }
+            let Some(s) = tx.schedule(&r.schedule_id)? else {
+                let mut r = r.clone();
+                r.status = RunStatus::Failed;
+                r.completed_at = Some(now);
+                r.error_message = Some("its schedule no longer exists".into());
+                tx.put_run(&r)?;
+                return Ok(None);
+            };
+            let is_once = s
+                .spec
+                .pointer("/schedule/once")
+                .is_some_and(|v| !v.is_null());
+            let (s, r) = scheduler::on_start(&s, &r, is_once, now);
+            tx.put_schedule(&s)?;
+            tx.put_run(&r)?;
+            Ok(Some((s, r)))
+        });
+        let (state, run) = match started {
+            Ok(Some(x)) => x,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(run_id = %run_id, "cannot start run: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = ctx.store.flush().await {
+            tracing::error!("flush: {e}");
+        }
+        let result = runner.execute(&run, &state, &stop).await;
+        ctx.stats.generator_calls.fetch_add(1, Ordering::Relaxed);
+        let finished = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(run_id = %run.id, "run failed to record: {e}");
+                continue;
+            }
+        };
+        let retries = state
+            .spec
+            .pointer("/schedule/retries")
+            .and_then(Value::as_u64)
+            .unwrap_or(2) as u32;
+        let now = ctx.clock.now();
+        let sid = finished.schedule_id.clone();
+        let res = ctx.store.transact(|tx| {
+            if let Some(s) = tx.schedule(&sid)? {
+                let s = scheduler::on_finish(&s, &finished, retries, now);
+                tx.put_schedule(&s)?;
+                return Ok(s.retry.clone());
+            }
+            Ok(None)
+        });
+        match res {
+            Ok(Some(retry)) if finished.status == RunStatus::Failed => {
+                log_line(
+                    &ctx.store,
+                    &finished.id,
+                    now,
+                    "info",
+                    &format!(
+                        "retry attempt {} planned for {}",
+                        retry.attempt,
+                        crate::records::fmt_time(retry.at, state.tz())
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(run_id = %finished.id, "cannot record the end of the run: {e}")
+            }
+        }
+        let _ = ctx.store.flush().await;
+        ctx.wake_scheduler.notify_one();
+    }
+}
+
+/// Runs the daemon until `shutdown` resolves, then stops gracefully.
+pub async fn run(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let store = Store::open(&config.state).map_err(|e| e.to_string())?;
+    let generator = generator(&config.generator)?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    recover(&store, clock.now()).map_err(|e| e.to_string())?;
+    let ctx = Arc::new(Ctx {
+        store: store.clone(),
+        clock: clock.clone(),
+        config: config.clone(),
+        ready: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
+        invalid: RwLock::new(Vec::new()),
+        wake_scheduler: Notify::new(),
+        wake_worker: Notify::new(),
+        reload: Arc::new(Notify::new()),
+        stats: Stats::default(),
+        fingerprint: Mutex::new(None),
+    });
+    tracing::info!(
+        "adsched daemon: schedules {}, templates {}, state {}, generator {}, listening on http://{addr}",
+        config.schedules.display(),
+        config.templates.display(),
+        config.state.display(),
+        generator.name()
+    );
+    let app = crate::api::router(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server_stop = Arc::new(Notify::new());
+    let ss = server_stop.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { ss.notified().await })
+            .await;
+    });
+    reload(&ctx, true).await;
+    watch::spawn(config.schedules.clone(), ctx.reload.clone());
+    let rc = ctx.clone();
+    let reloader = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = rc.reload.notified() => reload(&rc, false).await,
+                _ = tokio::time::sleep(RESCAN_EVERY) => reload(&rc, false).await,
+            }
+        }
+    });
+    let scheduler = tokio::spawn(scheduler_loop(ctx.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = Arc::new(Runner {
+        store: store.clone(),
+        generator,
+        templates: config.templates.clone(),
+        schedules: config.schedules.clone(),
+        clock: clock.clone(),
+    });
+    let mut worker = tokio::spawn(worker_loop(ctx.clone(), runner, stop.clone()));
+
+    tokio::select! {
+        _ = shutdown => {}
+        _ = &mut worker => {}
+    }
+    tracing::info!(
+        "shutting down: no new runs; waiting up to {}s for the current template",
+        config.grace.as_secs()
+    );
+    ctx.stopping.store(true, Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    ctx.wake_worker.notify_one();
+    ctx.wake_scheduler.notify_one();
+    reloader.abort();
+    if tokio::time::timeout(config.grace, &mut worker)
+        .await
+        .is_err()
+    {
+        worker.abort();
+        let _ = (&mut worker).await;
+        // The template did not finish in time: record the run as interrupted now.
+        recover(&store, clock.now()).map_err(|e| e.to_string())?;
+    }
+    let _ = scheduler.await;
+    store.flush().await.map_err(|e| e.to_string())?;
+    server_stop.notify_one();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    tracing::info!("stopped");
+    Ok(())
+}

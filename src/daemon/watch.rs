@@ -1,0 +1,98 @@
+//! Watching the schedules folder. The watcher's only output is "something
+//! may have changed": reconcile rescans and decides (vector's model).
+//!
+//! It watches the folder recursively and, for every symlink on the way to it,
+//! the folder holding that link: a Kubernetes ConfigMap or git-sync swap
+//! replaces a symlink, and events about it land in the link's parent. After
+//! every batch of events the watcher is rebuilt, since a swapped or renamed
+//! folder leaves inotify watching the old inode.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::Notify;
+
+/// Events are gathered until the folder has been quiet this long: an editor's
+/// save or a `git checkout` is many events, and one rescan should follow them.
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Folders to watch for `dir`: itself (recursive) and the parent of every
+/// symlink on its path (not recursive).
+fn watch_list(dir: &Path) -> Vec<(PathBuf, RecursiveMode)> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut out = vec![(abs.clone(), RecursiveMode::Recursive)];
+    let mut p = abs.as_path();
+    while let Some(parent) = p.parent() {
+        if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+            out.push((parent.to_path_buf(), RecursiveMode::NonRecursive));
+        }
+        p = parent;
+    }
+    // A folder that does not exist yet (or went away) is watched through its
+    // nearest existing ancestor, so its return is noticed.
+    if !abs.exists() {
+        let mut a = abs.as_path();
+        while let Some(parent) = a.parent() {
+            if parent.exists() {
+                out.push((parent.to_path_buf(), RecursiveMode::NonRecursive));
+                break;
+            }
+            a = parent;
+        }
+    }
+    out
+}
+
+/// Runs the watcher on a thread until the process ends; `changed` is
+/// notified after each quiet batch of events.
+pub fn spawn(dir: PathBuf, changed: std::sync::Arc<Notify>) {
+    std::thread::Builder::new()
+        .name("adsched-watch".into())
+        .spawn(move || loop {
+            let (tx, rx) = mpsc::channel();
+            let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                // Reading the files (our own rescan) raises access events: ignore
+                // them, or every rescan would trigger the next.
+                let relevant = match &res {
+                    Ok(ev) => !matches!(ev.kind, notify::EventKind::Access(_)),
+                    Err(_) => true,
+                };
+                if relevant {
+                    let _ = tx.send(res.is_ok());
+                }
+            });
+            let mut watcher = match watcher {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(
+                        "cannot start the file watcher: {e}; relying on the periodic rescan"
+                    );
+                    std::thread::sleep(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            for (path, mode) in watch_list(&dir) {
+                if let Err(e) = watcher.watch(&path, mode) {
+                    tracing::debug!("cannot watch {}: {e}", path.display());
+                }
+            }
+            // Wait for a first event (or a periodic re-arm), then drain until quiet.
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(_) => {
+                    while rx.recv_timeout(DEBOUNCE).is_ok() {}
+                    drop(watcher);
+                    changed.notify_one();
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Re-arm: the folder may have been swapped without us seeing it.
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    tracing::warn!("the file watcher stopped; re-creating it");
+                    changed.notify_one();
+                }
+            }
+        })
+        .expect("spawning the watcher thread");
+}

@@ -1,0 +1,289 @@
+//! Reconcile: the documents read from the schedules folder against the
+//! stored schedule states, as a pure function. Idempotent: reconciling the
+//! same documents twice changes nothing the second time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::records::{FileError, NamedRef, ScheduleState, ScheduleStatus, SourceRef};
+use crate::spec::{self, Catalog, Severity};
+
+/// A schedule as its file wants it.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// The schedule document.
+    pub doc: spec::Schedule,
+    /// The document as JSON.
+    pub spec: Value,
+    /// The product document as JSON.
+    pub product: spec::Product,
+    /// The product document as JSON.
+    pub product_spec: Value,
+    /// Where it is defined.
+    pub source: SourceRef,
+}
+
+/// What the folder says: the schedules to run and the files in error.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredSet {
+    /// Valid schedules from valid files, by id.
+    pub schedules: BTreeMap<String, Desired>,
+    /// Files with errors, each with its first error.
+    pub invalid_files: BTreeMap<String, FileError>,
+}
+
+impl DesiredSet {
+    /// Builds the desired set from a loaded catalog: only files without
+    /// errors contribute; an invalid file keeps its last valid version in force.
+    pub fn from_catalog(catalog: &Catalog) -> DesiredSet {
+        let mut set = DesiredSet::default();
+        for f in &catalog.findings {
+            if f.severity == Severity::Error {
+                let file = catalog.display(f.file).to_string();
+                set.invalid_files.entry(file.clone()).or_insert(FileError {
+                    file,
+                    line: f.pos.line,
+                    column: f.pos.column,
+                    message: f.message.clone(),
+                });
+            }
+        }
+        for d in &catalog.schedules {
+            if catalog.file_has_errors(d.file) {
+                continue;
+            }
+            let Some(product) = catalog.product(&d.doc.product) else {
+                continue;
+            };
+            if catalog.file_has_errors(product.file) {
+                // The product's file is broken: keep what is in force.
+                continue;
+            }
+            set.schedules.insert(
+                d.doc.id.clone(),
+                Desired {
+                    doc: d.doc.clone(),
+                    spec: d.json.as_ref().clone(),
+                    product: product.doc.clone(),
+                    product_spec: product.json.as_ref().clone(),
+                    source: SourceRef {
+                        file: catalog.display(d.file).to_string(),
+                        line: catalog.doc_line(d.file, d.index),
+                    },
+                },
+            );
+        }
+        set
+    }
+}
+
+/// The part of a schedule that decides its fire times.
+pub fn calendar_key(spec: &Value) -> String {
+    let t = spec.get("schedule").cloned().unwrap_or(Value::Null);
+    let pick = |k: &str| t.get(k).cloned().unwrap_or(Value::Null);
+    serde_json::json!({
+        "daily": pick("daily"), "weekly": pick("weekly"), "monthly": pick("monthly"),
+        "cron": pick("cron"), "once": pick("once"), "timezone": pick("timezone"),
+    })
+    .to_string()
+}
+
+/// What reconcile does to one schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A new schedule.
+    Added(ScheduleState),
+    /// A changed schedule (or its error changed).
+    Updated {
+        /// The state before.
+        before: Box<ScheduleState>,
+        /// The state after.
+        after: Box<ScheduleState>,
+    },
+    /// A schedule whose document is gone.
+    Removed(ScheduleState),
+}
+
+impl Change {
+    /// The state to store.
+    pub fn state(&self) -> &ScheduleState {
+        match self {
+            Change::Added(s) | Change::Removed(s) => s,
+            Change::Updated { after, .. } => after,
+        }
+    }
+}
+
+/// Reconciles one schedule id: the desired document (if any) against the
+/// stored state (if any). None when nothing changes.
+pub fn reconcile_one(
+    desired: Option<&Desired>,
+    stored: Option<&ScheduleState>,
+    invalid_files: &BTreeMap<String, FileError>,
+    now: DateTime<Utc>,
+) -> Option<Change> {
+    match (desired, stored) {
+        (None, None) => None,
+        (Some(d), None) => Some(Change::Added(fresh(d, now))),
+        (None, Some(s)) => {
+            if let Some(err) = invalid_files.get(&s.source.file) {
+                // Its file is broken: the last valid version stays in force.
+                if s.error.as_ref() == Some(err) {
+                    return None;
+                }
+                let mut after = s.clone();
+                after.error = Some(err.clone());
+                return updated(s, after);
+            }
+            if s.status == ScheduleStatus::Removed {
+                return None;
+            }
+            let mut after = s.clone();
+            after.status = ScheduleStatus::Removed;
+            after.next_run_at = None;
+            after.retry = None;
+            after.error = None;
+            Some(Change::Removed(after))
+        }
+        (Some(d), Some(s)) => {
+            let mut after = s.clone();
+            apply_document(&mut after, d);
+            after.error = None;
+            let calendar_changed = s.calendar_key != after.calendar_key;
+            let paused = d.doc.paused;
+            let can_run = after.max_runs.is_none_or(|m| after.runs_completed < m);
+            let was_once_done =
+                s.status == ScheduleStatus::Completed && !calendar_changed && is_once(&after.spec);
+            after.status = match s.status {
+                ScheduleStatus::Removed
+                | ScheduleStatus::Paused
+                | ScheduleStatus::Active
+                | ScheduleStatus::Completed => {
+                    if paused {
+                        ScheduleStatus::Paused
+                    } else if !can_run || was_once_done {
+                        ScheduleStatus::Completed
+                    } else {
+                        ScheduleStatus::Active
+                    }
+                }
+            };
+            let resumed =
+                after.status == ScheduleStatus::Active && s.status != ScheduleStatus::Active;
+            if after.status != ScheduleStatus::Active {
+                after.next_run_at = None;
+            } else if calendar_changed || resumed || after.next_run_at.is_none() {
+                // Time spent paused, removed or completed is never caught up.
+                after.next_run_at = next_time(d, now);
+                if after.next_run_at.is_none() && is_once(&after.spec) {
+                    after.status = ScheduleStatus::Completed;
+                }
+            }
+            if after.status == ScheduleStatus::Removed {
+                after.retry = None;
+            }
+            updated(s, after)
+        }
+    }
+}
+
+fn updated(before: &ScheduleState, after: ScheduleState) -> Option<Change> {
+    (before != &after).then(|| Change::Updated {
+        before: Box::new(before.clone()),
+        after: Box::new(after),
+    })
+}
+
+fn is_once(spec: &Value) -> bool {
+    spec.pointer("/schedule/once").is_some_and(|v| !v.is_null())
+}
+
+fn next_time(d: &Desired, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    spec::check::calendar(&d.doc).ok()?.next_after(now)
+}
+
+fn fresh(d: &Desired, now: DateTime<Utc>) -> ScheduleState {
+    let mut s = ScheduleState {
+        id: d.doc.id.clone(),
+        name: String::new(),
+        tenant_id: None,
+        product: NamedRef::default(),
+        brand: NamedRef::default(),
+        status: ScheduleStatus::Active,
+        timezone: String::new(),
+        description: String::new(),
+        next_run_at: None,
+        runs_completed: 0,
+        max_runs: None,
+        source: SourceRef::default(),
+        spec: Value::Null,
+        product_spec: Value::Null,
+        calendar_key: String::new(),
+        error: None,
+        pending_run: None,
+        running_run: None,
+        retry: None,
+        last_run_id: None,
+    };
+    apply_document(&mut s, d);
+    if d.doc.paused {
+        s.status = ScheduleStatus::Paused;
+    } else {
+        s.next_run_at = next_time(d, now);
+        if s.next_run_at.is_none() && is_once(&s.spec) {
+            // A `once` whose time is already past when first seen: SPEC 3.3
+            // wants a record, which the scheduler writes for an active
+            // schedule with a past time; so keep that time due.
+            s.next_run_at = spec::check::calendar(&d.doc)
+                .ok()
+                .and_then(|c| c.next_after(now - chrono::Duration::days(3660)));
+        }
+    }
+    s
+}
+
+/// Copies what the document says into the state (counters untouched).
+fn apply_document(s: &mut ScheduleState, d: &Desired) {
+    let doc = &d.doc;
+    s.name = doc.name.clone();
+    s.tenant_id = doc.tenant_id.clone();
+    s.product = NamedRef {
+        id: d.product.id.clone(),
+        name: d.product.name.clone(),
+    };
+    s.brand = NamedRef {
+        id: d.product.brand.id.clone(),
+        name: d.product.brand.name.clone(),
+    };
+    if let Ok(cal) = spec::check::calendar(doc) {
+        s.timezone = cal.timezone().name().to_string();
+        s.description = cal.describe();
+    }
+    s.max_runs = doc.schedule.max_runs;
+    s.source = d.source.clone();
+    s.spec = d.spec.clone();
+    s.product_spec = d.product_spec.clone();
+    s.calendar_key = calendar_key(&d.spec);
+}
+
+/// Reconciles everything: the plan of changes, by id.
+pub fn plan(
+    desired: &DesiredSet,
+    stored: &BTreeMap<String, ScheduleState>,
+    now: DateTime<Utc>,
+) -> Vec<(String, Change)> {
+    let ids: BTreeSet<&String> = desired.schedules.keys().chain(stored.keys()).collect();
+    ids.into_iter()
+        .filter_map(|id| {
+            reconcile_one(
+                desired.schedules.get(id),
+                stored.get(id),
+                &desired.invalid_files,
+                now,
+            )
+            .map(|c| (id.clone(), c))
+        })
+        .collect()
+}

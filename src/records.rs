@@ -1,0 +1,351 @@
+//! The records adsched keeps (SPEC 6): schedule state, runs, log lines,
+//! template usage. Plain data; `store` persists them, `api` shows them.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Status of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleStatus {
+    /// Fires on its calendar.
+    Active,
+    /// `paused: true` in its file.
+    Paused,
+    /// `max_runs` reached, or a `once` that ran or was missed.
+    Completed,
+    /// Its document is gone; history kept.
+    Removed,
+}
+
+impl ScheduleStatus {
+    /// The status as in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleStatus::Active => "active",
+            ScheduleStatus::Paused => "paused",
+            ScheduleStatus::Completed => "completed",
+            ScheduleStatus::Removed => "removed",
+        }
+    }
+}
+
+/// Status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Queued behind another run.
+    Pending,
+    /// Being worked on.
+    Running,
+    /// At least one template made ads.
+    Completed,
+    /// No template made ads, or the run could not start its work.
+    Failed,
+    /// The daemon stopped while it ran.
+    Interrupted,
+    /// Times passed outside the catch-up window; nothing ran.
+    Missed,
+}
+
+impl RunStatus {
+    /// The status as in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Missed => "missed",
+        }
+    }
+
+    /// Parses an API filter value.
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        serde_json::from_value(Value::String(s.to_string())).ok()
+    }
+}
+
+/// Why a run exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// Its calendar time came.
+    Schedule,
+    /// Its time was missed (daemon down or busy) but within the catch-up window.
+    Catchup,
+    /// Someone asked for it.
+    Manual,
+    /// A failed calendar run, tried again.
+    Retry,
+}
+
+impl Trigger {
+    /// Whether the run counts toward `max_runs`.
+    pub fn counts(self) -> bool {
+        matches!(self, Trigger::Schedule | Trigger::Catchup)
+    }
+}
+
+/// An id and a display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NamedRef {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// Where a schedule is defined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SourceRef {
+    /// The file, as shown by `validate`.
+    pub file: String,
+    /// The first line of its document.
+    pub line: usize,
+}
+
+/// An error in a schedule's file, shown until the file is fixed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The finding's message.
+    pub message: String,
+}
+
+/// A retry waiting for its time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPlan {
+    /// The attempt number the retry will have (2 for the first retry).
+    pub attempt: u32,
+    /// When it may start.
+    pub at: DateTime<Utc>,
+    /// The calendar slot being retried.
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+/// The stored state of one schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// Schedule id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Tenant, copied to every record.
+    pub tenant_id: Option<String>,
+    /// The product.
+    pub product: NamedRef,
+    /// The product's brand.
+    pub brand: NamedRef,
+    /// Status.
+    pub status: ScheduleStatus,
+    /// IANA zone of the calendar.
+    pub timezone: String,
+    /// The calendar in plain English.
+    pub description: String,
+    /// The next calendar time (UTC instant); None when completed, removed or paused.
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Calendar runs started so far.
+    pub runs_completed: u32,
+    /// Limit of calendar runs.
+    pub max_runs: Option<u32>,
+    /// Where the document in force is.
+    pub source: SourceRef,
+    /// The schedule document in force.
+    pub spec: Value,
+    /// The product document in force.
+    pub product_spec: Value,
+    /// What decides fire times (form and zone); a change recomputes `next_run_at`.
+    pub calendar_key: String,
+    /// The current error of its file, if the file is invalid.
+    pub error: Option<FileError>,
+    /// The queued run, if any (at most one per schedule).
+    pub pending_run: Option<String>,
+    /// The run being worked on, if any.
+    pub running_run: Option<String>,
+    /// A retry waiting for its time.
+    pub retry: Option<RetryPlan>,
+    /// The most recent run.
+    pub last_run_id: Option<String>,
+}
+
+impl ScheduleState {
+    /// The zone, falling back to UTC for a name chrono-tz no longer knows.
+    pub fn tz(&self) -> Tz {
+        self.timezone.parse().unwrap_or(Tz::UTC)
+    }
+}
+
+/// One generated image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ad {
+    /// The template it was made from.
+    pub template: String,
+    /// The generator's ad run.
+    pub ad_run_id: String,
+    /// URL path served by the daemon (`/ads/...`) or the generator's URL.
+    pub image: String,
+    /// The file under the state folder, when adsched holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// approved, flagged or rejected (rejected ones are never exported).
+    pub status: String,
+}
+
+/// The result of one export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportResult {
+    /// email or slack.
+    pub destination: String,
+    /// sent, failed or refused.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// What happened (never a secret).
+    pub detail: String,
+}
+
+/// One run of a schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Time-ordered id (ULID).
+    pub id: String,
+    /// The schedule.
+    pub schedule_id: String,
+    /// Tenant.
+    pub tenant_id: Option<String>,
+    /// Why it exists.
+    pub trigger: Trigger,
+    /// 1, then 2.. for retries of the same slot.
+    pub attempt: u32,
+    /// Status.
+    pub status: RunStatus,
+    /// The calendar time it is for (None for manual runs).
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// When it was queued.
+    pub queued_at: DateTime<Utc>,
+    /// When work started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Why it failed.
+    pub error_message: Option<String>,
+    /// Templates that made ads.
+    pub templates_used: Vec<String>,
+    /// The generator's ad runs.
+    pub ad_run_ids: Vec<String>,
+    /// Generated images.
+    pub ads: Vec<Ad>,
+    /// Export results.
+    pub exports: Vec<ExportResult>,
+    /// For `missed` records: how many times were missed.
+    pub missed_count: u32,
+    /// The schedule's zone when the run was made, for display.
+    pub timezone: String,
+    /// The product.
+    pub product_id: String,
+}
+
+impl Run {
+    /// A new run record for a schedule.
+    pub fn new(
+        id: String,
+        state: &ScheduleState,
+        trigger: Trigger,
+        attempt: u32,
+        scheduled_for: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Run {
+        Run {
+            id,
+            schedule_id: state.id.clone(),
+            tenant_id: state.tenant_id.clone(),
+            trigger,
+            attempt,
+            status: RunStatus::Pending,
+            scheduled_for,
+            queued_at: now,
+            started_at: None,
+            completed_at: None,
+            error_message: None,
+            templates_used: Vec::new(),
+            ad_run_ids: Vec::new(),
+            ads: Vec::new(),
+            exports: Vec::new(),
+            missed_count: 0,
+            timezone: state.timezone.clone(),
+            product_id: state.product.id.clone(),
+        }
+    }
+
+    /// The run as the API shows it: times in the schedule's zone.
+    pub fn to_api(&self) -> Value {
+        let tz: Tz = self.timezone.parse().unwrap_or(Tz::UTC);
+        json!({
+            "id": self.id,
+            "schedule_id": self.schedule_id,
+            "tenant_id": self.tenant_id,
+            "trigger": self.trigger,
+            "attempt": self.attempt,
+            "status": self.status,
+            "scheduled_for": self.scheduled_for.map(|t| fmt_time(t, tz)),
+            "queued_at": fmt_time(self.queued_at, tz),
+            "started_at": self.started_at.map(|t| fmt_time(t, tz)),
+            "completed_at": self.completed_at.map(|t| fmt_time(t, tz)),
+            "duration_seconds": match (self.started_at, self.completed_at) {
+                (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
+                _ => None,
+            },
+            "error_message": self.error_message,
+            "templates_used": self.templates_used,
+            "ad_run_ids": self.ad_run_ids,
+            "ads": self.ads.iter().map(|a| json!({
+                "template": a.template, "ad_run_id": a.ad_run_id, "image": a.image, "status": a.status,
+            })).collect::<Vec<_>>(),
+            "exports": self.exports,
+            "missed_count": self.missed_count,
+        })
+    }
+}
+
+/// One log line of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// info, warn or error.
+    pub level: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// A template used for a product (unique per pair).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Product id.
+    pub product: String,
+    /// Template name.
+    pub template: String,
+    /// When.
+    pub used_at: DateTime<Utc>,
+    /// The generator's ad run.
+    pub ad_run_id: String,
+    /// The run.
+    pub run_id: String,
+    /// Tenant.
+    pub tenant_id: Option<String>,
+}
+
+/// RFC 3339 with the zone's offset at that instant, whole seconds.
+pub fn fmt_time(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
+}

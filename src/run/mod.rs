@@ -1,0 +1,588 @@
+//! One run of a fired schedule (SPEC 5): pick templates, call the generator
+//! for each one after another, record ads and usage as each finishes.
+
+pub mod generator;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::clock::Clock;
+use crate::records::{Ad, LogLine, Run, RunStatus, ScheduleState, Usage};
+use crate::spec::model::{Product, Schedule, TemplateMode};
+use crate::spec::{self, Pool};
+use crate::store::{Store, StoreError};
+pub use generator::Generator;
+
+/// What a run needs from the daemon.
+pub struct Runner {
+    /// The store.
+    pub store: Store,
+    /// The ad generator.
+    pub generator: Arc<dyn Generator>,
+    /// The template pool folder.
+    pub templates: PathBuf,
+    /// The schedules folder (uploaded templates must stay inside it).
+    pub schedules: PathBuf,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A template chosen for a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    /// Its name (pool name, or the path as written for uploaded ones).
+    pub name: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+/// Picks the templates of a run. `unused` takes pool names in sorted
+/// order, skipping those used for the product before.
+pub fn select_templates(
+    schedule: &Schedule,
+    source_file: &Path,
+    pool: &Pool,
+    schedules_root: &Path,
+    used: &[String],
+    log: &mut dyn FnMut(&str, &str),
+) -> Result<Vec<Chosen>, String> {
+    let t = &schedule.templates;
+    match t.mode {
+        TemplateMode::Unused => {
+            let want = t.count.unwrap_or(1) as usize;
+            let left: Vec<&String> = pool.names.iter().filter(|n| !used.contains(n)).collect();
+            if left.is_empty() {
+                return Err(format!(
+                    "template pool exhausted: all {} templates in {} were already used for product `{}` (0 remain); add templates to the pool or switch to mode specific",
+                    pool.names.len(),
+                    pool.dir.display(),
+                    schedule.product
+                ));
+            }
+            if left.len() < want {
+                log(
+                    "warn",
+                    &format!(
+                        "only {} unused template{} left of the {want} asked for; running with what is left",
+                        left.len(),
+                        if left.len() == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+            let chosen: Vec<Chosen> = left
+                .into_iter()
+                .take(want)
+                .map(|n| Chosen {
+                    name: n.clone(),
+                    path: pool.dir.join(n),
+                })
+                .collect();
+            log(
+                "info",
+                &format!(
+                    "picked {} template{} never used for product `{}` ({} used before, {} in the pool, in name order): {}",
+                    chosen.len(),
+                    if chosen.len() == 1 { "" } else { "s" },
+                    schedule.product,
+                    used.len(),
+                    pool.names.len(),
+                    chosen.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            );
+            Ok(chosen)
+        }
+        TemplateMode::Specific => {
+            let mut out = Vec::new();
+            for id in t.ids.iter().flatten() {
+                if pool.names.contains(id) {
+                    out.push(Chosen {
+                        name: id.clone(),
+                        path: pool.dir.join(id),
+                    });
+                } else {
+                    log(
+                        "error",
+                        &format!(
+                            "template `{id}` is not in the pool {}; skipped",
+                            pool.dir.display()
+                        ),
+                    );
+                }
+            }
+            if out.is_empty() {
+                return Err("none of the listed templates is in the pool".into());
+            }
+            log(
+                "info",
+                &format!(
+                    "using the listed templates: {}",
+                    out.iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            Ok(out)
+        }
+        TemplateMode::Uploaded => {
+            let base = source_file.parent().unwrap_or(Path::new("."));
+            let mut out = Vec::new();
+            for rel in t.files.iter().flatten() {
+                match spec::check::check_uploaded(rel, base, schedules_root) {
+                    Ok(path) => out.push(Chosen {
+                        name: rel.clone(),
+                        path,
+                    }),
+                    Err((_, msg)) => log("error", &format!("{msg}; skipped")),
+                }
+            }
+            if out.is_empty() {
+                return Err("none of the uploaded templates can be used".into());
+            }
+            log(
+                "info",
+                &format!(
+                    "using the uploaded templates: {}",
+                    out.iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            Ok(out)
+        }
+    }
+}
+
+fn media_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("jpg") | Some("jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        _ => "image/png",
+    }
+}
+
+/// An image in a generator's response, checked.
+struct ImageOut {
+    image: String,
+    path: Option<String>,
+    status: String,
+}
+
+/// Checks a generator response (SPEC 5) and saves base64 images under `out_dir`.
+fn parse_response(
+    resp: &Value,
+    out_dir: &Path,
+    state_dir: &Path,
+    template_index: usize,
+) -> Result<(String, Vec<ImageOut>), String> {
+    let shape = "expected {\"ad_run_id\": \"...\", \"images\": [{\"path\"|\"url\"|\"png_base64\": ..., \"status\": \"approved\"|\"flagged\"|\"rejected\"}]}";
+    let ad_run_id = match resp.get("ad_run_id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => {
+            return Err(format!(
+                "the generator's response has no `ad_run_id`; {shape}"
+            ))
+        }
+    };
+    let images = resp
+        .get("images")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("the generator's response has no `images` list; {shape}"))?;
+    if images.is_empty() {
+        return Err("the generator returned no images".into());
+    }
+    let mut out = Vec::new();
+    for (i, img) in images.iter().enumerate() {
+        let status = match img.get("status") {
+            None | Some(Value::Null) => "approved".to_string(),
+            Some(Value::String(s)) if ["approved", "flagged", "rejected"].contains(&s.as_str()) => {
+                s.clone()
+            }
+            Some(other) => {
+                return Err(format!(
+                    "image {i}: status {other} is not approved, flagged or rejected"
+                ))
+            }
+        };
+        let (image, path) = if let Some(p) = img.get("path").and_then(Value::as_str) {
+            let p = PathBuf::from(p);
+            if !p.is_file() {
+                return Err(format!(
+                    "image {i}: the generator wrote `{}` but there is no such file",
+                    p.display()
+                ));
+            }
+            let real = std::fs::canonicalize(&p).map_err(|e| e.to_string())?;
+            let state_real = std::fs::canonicalize(state_dir).map_err(|e| e.to_string())?;
+            // Keep every image under the state folder, where the dashboard serves from.
+            let kept = if real.starts_with(state_real.join("ads")) {
+                real
+            } else {
+                std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+                let name = format!(
+                    "{}-{}",
+                    i + 1,
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("image.png")
+                );
+                let dest = out_dir.join(name);
+                std::fs::copy(&p, &dest)
+                    .map_err(|e| format!("image {i}: copying {}: {e}", p.display()))?;
+                std::fs::canonicalize(dest).map_err(|e| e.to_string())?
+            };
+            let rel = kept.strip_prefix(&state_real).map_err(|e| e.to_string())?;
+            (
+                format!("/{}", rel.to_string_lossy()),
+                Some(kept.to_string_lossy().to_string()),
+            )
+        } else if let Some(u) = img.get("url").and_then(Value::as_str) {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(format!("image {i}: url `{u}` is not http(s)"));
+            }
+            (u.to_string(), None)
+        } else if let Some(b) = img.get("png_base64").and_then(Value::as_str) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|e| format!("image {i}: png_base64 is not base64: {e}"))?;
+            std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+            let dest = out_dir.join(format!("{}.png", i + 1));
+            std::fs::write(&dest, bytes).map_err(|e| format!("image {i}: saving: {e}"))?;
+            let rel = dest
+                .strip_prefix(state_dir)
+                .unwrap_or(&dest)
+                .to_string_lossy()
+                .to_string();
+            let _ = template_index;
+            (format!("/{rel}"), Some(dest.to_string_lossy().to_string()))
+        } else {
+            return Err(format!(
+                "image {i} has none of `path`, `url`, `png_base64`; {shape}"
+            ));
+        };
+        out.push(ImageOut {
+            image,
+            path,
+            status,
+        });
+    }
+    Ok((ad_run_id, out))
+}
+
+impl Runner {
+    /// Appends to the run's log (and to the process log).
+    pub fn log(&self, run: &Run, level: &str, message: &str) {
+        match level {
+            "error" => {
+                tracing::error!(schedule_id = %run.schedule_id, run_id = %run.id, "{message}")
+            }
+            "warn" => tracing::warn!(schedule_id = %run.schedule_id, run_id = %run.id, "{message}"),
+            _ => tracing::info!(schedule_id = %run.schedule_id, run_id = %run.id, "{message}"),
+        }
+        let line = LogLine {
+            time: self.clock.now(),
+            level: level.to_string(),
+            message: message.to_string(),
+        };
+        if let Err(e) = self.store.log(&run.id, &line) {
+            tracing::error!(run_id = %run.id, "cannot write a log line: {e}");
+        }
+    }
+
+    /// Does the work of a started run. Returns when the run is finished, or
+    /// when `stop` is set between templates (then the run is `interrupted`).
+    pub async fn execute(
+        &self,
+        run: &Run,
+        state: &ScheduleState,
+        stop: &AtomicBool,
+    ) -> Result<Run, StoreError> {
+        let started = Instant::now();
+        self.log(
+            run,
+            "info",
+            &format!(
+                "run started: trigger {}, attempt {}{}",
+                serde_json::to_value(run.trigger)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or(""),
+                run.attempt,
+                run.scheduled_for
+                    .map(|t| format!(", for {}", crate::records::fmt_time(t, state.tz())))
+                    .unwrap_or_default()
+            ),
+        );
+        let schedule: Schedule = match serde_json::from_value(state.spec.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                return self
+                    .finish(
+                        run,
+                        Some(format!("the stored schedule does not parse: {e}")),
+                        false,
+                    )
+                    .await
+            }
+        };
+        let product: Product = match serde_json::from_value(state.product_spec.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .finish(
+                        run,
+                        Some(format!("the stored product does not parse: {e}")),
+                        false,
+                    )
+                    .await
+            }
+        };
+        let pool = Pool::scan(&self.templates);
+        let used: Vec<String> = self
+            .store
+            .used_templates(&product.id)?
+            .into_iter()
+            .map(|u| u.template)
+            .collect();
+        let mut notes = Vec::new();
+        let chosen = select_templates(
+            &schedule,
+            Path::new(&state.source.file),
+            &pool,
+            &self.schedules,
+            &used,
+            &mut |level, msg| notes.push((level.to_string(), msg.to_string())),
+        );
+        for (level, msg) in &notes {
+            self.log(run, level, msg);
+        }
+        let chosen = match chosen {
+            Ok(c) => c,
+            Err(e) => {
+                self.log(run, "error", &e);
+                return self.finish(run, Some(e), false).await;
+            }
+        };
+        let mut first_error = None;
+        let mut interrupted = false;
+        for (n, template) in chosen.iter().enumerate() {
+            if stop.load(Ordering::SeqCst) {
+                interrupted = true;
+                self.log(
+                    run,
+                    "warn",
+                    &format!(
+                        "stopping: the daemon is shutting down; {} template(s) not done",
+                        chosen.len() - n
+                    ),
+                );
+                break;
+            }
+            match self
+                .one_template(run, state, &schedule, &product, template, n)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) => {
+                    self.log(run, "error", &format!("template {}: {e}", template.name));
+                    first_error.get_or_insert(format!("template {}: {e}", template.name));
+                }
+            }
+        }
+        self.log(
+            run,
+            "info",
+            &format!("templates done in {:.1}s", started.elapsed().as_secs_f64()),
+        );
+        self.finish(run, first_error, interrupted).await
+    }
+
+    async fn one_template(
+        &self,
+        run: &Run,
+        state: &ScheduleState,
+        schedule: &Schedule,
+        product: &Product,
+        template: &Chosen,
+        n: usize,
+    ) -> Result<(), String> {
+        let state_dir = std::fs::canonicalize(self.store.dir()).map_err(|e| e.to_string())?;
+        let out_dir = state_dir.join("ads").join(&run.id).join(n.to_string());
+        std::fs::create_dir_all(&out_dir)
+            .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+        let abs_template = std::fs::canonicalize(&template.path)
+            .map_err(|e| format!("{}: {e}", template.path.display()))?;
+        let mut t = json!({
+            "name": template.name,
+            "path": abs_template,
+            "media_type": media_type(&template.path),
+        });
+        if self.generator.wants_content() {
+            let bytes = std::fs::read(&abs_template).map_err(|e| e.to_string())?;
+            t["content_base64"] =
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+        let request = json!({
+            "schedule_id": run.schedule_id,
+            "run_id": run.id,
+            "idempotency_key": format!("{}/{}", run.id, template.name),
+            "product": {
+                "id": product.id, "name": product.name,
+                "brand": {"id": product.brand.id, "name": product.brand.name},
+                "hooks": product.hooks, "colors": product.colors,
+            },
+            "template": t,
+            "parameters": schedule.parameters,
+            "output_dir": out_dir,
+        });
+        let call = Instant::now();
+        self.log(
+            run,
+            "info",
+            &format!(
+                "template {}: calling {}",
+                template.name,
+                self.generator.name()
+            ),
+        );
+        let log = |m: &str| self.log(run, "warn", m);
+        let resp = self.generator.generate(&request, &log).await?;
+        let (ad_run_id, images) = parse_response(&resp, &out_dir, &state_dir, n)?;
+        let now = self.clock.now();
+        let ads: Vec<Ad> = images
+            .into_iter()
+            .map(|i| Ad {
+                template: template.name.clone(),
+                ad_run_id: ad_run_id.clone(),
+                image: i.image,
+                path: i.path,
+                status: i.status,
+            })
+            .collect();
+        let count = ads.len();
+        let rejected = ads.iter().filter(|a| a.status == "rejected").count();
+        let usage = Usage {
+            product: product.id.clone(),
+            template: template.name.clone(),
+            used_at: now,
+            ad_run_id: ad_run_id.clone(),
+            run_id: run.id.clone(),
+            tenant_id: state.tenant_id.clone(),
+        };
+        let run_id = run.id.clone();
+        let name = template.name.clone();
+        self.store
+            .transact(|tx| {
+                let Some(mut r) = tx.run(&run_id)? else {
+                    return Err(sled::transaction::ConflictableTransactionError::Abort(
+                        "run vanished".into(),
+                    ));
+                };
+                r.templates_used.push(name.clone());
+                r.ad_run_ids.push(ad_run_id.clone());
+                r.ads.extend(ads.iter().cloned());
+                tx.put_run(&r)?;
+                tx.record_usage(&usage)?;
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        self.store.flush().await.map_err(|e| e.to_string())?;
+        self.log(
+            run,
+            "info",
+            &format!(
+                "template {}: ad run {ad_run_id}, {count} image{}{} in {:.1}s",
+                template.name,
+                if count == 1 { "" } else { "s" },
+                if rejected > 0 {
+                    format!(" ({rejected} rejected)")
+                } else {
+                    String::new()
+                },
+                call.elapsed().as_secs_f64()
+            ),
+        );
+        Ok(())
+    }
+
+    /// Records the end of a run: completed when any template made ads.
+    async fn finish(
+        &self,
+        run: &Run,
+        error: Option<String>,
+        interrupted: bool,
+    ) -> Result<Run, StoreError> {
+        let now: DateTime<Utc> = self.clock.now();
+        let run_id = run.id.clone();
+        let finished = self.store.transact(|tx| {
+            let Some(mut r) = tx.run(&run_id)? else {
+                return Err(sled::transaction::ConflictableTransactionError::Abort(
+                    "run vanished".into(),
+                ));
+            };
+            r.completed_at = Some(now);
+            if interrupted {
+                r.status = RunStatus::Interrupted;
+                r.error_message = Some("the daemon stopped before every template was done".into());
+            } else if r.ads.is_empty() {
+                r.status = RunStatus::Failed;
+                r.error_message = Some(
+                    error
+                        .clone()
+                        .unwrap_or_else(|| "no template produced ads".into()),
+                );
+            } else {
+                r.status = RunStatus::Completed;
+                r.error_message = error
+                    .clone()
+                    .map(|e| format!("some templates failed; first: {e}"));
+            }
+            tx.put_run(&r)?;
+            Ok(r)
+        })?;
+        self.store.flush().await?;
+        let level = if finished.status == RunStatus::Completed {
+            "info"
+        } else {
+            "error"
+        };
+        self.log(
+            run,
+            level,
+            &format!(
+                "run {}: {} ad{} from {} template{}{}",
+                finished.status.as_str(),
+                finished.ads.len(),
+                if finished.ads.len() == 1 { "" } else { "s" },
+                finished.templates_used.len(),
+                if finished.templates_used.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                finished
+                    .error_message
+                    .as_ref()
+                    .map(|e| format!("; {e}"))
+                    .unwrap_or_default()
+            ),
+        );
+        Ok(finished)
+    }
+}
+
+/// Shared stop flag for the worker.
+pub type StopFlag = Arc<AtomicBool>;

@@ -1,0 +1,226 @@
+//! Firing decisions as pure functions of (schedule state, calendar, now):
+//! what to queue when a time comes, what starting and finishing a run do to
+//! the schedule. The daemon applies each result in one store transaction.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::calendar::{Calendar, Form};
+use crate::records::{RetryPlan, Run, RunStatus, ScheduleState, ScheduleStatus, Trigger};
+
+/// A fire found this late (or later) is a catch-up, not an on-time run: the
+/// loop wakes within a second of a due time, and never sleeps longer than this.
+const ON_TIME_SLACK: i64 = 60;
+
+/// Missed times are counted up to this many (an every-minute cron down for years).
+const MAX_MISSED_COUNT: u32 = 1_000_000;
+
+/// The first retry waits this long, then twice as long each time...
+const RETRY_BASE_MINUTES: i64 = 5;
+/// ...up to this.
+const RETRY_CAP_MINUTES: i64 = 60;
+
+/// What a due check decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fire {
+    /// The schedule after the decision.
+    pub state: ScheduleState,
+    /// A run to write: pending (to run) or missed (a record only).
+    pub run: Option<Run>,
+    /// A note for the log of the run already queued (a time that came while it waited).
+    pub coalesced: Option<DateTime<Utc>>,
+}
+
+/// When this schedule next needs attention: its next time or its retry.
+pub fn wake_at(s: &ScheduleState) -> Option<DateTime<Utc>> {
+    let next = match s.status {
+        ScheduleStatus::Active => s.next_run_at,
+        _ => None,
+    };
+    let retry = s.retry.as_ref().map(|r| r.at);
+    match (next, retry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Decides what a schedule does at `now`; None when nothing is due.
+/// `new_id` names a run if one is made.
+pub fn on_due(
+    s: &ScheduleState,
+    cal: &Calendar,
+    catchup_window: Duration,
+    now: DateTime<Utc>,
+    new_id: &mut dyn FnMut() -> String,
+) -> Option<Fire> {
+    // A retry that is due, when nothing of this schedule is queued.
+    if let Some(retry) = s.retry.as_ref().filter(|r| r.at <= now) {
+        if s.pending_run.is_none() && s.running_run.is_none() {
+            let mut state = s.clone();
+            state.retry = None;
+            let mut run = Run::new(
+                new_id(),
+                s,
+                Trigger::Retry,
+                retry.attempt,
+                retry.scheduled_for,
+                now,
+            );
+            run.status = RunStatus::Pending;
+            state.pending_run = Some(run.id.clone());
+            return Some(Fire {
+                state,
+                run: Some(run),
+                coalesced: None,
+            });
+        }
+    }
+    if s.status != ScheduleStatus::Active {
+        return None;
+    }
+    let first = s.next_run_at.filter(|t| *t <= now)?;
+    // Every calendar time from `first` up to now.
+    let mut latest = first;
+    let mut count = 1u32;
+    while count < MAX_MISSED_COUNT {
+        match cal.next_after(latest) {
+            Some(t) if t <= now => {
+                latest = t;
+                count += 1;
+            }
+            _ => break,
+        }
+    }
+    let is_once = matches!(cal.form(), Form::Once(_));
+    let mut state = s.clone();
+    state.next_run_at = if is_once { None } else { cal.next_after(now) };
+    if s.pending_run.is_some() {
+        // At most one pending run per schedule: the time is folded into it.
+        return Some(Fire {
+            state,
+            run: None,
+            coalesced: Some(latest),
+        });
+    }
+    let late = now - latest;
+    let mut run = Run::new(new_id(), s, Trigger::Schedule, 1, Some(latest), now);
+    if late <= catchup_window || late <= Duration::seconds(ON_TIME_SLACK) && count == 1 {
+        if count > 1 || late > Duration::seconds(ON_TIME_SLACK) {
+            run.trigger = Trigger::Catchup;
+            run.missed_count = count - 1;
+        }
+        state.pending_run = Some(run.id.clone());
+    } else {
+        run.trigger = Trigger::Schedule;
+        run.status = RunStatus::Missed;
+        run.missed_count = count;
+        run.completed_at = Some(now);
+        run.error_message = Some(format!(
+            "missed {count} scheduled time{} (the latest {} late); outside the catch-up window of {}",
+            if count == 1 { "" } else { "s" },
+            human_duration(late),
+            human_duration(catchup_window)
+        ));
+        state.last_run_id = Some(run.id.clone());
+        if is_once {
+            state.status = ScheduleStatus::Completed;
+        }
+    }
+    Some(Fire {
+        state,
+        run: Some(run),
+        coalesced: None,
+    })
+}
+
+/// A run starts: it counts toward `max_runs` if the calendar started it.
+pub fn on_start(
+    s: &ScheduleState,
+    run: &Run,
+    is_once: bool,
+    now: DateTime<Utc>,
+) -> (ScheduleState, Run) {
+    let mut state = s.clone();
+    let mut run = run.clone();
+    run.status = RunStatus::Running;
+    run.started_at = Some(now);
+    if state.pending_run.as_deref() == Some(run.id.as_str()) {
+        state.pending_run = None;
+    }
+    state.running_run = Some(run.id.clone());
+    state.last_run_id = Some(run.id.clone());
+    if run.trigger.counts() {
+        state.runs_completed += 1;
+        let limit_reached = state.max_runs.is_some_and(|m| state.runs_completed >= m);
+        if (limit_reached || is_once) && state.status == ScheduleStatus::Active {
+            state.status = ScheduleStatus::Completed;
+            state.next_run_at = None;
+        }
+    }
+    (state, run)
+}
+
+/// A run ends. A failed calendar run (or retry) is retried while attempts remain.
+pub fn on_finish(s: &ScheduleState, run: &Run, retries: u32, now: DateTime<Utc>) -> ScheduleState {
+    let mut state = s.clone();
+    if state.running_run.as_deref() == Some(run.id.as_str()) {
+        state.running_run = None;
+    }
+    let retryable = run.trigger != Trigger::Manual && run.status == RunStatus::Failed;
+    if retryable && run.attempt <= retries && state.status != ScheduleStatus::Removed {
+        state.retry = Some(RetryPlan {
+            attempt: run.attempt + 1,
+            at: now + retry_delay(run.attempt),
+            scheduled_for: run.scheduled_for,
+        });
+    }
+    state
+}
+
+/// 5, 10, 20, 40, 60, 60... minutes after attempt 1, 2, 3...
+pub fn retry_delay(attempt: u32) -> Duration {
+    let minutes = RETRY_BASE_MINUTES.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    Duration::minutes(minutes.min(RETRY_CAP_MINUTES))
+}
+
+/// "1h", "2h 30m", "45s".
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    let (days, hours, minutes, seconds) = (
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days}d"));
+    }
+    if hours > 0 {
+        parts.push(format!("{hours}h"));
+    }
+    if minutes > 0 {
+        parts.push(format!("{minutes}m"));
+    }
+    if seconds > 0 || parts.is_empty() {
+        parts.push(format!("{seconds}s"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_then_cap() {
+        let m: Vec<i64> = (1..=7).map(|a| retry_delay(a).num_minutes()).collect();
+        assert_eq!(m, vec![5, 10, 20, 40, 60, 60, 60]);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::hours(1)), "1h");
+        assert_eq!(human_duration(Duration::minutes(150)), "2h 30m");
+        assert_eq!(human_duration(Duration::zero()), "0s");
+    }
+}
