@@ -80,3 +80,47 @@ impl Clock for ManualClock {
         })
     }
 }
+
+/// A clock that runs `speed` times faster than real time from a chosen
+/// start, for tests of the real binary (`ADSCHED_CLOCK=warp:T0:R0_MS:SPEED`):
+/// at real Unix time `R0_MS` it reads `T0`. Being a function of the real
+/// time, it continues across restarts of the process.
+#[derive(Debug, Clone, Copy)]
+pub struct WarpClock {
+    t0: DateTime<Utc>,
+    r0: DateTime<Utc>,
+    speed: u32,
+}
+
+impl WarpClock {
+    /// Parses `warp:2026-03-08T00:00:00Z:1767225600000:600`.
+    pub fn parse(spec: &str) -> Result<WarpClock, String> {
+        let bad = || format!("ADSCHED_CLOCK `{spec}` is not warp:RFC3339:UNIX_MS:SPEED");
+        let rest = spec.strip_prefix("warp:").ok_or_else(bad)?;
+        let mut parts = rest.rsplitn(3, ':');
+        let speed: u32 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let r0: i64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let t0 = parts
+            .next()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .ok_or_else(bad)?
+            .with_timezone(&Utc);
+        let r0 = DateTime::from_timestamp_millis(r0).ok_or_else(bad)?;
+        if speed == 0 {
+            return Err(bad());
+        }
+        Ok(WarpClock { t0, r0, speed })
+    }
+}
+
+impl Clock for WarpClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.t0 + (Utc::now() - self.r0) * self.speed as i32
+    }
+
+    fn sleep_until(&self, t: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let warped = (t - self.now()).to_std().unwrap_or_default();
+        let wait = (warped / self.speed).min(MAX_SLEEP);
+        Box::pin(tokio::time::sleep(wait))
+    }
+}

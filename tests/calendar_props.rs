@@ -146,7 +146,11 @@ fn brute_force(
     fires
 }
 
-fn calendar_until(cal: &Calendar, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+fn calendar_until(
+    cal: &Calendar,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
     let mut t = after;
     while let Some(next) = cal.next_after(t) {
@@ -250,7 +254,10 @@ proptest! {
 #[test]
 fn a_year_of_weekly_mondays_in_los_angeles_stays_at_nine_local() {
     let tz: Tz = "America/Los_Angeles".parse().unwrap();
-    let cal = Calendar::new(Form::Cron(Box::new(CronSpec::parse("0 9 * * 1").unwrap())), tz);
+    let cal = Calendar::new(
+        Form::Cron(Box::new(CronSpec::parse("0 9 * * 1").unwrap())),
+        tz,
+    );
     let times = cal.upcoming(utc("2026-01-01T00:00:00Z"), 52);
     assert_eq!(times.len(), 52);
     for t in times {
@@ -271,7 +278,10 @@ fn every_zone_in_the_list_has_a_reachable_year() {
         let cal = Calendar::new(Form::Daily(NaiveTime::from_hms_opt(2, 30, 0).unwrap()), tz);
         let times = cal.upcoming(first.and_hms_opt(0, 0, 0).unwrap().and_utc(), 365);
         // A daily job never silently drops a day: 365 fires on 365 distinct local dates.
-        let mut dates: Vec<NaiveDate> = times.iter().map(|t| t.with_timezone(&tz).date_naive()).collect();
+        let mut dates: Vec<NaiveDate> = times
+            .iter()
+            .map(|t| t.with_timezone(&tz).date_naive())
+            .collect();
         dates.dedup();
         assert_eq!(dates.len(), 365, "{zone}");
     }

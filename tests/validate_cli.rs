@@ -52,7 +52,11 @@ impl Tree {
         t.write("schedules/products.yaml", PRODUCT);
         std::fs::create_dir_all(t.path("templates")).unwrap();
         for name in ["a.png", "b.png", "c.png"] {
-            std::fs::copy(repo().join("templates/summer-01.png"), t.path("templates").join(name)).unwrap();
+            std::fs::copy(
+                repo().join("templates/summer-01.png"),
+                t.path("templates").join(name),
+            )
+            .unwrap();
         }
         t
     }
@@ -78,9 +82,8 @@ impl Tree {
 
     fn json(&self) -> (i32, Value) {
         let out = self.validate(&["--format", "json"]);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("{e}: {}", String::from_utf8_lossy(&out.stdout))
-        });
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
         (out.status.code().unwrap(), v)
     }
 }
@@ -123,7 +126,12 @@ fn expect_one(from: &str, to: &str, which: &str, code: &str, line: u64, column: 
     let found = findings(&v, which);
     assert_eq!(
         found,
-        vec![(code.to_string(), "schedules/s.yaml".to_string(), line, column)],
+        vec![(
+            code.to_string(),
+            "schedules/s.yaml".to_string(),
+            line,
+            column
+        )],
         "{v:#}"
     );
     assert_eq!(status, if which == "errors" { 1 } else { 0 }, "{v:#}");
@@ -148,7 +156,14 @@ fn the_bundled_examples_are_valid() {
 
 #[test]
 fn yaml_syntax_points_at_the_line() {
-    expect_one("  count: 2\n", "  count: [2\n", "errors", "yaml-syntax", 11, 7);
+    expect_one(
+        "  count: 2\n",
+        "  count: [2\n",
+        "errors",
+        "yaml-syntax",
+        11,
+        7,
+    );
 }
 
 #[test]
@@ -162,7 +177,14 @@ fn schema_errors_point_at_the_value() {
 
 #[test]
 fn unknown_field_points_at_the_key_and_suggests() {
-    let v = expect_one("  count: 2\n", "  count: 2\n  cuont: 3\n", "errors", "unknown-field", 11, 3);
+    let v = expect_one(
+        "  count: 2\n",
+        "  count: 2\n  cuont: 3\n",
+        "errors",
+        "unknown-field",
+        11,
+        3,
+    );
     assert!(message(&v, "unknown-field").contains("`cuont`"), "{v:#}");
 }
 
@@ -229,7 +251,14 @@ fn pool_too_small_is_a_warning() {
 
 #[test]
 fn unknown_product() {
-    let v = expect_one("product: collagen", "product: colagen", "errors", "unknown-product", 5, 10);
+    let v = expect_one(
+        "product: collagen",
+        "product: colagen",
+        "errors",
+        "unknown-product",
+        5,
+        10,
+    );
     assert!(message(&v, "unknown-product").contains("collagen"), "{v:#}");
 }
 
@@ -301,7 +330,14 @@ fn email_and_export_errors() {
         13,
         35,
     );
-    let v = expect_one("  destination: none\n", "  destination: slack\n", "errors", "export", 12, 16);
+    let v = expect_one(
+        "  destination: none\n",
+        "  destination: slack\n",
+        "errors",
+        "export",
+        12,
+        16,
+    );
     assert!(message(&v, "export").contains("slack"), "{v:#}");
 }
 
@@ -357,7 +393,10 @@ fn duplicate_ids_name_both_places_across_files() {
         vec![("duplicate-id".into(), "schedules/b.yaml".into(), 4, 5)],
         "{v:#}"
     );
-    assert!(message(&v, "duplicate-id").contains("schedules/a.yaml:3:5"), "{v:#}");
+    assert!(
+        message(&v, "duplicate-id").contains("schedules/a.yaml:3:5"),
+        "{v:#}"
+    );
 }
 
 #[test]
@@ -367,7 +406,10 @@ fn positions_are_file_absolute_in_later_documents() {
     let third = SCHEDULE
         .replace("id: weekly", "id: third")
         .replace("day: monday", "day: mondai");
-    t.write("schedules/s.yaml", &format!("{SCHEDULE}---\n{second}---\n{third}"));
+    t.write(
+        "schedules/s.yaml",
+        &format!("{SCHEDULE}---\n{second}---\n{third}"),
+    );
     let (_, v) = t.json();
     // The third document starts on line 2 * 12 + 3 = 27; `day` is its line 7.
     assert_eq!(
@@ -405,7 +447,10 @@ fn exit_2_for_a_missing_path() {
 #[test]
 fn github_format_escapes() {
     let t = Tree::new();
-    t.write("schedules/s,1.yaml", &SCHEDULE.replace("count: 2", "count: 500"));
+    t.write(
+        "schedules/s,1.yaml",
+        &SCHEDULE.replace("count: 2", "count: 500"),
+    );
     let out = t.validate(&["--format", "github"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -420,12 +465,18 @@ fn github_format_escapes() {
 #[test]
 fn human_format_is_plain_when_piped() {
     let t = Tree::new();
-    t.write("schedules/s.yaml", &SCHEDULE.replace("count: 2", "count: 500"));
+    t.write(
+        "schedules/s.yaml",
+        &SCHEDULE.replace("count: 2", "count: 500"),
+    );
     let out = t.validate(&[]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("schedules/s.yaml:10:10"), "{text}");
-    assert!(text.contains("  count: 500"), "the source line is shown: {text}");
+    assert!(
+        text.contains("  count: 500"),
+        "the source line is shown: {text}"
+    );
     assert!(text.is_ascii(), "no Unicode art when piped: {text}");
     assert!(!text.contains('\u{1b}'), "no colour when piped: {text}");
     assert!(text.contains("1 error"), "{text}");
@@ -464,7 +515,12 @@ fn bad_bytes_never_panic_or_hang() {
             .unwrap();
         let took = start.elapsed();
         assert!(took < Duration::from_secs(1), "{name} took {took:?}");
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         let errors = v["errors"].as_array().unwrap();
         assert!(!errors.is_empty(), "{name}");
@@ -474,7 +530,12 @@ fn bad_bytes_never_panic_or_hang() {
         }
     }
     // CRLF line endings alone are fine.
-    t.write("schedules/crlf.yaml", &SCHEDULE.replace("id: weekly", "id: crlf").replace('\n', "\r\n"));
+    t.write(
+        "schedules/crlf.yaml",
+        &SCHEDULE
+            .replace("id: weekly", "id: crlf")
+            .replace('\n', "\r\n"),
+    );
     assert_eq!(t.json().0, 0);
 }
 
@@ -512,24 +573,48 @@ fn next_reads_a_file_and_uses_crontab_numbering() {
     let t = Tree::new();
     t.write(
         "one.yaml",
-        &SCHEDULE.replace("weekly: { day: monday, at: \"09:00\" }", "cron: \"30 2 * * 0\""),
+        &SCHEDULE.replace(
+            "weekly: { day: monday, at: \"09:00\" }",
+            "cron: \"30 2 * * 0\"",
+        ),
     );
     let out = bin()
         .current_dir(t.dir.path())
-        .args(["next", "one.yaml", "--after", "2026-03-01T00:00:00Z", "--count", "2", "--format", "json"])
+        .args([
+            "next",
+            "one.yaml",
+            "--after",
+            "2026-03-01T00:00:00Z",
+            "--count",
+            "2",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     // Sundays; 02:30 on 2026-03-08 does not exist in Los Angeles: 03:00 PDT.
-    assert_eq!(v["times"], serde_json::json!(["2026-03-01T02:30:00-08:00", "2026-03-08T03:00:00-07:00"]));
+    assert_eq!(
+        v["times"],
+        serde_json::json!(["2026-03-01T02:30:00-08:00", "2026-03-08T03:00:00-07:00"])
+    );
     assert!(v["description"].as_str().unwrap().contains("Sunday"), "{v}");
 }
 
 #[test]
 fn next_errors() {
     let t = Tree::new();
-    let out = bin().current_dir(t.dir.path()).args(["next", "nope"]).output().unwrap();
+    let out = bin()
+        .current_dir(t.dir.path())
+        .args(["next", "nope"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
     let out = bin()
@@ -545,9 +630,13 @@ fn schema_command_prints_the_shipped_schema() {
     let out = bin().arg("schema").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let shipped: Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/schedule.schema.json")).unwrap()).unwrap();
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schemas/schedule.schema.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(printed, shipped);
-    assert_eq!(printed["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert_eq!(
+        printed["$schema"],
+        "http://json-schema.org/draft-07/schema#"
+    );
 }
-

@@ -557,27 +557,16 @@ async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) 
                 continue;
             }
         };
-        let retries = state
-            .spec
-            .pointer("/schedule/retries")
-            .and_then(Value::as_u64)
-            .unwrap_or(2) as u32;
-        let now = ctx.clock.now();
-        let sid = finished.schedule_id.clone();
-        let res = ctx.store.transact(|tx| {
-            if let Some(s) = tx.schedule(&sid)? {
-                let s = scheduler::on_finish(&s, &finished, retries, now);
-                tx.put_schedule(&s)?;
-                return Ok(s.retry.clone());
-            }
-            Ok(None)
-        });
-        match res {
-            Ok(Some(retry)) if finished.status == RunStatus::Failed => {
+        if finished.status == RunStatus::Failed {
+            if let Ok(Some(retry)) = ctx
+                .store
+                .schedule(&finished.schedule_id)
+                .map(|s| s.and_then(|s| s.retry))
+            {
                 log_line(
                     &ctx.store,
                     &finished.id,
-                    now,
+                    ctx.clock.now(),
                     "info",
                     &format!(
                         "retry attempt {} planned for {}",
@@ -586,22 +575,28 @@ async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) 
                     ),
                 );
             }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(run_id = %finished.id, "cannot record the end of the run: {e}")
-            }
         }
         let _ = ctx.store.flush().await;
         ctx.wake_scheduler.notify_one();
     }
 }
 
-/// Runs the daemon until `shutdown` resolves, then stops gracefully.
-pub async fn run(
-    config: Config,
-    clock: Arc<dyn Clock>,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+/// A running daemon.
+pub struct Daemon {
+    /// The API's address.
+    pub addr: SocketAddr,
+    /// Shared state (the store included).
+    pub ctx: Arc<Ctx>,
+    stop: Arc<AtomicBool>,
+    worker: tokio::task::JoinHandle<()>,
+    scheduler: tokio::task::JoinHandle<()>,
+    reloader: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
+    server_stop: Arc<Notify>,
+}
+
+/// Starts the daemon: opens the store, recovers, reconciles, serves.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, String> {
     let store = Store::open(&config.state).map_err(|e| e.to_string())?;
     let generator = generator(&config.generator)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -657,34 +652,61 @@ pub async fn run(
         schedules: config.schedules.clone(),
         clock: clock.clone(),
     });
-    let mut worker = tokio::spawn(worker_loop(ctx.clone(), runner, stop.clone()));
+    let worker = tokio::spawn(worker_loop(ctx.clone(), runner, stop.clone()));
+    Ok(Daemon {
+        addr,
+        ctx,
+        stop,
+        worker,
+        scheduler,
+        reloader,
+        server,
+        server_stop,
+    })
+}
 
-    tokio::select! {
-        _ = shutdown => {}
-        _ = &mut worker => {}
+impl Daemon {
+    /// Stops gracefully: no new runs, the current template may finish within
+    /// the grace period, the run's state is recorded, the store flushed.
+    pub async fn shutdown(mut self) -> Result<(), String> {
+        let ctx = self.ctx.clone();
+        let grace = ctx.config.grace;
+        tracing::info!(
+            "shutting down: no new runs; waiting up to {}s for the current template",
+            grace.as_secs()
+        );
+        ctx.stopping.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+        ctx.wake_worker.notify_one();
+        ctx.wake_scheduler.notify_one();
+        self.reloader.abort();
+        if tokio::time::timeout(grace, &mut self.worker).await.is_err() {
+            self.worker.abort();
+            let _ = (&mut self.worker).await;
+            // The template did not finish in time: record the run as interrupted now.
+            recover(&ctx.store, ctx.clock.now()).map_err(|e| e.to_string())?;
+        }
+        let _ = self.scheduler.await;
+        ctx.store.flush().await.map_err(|e| e.to_string())?;
+        self.server_stop.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        tracing::info!("stopped");
+        Ok(())
     }
-    tracing::info!(
-        "shutting down: no new runs; waiting up to {}s for the current template",
-        config.grace.as_secs()
-    );
-    ctx.stopping.store(true, Ordering::SeqCst);
-    stop.store(true, Ordering::SeqCst);
-    ctx.wake_worker.notify_one();
-    ctx.wake_scheduler.notify_one();
-    reloader.abort();
-    if tokio::time::timeout(config.grace, &mut worker)
-        .await
-        .is_err()
-    {
-        worker.abort();
-        let _ = (&mut worker).await;
-        // The template did not finish in time: record the run as interrupted now.
-        recover(&store, clock.now()).map_err(|e| e.to_string())?;
+
+    /// Whether the worker ended on its own (it only does on a fatal error).
+    pub fn worker_finished(&self) -> bool {
+        self.worker.is_finished()
     }
-    let _ = scheduler.await;
-    store.flush().await.map_err(|e| e.to_string())?;
-    server_stop.notify_one();
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    tracing::info!("stopped");
-    Ok(())
+}
+
+/// Runs the daemon until `shutdown` resolves, then stops gracefully.
+pub async fn run(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let daemon = start(config, clock).await?;
+    shutdown.await;
+    daemon.shutdown().await
 }

@@ -19,6 +19,9 @@ use crate::spec::{self, Pool};
 use crate::store::{Store, StoreError};
 pub use generator::Generator;
 
+/// Retries of a failed calendar run when the schedule does not say (SPEC 5).
+pub const DEFAULT_RETRIES: u64 = 2;
+
 /// What a run needs from the daemon.
 pub struct Runner {
     /// The store.
@@ -551,6 +554,16 @@ impl Runner {
                     .map(|e| format!("some templates failed; first: {e}"));
             }
             tx.put_run(&r)?;
+            // The schedule learns the outcome in the same transaction, so a
+            // crash cannot lose a planned retry.
+            if let Some(s) = tx.schedule(&r.schedule_id)? {
+                let retries = s
+                    .spec
+                    .pointer("/schedule/retries")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(DEFAULT_RETRIES) as u32;
+                tx.put_schedule(&crate::scheduler::on_finish(&s, &r, retries, now))?;
+            }
             Ok(r)
         })?;
         self.store.flush().await?;

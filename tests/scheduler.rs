@@ -1,0 +1,418 @@
+//! The daemon in-process on a manual clock: real files, a real sled store,
+//! a real `cmd:` generator; a year of schedule time in a second or two.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adsched::clock::{Clock, ManualClock};
+use adsched::daemon::{self, Config, Daemon};
+use adsched::records::{Run, RunStatus, ScheduleState, ScheduleStatus, Trigger};
+use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
+use common::{schedule, Project};
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+struct H {
+    project: Project,
+    clock: ManualClock,
+    daemon: Option<Daemon>,
+}
+
+impl H {
+    async fn start(project: Project, now: &str, generator: &str) -> H {
+        let clock = ManualClock::new(utc(now));
+        let mut h = H {
+            project,
+            clock,
+            daemon: None,
+        };
+        h.boot(generator).await;
+        h
+    }
+
+    async fn boot(&mut self, generator: &str) {
+        let config = Config {
+            schedules: self.project.path("schedules"),
+            templates: self.project.path("templates"),
+            state: self.project.path("state"),
+            listen: "127.0.0.1:0".into(),
+            generator: format!("cmd:{}", self.project.path(generator).display()),
+            public_url: None,
+            grace: Duration::from_secs(5),
+        };
+        self.daemon = Some(
+            daemon::start(config, Arc::new(self.clock.clone()))
+                .await
+                .unwrap(),
+        );
+    }
+
+    async fn stop(&mut self) {
+        self.daemon.take().unwrap().shutdown().await.unwrap();
+    }
+
+    fn d(&self) -> &Daemon {
+        self.daemon.as_ref().unwrap()
+    }
+
+    fn state(&self, id: &str) -> ScheduleState {
+        self.d().ctx.store.schedule(id).unwrap().unwrap()
+    }
+
+    /// Runs of a schedule, oldest first.
+    fn runs(&self, id: &str) -> Vec<Run> {
+        let mut r = self
+            .d()
+            .ctx
+            .store
+            .runs(Some(id), None, None, None, 100_000)
+            .unwrap();
+        r.reverse();
+        r
+    }
+
+    /// Waits until the schedule has `n` runs and none is pending or running.
+    async fn settle(&self, id: &str, n: usize) -> Vec<Run> {
+        for _ in 0..2000 {
+            let runs = self.runs(id);
+            let busy = runs
+                .iter()
+                .any(|r| matches!(r.status, RunStatus::Pending | RunStatus::Running));
+            if runs.len() >= n && !busy {
+                assert_eq!(runs.len(), n, "more runs than expected: {runs:#?}");
+                return runs;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!(
+            "timed out waiting for {n} settled runs of {id}: {:#?}",
+            self.runs(id)
+        );
+    }
+
+    /// Moves the clock and lets the scheduler look.
+    fn set(&self, t: DateTime<Utc>) {
+        self.clock.set(t);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_year_of_mondays_fires_at_nine_local_across_dst() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("weekly", "  weekly: { day: monday, at: \"09:00\" }", 1),
+    );
+    let h = H::start(p, "2026-01-01T00:00:00Z", "gen-ok.sh").await;
+    let la: Tz = "America/Los_Angeles".parse().unwrap();
+    for i in 0..52 {
+        let next = h
+            .state("weekly")
+            .next_run_at
+            .expect("an active schedule has a next time");
+        h.set(next + chrono::Duration::milliseconds(300));
+        let runs = h.settle("weekly", i + 1).await;
+        let last = runs.last().unwrap();
+        assert_eq!(last.status, RunStatus::Completed, "{last:#?}");
+        assert_eq!(last.trigger, Trigger::Schedule);
+        let local = last.scheduled_for.unwrap().with_timezone(&la);
+        assert_eq!(
+            (local.weekday(), local.hour(), local.minute()),
+            (Weekday::Mon, 9, 0),
+            "{local}"
+        );
+        // Started within a second of its time.
+        assert!(
+            last.started_at.unwrap() - last.scheduled_for.unwrap() < chrono::Duration::seconds(1)
+        );
+    }
+    let runs = h.runs("weekly");
+    let mut slots: Vec<_> = runs.iter().map(|r| r.scheduled_for).collect();
+    slots.dedup();
+    assert_eq!(slots.len(), 52, "no time fired twice");
+    assert_eq!(h.state("weekly").runs_completed, 52);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_runs_completes_the_schedule_and_raising_it_reactivates() {
+    let p = Project::new();
+    let text = schedule("daily", "  daily: { at: \"09:00\" }\n  max_runs: 2", 1);
+    p.write("schedules/s.yaml", &text);
+    let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    for i in 0..2 {
+        let next = h.state("daily").next_run_at.unwrap();
+        h.set(next + chrono::Duration::milliseconds(100));
+        h.settle("daily", i + 1).await;
+    }
+    let s = h.state("daily");
+    assert_eq!(s.status, ScheduleStatus::Completed);
+    assert_eq!(s.next_run_at, None);
+    assert_eq!(s.runs_completed, 2);
+    h.set(utc("2026-06-10T00:00:00Z"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        h.runs("daily").len(),
+        2,
+        "a completed schedule fires no more"
+    );
+    // Re-applying the same file does not reset the counter; raising max_runs reactivates.
+    h.stop().await;
+    h.project.write(
+        "schedules/s.yaml",
+        &text.replace("max_runs: 2", "max_runs: 3"),
+    );
+    h.boot("gen-ok.sh").await;
+    let s = h.state("daily");
+    assert_eq!((s.status, s.runs_completed), (ScheduleStatus::Active, 2));
+    assert!(
+        s.next_run_at.unwrap() > utc("2026-06-10T00:00:00Z"),
+        "no catch-up of completed time"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_times_catch_up_once_inside_the_window_else_a_missed_record() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("hourly", "  cron: \"0 * * * *\"\n  catchup_window: 2h", 1),
+    );
+    let h = H::start(p, "2026-06-01T00:30:00Z", "gen-ok.sh").await;
+    // Three hourly times pass at once (the daemon was busy or suspended); the latest is 30 min ago.
+    h.set(utc("2026-06-01T03:30:00Z"));
+    let runs = h.settle("hourly", 1).await;
+    assert_eq!(runs[0].trigger, Trigger::Catchup);
+    assert_eq!(runs[0].scheduled_for, Some(utc("2026-06-01T03:00:00Z")));
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    assert_eq!(
+        h.state("hourly").next_run_at,
+        Some(utc("2026-06-01T04:00:00Z"))
+    );
+    // Now a day passes: the latest missed time (an hour... no: 23:00) is outside? Use a window test:
+    h.set(utc("2026-06-02T03:59:00Z"));
+    let runs = h.settle("hourly", 2).await;
+    // 04:00 .. 03:00 next day: 24 times, the latest 59 minutes ago: inside 2h, one catch-up.
+    assert_eq!(runs[1].trigger, Trigger::Catchup);
+    assert_eq!(runs[1].missed_count, 23);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_the_window_one_missed_record_then_the_next_future_time() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("daily", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
+    );
+    let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    h.set(utc("2026-06-04T12:00:00Z"));
+    let runs = h.settle("daily", 1).await;
+    assert_eq!(runs[0].status, RunStatus::Missed);
+    assert_eq!(runs[0].missed_count, 4); // June 1, 2, 3, 4 at 09:00
+    assert_eq!(runs[0].scheduled_for, Some(utc("2026-06-04T09:00:00Z")));
+    assert!(runs[0]
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("missed 4"));
+    let s = h.state("daily");
+    assert_eq!(s.next_run_at, Some(utc("2026-06-05T09:00:00Z")));
+    assert_eq!(s.runs_completed, 0, "a missed record is not a run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_fires_once_then_completed() {
+    let p = Project::new();
+    p.write(
+        "schedules/a.yaml",
+        &schedule(
+            "once-ok",
+            "  once: { at: \"2026-06-01T09:00\" }\n  timezone: UTC",
+            1,
+        ),
+    );
+    p.write(
+        "schedules/b.yaml",
+        &schedule(
+            "once-late",
+            "  once: { at: \"2026-06-01T10:00\" }\n  timezone: UTC\n  catchup_window: 30m",
+            1,
+        ),
+    );
+    let h = H::start(p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
+    h.set(utc("2026-06-01T09:00:00.5Z"));
+    h.settle("once-ok", 1).await;
+    // The daemon "sleeps" through 10:00 and wakes at 11:00: outside the 30 min window.
+    h.set(utc("2026-06-01T11:00:00Z"));
+    let late = h.settle("once-late", 1).await;
+    assert_eq!(late[0].status, RunStatus::Missed);
+    for id in ["once-ok", "once-late"] {
+        let s = h.state(id);
+        assert_eq!(s.status, ScheduleStatus::Completed, "{id}");
+        assert_eq!(s.next_run_at, None);
+    }
+    h.set(utc("2027-01-01T00:00:00Z"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.runs("once-ok").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_runs_are_retried_with_backoff_and_count_once() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule(
+            "flaky",
+            "  daily: { at: \"09:00\" }\n  timezone: UTC\n  retries: 2",
+            1,
+        ),
+    );
+    let h = H::start(p, "2026-06-01T08:00:00Z", "gen-fail.sh").await;
+    h.set(utc("2026-06-01T09:00:00.2Z"));
+    let runs = h.settle("flaky", 1).await;
+    assert_eq!(runs[0].status, RunStatus::Failed);
+    assert!(
+        runs[0].error_message.as_deref().unwrap().contains("exit"),
+        "{:?}",
+        runs[0].error_message
+    );
+    let retry = h.state("flaky").retry.expect("a retry is planned");
+    assert_eq!(retry.at, utc("2026-06-01T09:05:00.2Z"));
+    h.set(retry.at);
+    let runs = h.settle("flaky", 2).await;
+    assert_eq!((runs[1].trigger, runs[1].attempt), (Trigger::Retry, 2));
+    assert_eq!(runs[1].scheduled_for, runs[0].scheduled_for);
+    let retry = h.state("flaky").retry.expect("a second retry");
+    assert_eq!(
+        retry.at - runs[1].completed_at.unwrap(),
+        chrono::Duration::minutes(10)
+    );
+    h.set(retry.at);
+    let runs = h.settle("flaky", 3).await;
+    assert_eq!(runs[2].attempt, 3);
+    let s = h.state("flaky");
+    assert!(s.retry.is_none(), "retries: 2 means two retries");
+    assert_eq!(s.runs_completed, 1, "the slot counts once");
+    assert_eq!(
+        s.next_run_at,
+        Some(utc("2026-06-02T09:00:00Z")),
+        "still alive"
+    );
+    // The log tells the story.
+    let log = h.d().ctx.store.logs(&runs[0].id).unwrap();
+    assert!(
+        log.iter().any(|l| l.message.contains("the ad API is down")),
+        "{log:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_time_is_never_caught_up() {
+    let p = Project::new();
+    let text = schedule("p", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1);
+    p.write(
+        "schedules/s.yaml",
+        &text.replace("product: collagen", "product: collagen\npaused: true"),
+    );
+    let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    assert_eq!(h.state("p").status, ScheduleStatus::Paused);
+    h.set(utc("2026-06-05T09:10:00Z"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.runs("p").is_empty());
+    h.stop().await;
+    h.project.write("schedules/s.yaml", &text);
+    h.boot("gen-ok.sh").await;
+    let s = h.state("p");
+    assert_eq!(s.status, ScheduleStatus::Active);
+    assert_eq!(s.next_run_at, Some(utc("2026-06-06T09:00:00Z")));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.runs("p").is_empty(), "no catch-up for paused time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_at_a_time_and_at_most_one_pending_per_schedule() {
+    let p = Project::new();
+    p.write(
+        "schedules/a.yaml",
+        &schedule("a", "  cron: \"*/10 * * * *\"\n  timezone: UTC", 2),
+    );
+    p.write(
+        "schedules/b.yaml",
+        &schedule("b", "  cron: \"*/10 * * * *\"\n  timezone: UTC", 2),
+    );
+    let h = H::start(p, "2026-06-01T00:05:00Z", "gen-slow.sh").await;
+    h.set(utc("2026-06-01T00:10:00Z"));
+    // While a runs (2 templates x 0.3 s), its next two times come.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.set(utc("2026-06-01T00:20:00Z"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.set(utc("2026-06-01T00:30:00Z"));
+    // a: the 00:10 run, then one pending run for 00:20 that absorbed 00:30.
+    // b: queued at 00:10 behind a; 00:20 and 00:30 came while it waited.
+    let a = h.settle("a", 2).await;
+    let b = h.settle("b", 1).await;
+    let mut all: Vec<&Run> = a.iter().chain(b.iter()).collect();
+    all.sort_by_key(|r| r.started_at);
+    for w in all.windows(2) {
+        assert!(
+            w[0].completed_at.unwrap() <= w[1].started_at.unwrap(),
+            "runs overlapped: {w:#?}"
+        );
+    }
+    assert!(all.iter().all(|r| r.status == RunStatus::Completed));
+    assert_eq!(a[1].scheduled_for, Some(utc("2026-06-01T00:20:00Z")));
+    let log = h.d().ctx.store.logs(&b[0].id).unwrap();
+    let folded = log
+        .iter()
+        .filter(|l| l.message.contains("not queued twice"))
+        .count();
+    assert_eq!(folded, 2, "{log:#?}");
+    assert_eq!(h.state("b").next_run_at, Some(utc("2026-06-01T00:40:00Z")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_trigger_queues_once_and_does_not_count() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("m", "  daily: { at: \"09:00\" }\n  max_runs: 1", 1),
+    );
+    let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let (first, again) = h.d().ctx.trigger("m").unwrap();
+    assert!(!again);
+    let runs = h.settle("m", 1).await;
+    assert_eq!(runs[0].id, first);
+    assert_eq!(runs[0].trigger, Trigger::Manual);
+    assert_eq!(h.state("m").runs_completed, 0);
+    assert_eq!(h.state("m").status, ScheduleStatus::Active);
+    assert!(matches!(
+        h.d().ctx.trigger("nope"),
+        Err(daemon::TriggerError::NotFound)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_counters_and_never_refires_a_time() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("r", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
+    );
+    let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    h.set(utc("2026-06-01T09:00:01Z"));
+    h.settle("r", 1).await;
+    h.stop().await;
+    h.boot("gen-ok.sh").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.runs("r").len(), 1);
+    let s = h.state("r");
+    assert_eq!(
+        (s.runs_completed, s.next_run_at),
+        (1, Some(utc("2026-06-02T09:00:00Z")))
+    );
+    assert!(h.clock.now() < s.next_run_at.unwrap());
+}
