@@ -314,6 +314,8 @@ impl Store {
         let mut key = pair_key(run_id, "");
         key.extend_from_slice(&seq.to_be_bytes());
         self.logs.insert(key, serde_json::to_vec(line)?)?;
+        // Durable before anyone can read it: a line shown once is never lost.
+        self.db.flush()?;
         Ok(())
     }
 

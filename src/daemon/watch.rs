@@ -19,16 +19,36 @@ use tokio::sync::Notify;
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Folders to watch for `dir`: itself (recursive) and the parent of every
-/// symlink on its path (not recursive).
+/// symlink met while resolving it, links inside link targets included
+/// (git-sync: `schedules -> repo/current/schedules`, `current -> rev-abc`).
 fn watch_list(dir: &Path) -> Vec<(PathBuf, RecursiveMode)> {
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut out = vec![(abs.clone(), RecursiveMode::Recursive)];
-    let mut p = abs.as_path();
-    while let Some(parent) = p.parent() {
-        if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
-            out.push((parent.to_path_buf(), RecursiveMode::NonRecursive));
+    let mut path = abs.clone();
+    // Bounded: a symlink loop must not hang the watcher.
+    'resolve: for _ in 0..40 {
+        let mut prefix = PathBuf::new();
+        let comps: Vec<_> = path.components().collect();
+        for (i, c) in comps.iter().enumerate() {
+            prefix.push(c);
+            let is_link =
+                std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink());
+            if !is_link {
+                continue;
+            }
+            let parent = prefix.parent().map(Path::to_path_buf).unwrap_or_default();
+            out.push((parent.clone(), RecursiveMode::NonRecursive));
+            let Ok(target) = std::fs::read_link(&prefix) else {
+                break 'resolve;
+            };
+            let mut next = parent.join(target);
+            for rest in &comps[i + 1..] {
+                next.push(rest);
+            }
+            path = next;
+            continue 'resolve;
         }
-        p = parent;
+        break;
     }
     // A folder that does not exist yet (or went away) is watched through its
     // nearest existing ancestor, so its return is noticed.
