@@ -68,12 +68,12 @@ async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
 }
 
 /// A schedule as the API shows it.
-pub fn schedule_json(ctx: &Ctx, s: &ScheduleState) -> Value {
+pub fn schedule_json(store: &crate::store::Store, s: &ScheduleState) -> Value {
     let tz = s.tz();
     let last_run = s
         .last_run_id
         .as_deref()
-        .and_then(|id| ctx.store.run(id).ok().flatten())
+        .and_then(|id| store.run(id).ok().flatten())
         .map(|r| r.to_api());
     json!({
         "id": s.id,
@@ -149,14 +149,14 @@ async fn list_schedules(State(ctx): State<Arc<Ctx>>, Query(f): Query<ScheduleFil
                 f.status.as_deref(),
             )
         })
-        .map(|s| schedule_json(&ctx, s))
+        .map(|s| schedule_json(&ctx.store, s))
         .collect();
     Json(list).into_response()
 }
 
 async fn get_schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
     match ctx.store.schedule(&id) {
-        Ok(Some(s)) => Json(schedule_json(&ctx, &s)).into_response(),
+        Ok(Some(s)) => Json(schedule_json(&ctx.store, &s)).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no schedule with id `{id}`")),
         Err(e) => internal(e),
     }

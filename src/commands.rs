@@ -282,3 +282,102 @@ pub async fn shutdown_signal() {
         _ = term => {}
     }
 }
+
+/// `adsched send email`: the email service by hand, to check the settings.
+pub fn send_email(to: &[String], subject: &str, text: Option<&str>, files: &[PathBuf]) -> u8 {
+    use crate::export::email;
+    let result = (|| -> Result<String, String> {
+        email::check_allowed(to)?;
+        let mailer = email::Mailer::from_env()?;
+        let attachments = read_files(files)?
+            .into_iter()
+            .map(|(name, bytes, ct)| email::File {
+                name,
+                bytes,
+                content_type: ct,
+            })
+            .collect::<Vec<_>>();
+        let body = text.unwrap_or("Sent with adsched send email.");
+        let html = format!(
+            "<p>{}</p>",
+            body.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let n = attachments.len();
+        let (r, attempts) =
+            rt.block_on(mailer.send(to, subject, &html, body, Vec::new(), attachments));
+        r.map(|()| {
+            format!(
+                "sent to {} with {n} attachment(s) after {attempts} attempt(s)",
+                to.join(", ")
+            )
+        })
+    })();
+    report_send(result)
+}
+
+/// `adsched send slack`: the Slack service by hand, to check the settings.
+pub fn send_slack(channel: &str, text: Option<&str>, files: &[PathBuf]) -> u8 {
+    use crate::export::slack;
+    let result = (|| -> Result<String, String> {
+        slack::check_allowed(channel)?;
+        let client = slack::SlackClient::from_env()?;
+        let files: Vec<(String, Vec<u8>)> = read_files(files)?
+            .into_iter()
+            .map(|(n, b, _)| (n, b))
+            .collect();
+        let text = slack::escape(text.unwrap_or("Sent with adsched send slack."));
+        let blocks =
+            serde_json::json!([{"type": "section", "text": {"type": "mrkdwn", "text": text}}]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let n = files.len();
+        let (r, attempts) = rt.block_on(client.post(channel, &files, &blocks, &text));
+        r.map(|()| format!("posted to {channel} with {n} file(s) after {attempts} attempt(s)"))
+    })();
+    report_send(result)
+}
+
+fn report_send(result: Result<String, String>) -> u8 {
+    match result {
+        Ok(msg) => {
+            println!("{msg}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("adsched send: {e}");
+            EXIT_INVALID
+        }
+    }
+}
+
+fn read_files(files: &[PathBuf]) -> Result<Vec<(String, Vec<u8>, String)>, String> {
+    files
+        .iter()
+        .map(|f| {
+            let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let name = f
+                .file_name()
+                .map_or_else(|| "file".into(), |n| n.to_string_lossy().to_string());
+            let ct = match f
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(|e| e.to_ascii_lowercase())
+                .as_deref()
+            {
+                Some("png") => "image/png",
+                Some("jpg") | Some("jpeg") => "image/jpeg",
+                Some("webp") => "image/webp",
+                _ => "application/octet-stream",
+            };
+            Ok((name, bytes, ct.to_string()))
+        })
+        .collect()
+}

@@ -7,9 +7,11 @@
 
 pub mod api;
 pub mod calendar;
+pub mod client;
 pub mod clock;
 pub mod commands;
 pub mod daemon;
+pub mod export;
 pub mod reconcile;
 pub mod records;
 pub mod run;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use adsched::client::{self, Client, Failure, OutFormat};
 use adsched::commands::{self, NextFormat};
 use adsched::spec::report::Format;
 
@@ -51,6 +52,80 @@ enum Command {
     },
     /// Print the JSON Schema of schedule documents.
     Schema,
+    /// List schedules.
+    List {
+        /// Only this brand (id or name).
+        #[arg(long)]
+        brand: Option<String>,
+        /// Only this product (id or name).
+        #[arg(long)]
+        product: Option<String>,
+        /// Only this status: active, paused, completed, removed.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// A schedule's configuration and recent runs.
+    Show {
+        /// Schedule id.
+        schedule_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Run history, newest first.
+    Runs {
+        /// Only this schedule.
+        schedule_id: Option<String>,
+        /// Only this status: pending, running, completed, failed, interrupted, missed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs queued since this date (YYYY-MM-DD) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// One run: templates, ads, exports, log.
+    Run {
+        /// Run id.
+        run_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// A run's log.
+    Logs {
+        /// Run id.
+        run_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Run a schedule now (trigger manual; not counted toward max_runs).
+    Trigger {
+        /// Schedule id.
+        schedule_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// What the daemon would change for the files in --schedules, and the next times.
+    Plan {
+        /// The schedules folder.
+        #[arg(long, default_value = "./schedules")]
+        schedules: PathBuf,
+        /// The template pool.
+        #[arg(long, default_value = "./templates")]
+        templates: PathBuf,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Send files by email or to Slack with the daemon's settings, to check them.
+    Send {
+        #[command(subcommand)]
+        what: Send,
+    },
     /// Run the scheduler: watch the schedules, fire due jobs, serve the API.
     Daemon {
         /// The schedules folder to watch.
@@ -80,6 +155,60 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum Send {
+    /// Email files (ADSCHED_SMTP_URL, ADSCHED_EMAIL_FROM, ADSCHED_EMAIL_ALLOW).
+    Email {
+        /// Recipient (repeat for several).
+        #[arg(long, required = true)]
+        to: Vec<String>,
+        /// Subject line.
+        #[arg(long)]
+        subject: String,
+        /// Body text.
+        #[arg(long)]
+        text: Option<String>,
+        /// Files to attach.
+        files: Vec<PathBuf>,
+    },
+    /// Upload files to a Slack channel (ADSCHED_SLACK_TOKEN, ADSCHED_SLACK_API_URL, ADSCHED_SLACK_ALLOW).
+    Slack {
+        /// Channel ID, e.g. C0123ABCD.
+        #[arg(long)]
+        channel: String,
+        /// Message text.
+        #[arg(long)]
+        text: Option<String>,
+        /// Files to upload.
+        files: Vec<PathBuf>,
+    },
+}
+
+/// How query commands reach the data.
+#[derive(clap::Args)]
+struct Conn {
+    /// The daemon's API.
+    #[arg(long, env = "ADSCHED_SERVER", default_value = "http://127.0.0.1:8787")]
+    server: String,
+    /// The store, opened directly when no daemon answers.
+    #[arg(long, env = "ADSCHED_STATE", default_value = "./state")]
+    state: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    format: OutFormat,
+}
+
+fn query(conn: &Conn, f: impl FnOnce(&Client, OutFormat) -> Result<u8, Failure>) -> u8 {
+    let result = Client::connect(&conn.server, &conn.state).and_then(|c| f(&c, conn.format));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("adsched: {}", e.message);
+            e.code
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
@@ -95,6 +224,72 @@ fn main() -> ExitCode {
             after,
             format,
         } => commands::next(&file_or_id, &schedules, count, after.as_deref(), format),
+        Command::List {
+            brand,
+            product,
+            status,
+            conn,
+        } => query(&conn, |c, f| {
+            client::list(
+                c,
+                brand.as_deref(),
+                product.as_deref(),
+                status.as_deref(),
+                f,
+            )
+        }),
+        Command::Show { schedule_id, conn } => {
+            query(&conn, |c, f| client::show(c, &schedule_id, f))
+        }
+        Command::Runs {
+            schedule_id,
+            status,
+            since,
+            limit,
+            conn,
+        } => query(&conn, |c, f| {
+            client::runs(
+                c,
+                schedule_id.as_deref(),
+                status.as_deref(),
+                since.as_deref(),
+                limit,
+                f,
+            )
+        }),
+        Command::Run { run_id, conn } => query(&conn, |c, f| client::run(c, &run_id, f)),
+        Command::Logs { run_id, conn } => query(&conn, |c, f| client::logs(c, &run_id, f)),
+        Command::Trigger { schedule_id, conn } => {
+            query(&conn, |c, f| client::trigger(c, &schedule_id, f))
+        }
+        Command::Plan {
+            schedules,
+            templates,
+            conn,
+        } => {
+            // With neither a daemon nor a store, everything would be added.
+            let c = Client::connect(&conn.server, &conn.state).ok();
+            match client::plan(c.as_ref(), &schedules, &templates, conn.format) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("adsched: {}", e.message);
+                    e.code
+                }
+            }
+        }
+        Command::Send { what } => match what {
+            Send::Email {
+                to,
+                subject,
+                text,
+                files,
+            } => commands::send_email(&to, &subject, text.as_deref(), &files),
+            Send::Slack {
+                channel,
+                text,
+                files,
+            } => commands::send_slack(&channel, text.as_deref(), &files),
+        },
         Command::Daemon {
             schedules,
             templates,

@@ -125,40 +125,45 @@ impl Ctx {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(TriggerError::Stopping);
         }
-        let now = self.clock.now();
-        let new_id = self.store.new_run_id(now);
-        let out = self
-            .store
-            .transact(|tx| {
-                let Some(mut s) = tx.schedule(id)? else {
-                    return Ok(Err(TriggerError::NotFound));
-                };
-                if s.status == ScheduleStatus::Removed {
-                    return Ok(Err(TriggerError::Removed));
-                }
-                if let Some(p) = &s.pending_run {
-                    return Ok(Ok((p.clone(), true)));
-                }
-                let run = Run::new(new_id.clone(), &s, Trigger::Manual, 1, None, now);
-                s.pending_run = Some(run.id.clone());
-                tx.put_run(&run)?;
-                tx.put_schedule(&s)?;
-                Ok(Ok((run.id, false)))
-            })
-            .map_err(TriggerError::Store)?;
-        if let Ok((run_id, false)) = &out {
-            self.store.flush_blocking().map_err(TriggerError::Store)?;
-            log_line(
-                &self.store,
-                run_id,
-                now,
-                "info",
-                "queued by a manual trigger",
-            );
+        let out = queue_manual(&self.store, id, self.clock.now())?;
+        if !out.1 {
             self.wake_worker.notify_one();
         }
-        out
+        Ok(out)
     }
+}
+
+/// Queues a manual run (trigger `manual`, not counted toward `max_runs`),
+/// unless one is already pending: then that one's id. Refused for a removed schedule.
+pub fn queue_manual(
+    store: &Store,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, bool), TriggerError> {
+    let new_id = store.new_run_id(now);
+    let (run_id, already) = store
+        .transact(|tx| {
+            let Some(mut s) = tx.schedule(id)? else {
+                return Ok(Err(TriggerError::NotFound));
+            };
+            if s.status == ScheduleStatus::Removed {
+                return Ok(Err(TriggerError::Removed));
+            }
+            if let Some(p) = &s.pending_run {
+                return Ok(Ok((p.clone(), true)));
+            }
+            let run = Run::new(new_id.clone(), &s, Trigger::Manual, 1, None, now);
+            s.pending_run = Some(run.id.clone());
+            tx.put_run(&run)?;
+            tx.put_schedule(&s)?;
+            Ok(Ok((run.id, false)))
+        })
+        .map_err(TriggerError::Store)??;
+    if !already {
+        store.flush_blocking().map_err(TriggerError::Store)?;
+        log_line(store, &run_id, now, "info", "queued by a manual trigger");
+    }
+    Ok((run_id, already))
 }
 
 fn log_line(store: &Store, run_id: &str, now: DateTime<Utc>, level: &str, message: &str) {
@@ -177,8 +182,18 @@ pub fn generator(spec: &str) -> Result<Arc<dyn Generator>, String> {
     if let Some(cmd) = spec.strip_prefix("cmd:") {
         return Ok(Arc::new(CmdGenerator::new(cmd, DEFAULT_TIMEOUT)?));
     }
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        return Ok(Arc::new(crate::run::http::HttpGenerator::new(
+            spec,
+            DEFAULT_TIMEOUT,
+            crate::run::http::RetryPolicy::default(),
+        )?));
+    }
+    // TEMP-LOCAL if spec == "local" {
+    // TEMP-LOCAL     return Ok(Arc::new(crate::run::local::LocalGenerator));
+    // TEMP-LOCAL }
     Err(format!(
-        "--generator `{spec}` is not available in this build; use cmd:PROGRAM"
+        "--generator `{spec}` is not one of: local, http://URL, https://URL, cmd:PROGRAM"
     ))
 }
 
@@ -651,6 +666,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         templates: config.templates.clone(),
         schedules: config.schedules.clone(),
         clock: clock.clone(),
+        public_url: config.public_url.clone(),
     });
     let worker = tokio::spawn(worker_loop(ctx.clone(), runner, stop.clone()));
     Ok(Daemon {

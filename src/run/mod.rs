@@ -2,6 +2,8 @@
 //! for each one after another, record ads and usage as each finishes.
 
 pub mod generator;
+pub mod http;
+// TEMP pub mod local;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +36,8 @@ pub struct Runner {
     pub schedules: PathBuf,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Public base URL of the dashboard, for links in exports.
+    pub public_url: Option<String>,
 }
 
 /// A template chosen for a run.
@@ -410,6 +414,9 @@ impl Runner {
             "info",
             &format!("templates done in {:.1}s", started.elapsed().as_secs_f64()),
         );
+        if !interrupted {
+            self.export(run, state, &schedule).await?;
+        }
         self.finish(run, first_error, interrupted).await
     }
 
@@ -518,6 +525,52 @@ impl Runner {
                 call.elapsed().as_secs_f64()
             ),
         );
+        Ok(())
+    }
+
+    /// Sends the ads where the schedule says and records each result on the
+    /// run. A failed export never fails the run: the ads are kept.
+    async fn export(
+        &self,
+        run: &Run,
+        state: &ScheduleState,
+        schedule: &Schedule,
+    ) -> Result<(), StoreError> {
+        if schedule.export.destination == crate::spec::model::Destination::None {
+            return Ok(());
+        }
+        let Some(current) = self.store.run(&run.id)? else {
+            return Ok(());
+        };
+        if current.ads.iter().all(|a| a.status == "rejected") {
+            self.log(
+                run,
+                "warn",
+                "no exportable ads (none made, or all rejected); nothing sent",
+            );
+            return Ok(());
+        }
+        let summary = crate::export::Summary::of(&current, state, self.public_url.as_deref());
+        let results = crate::export::export_run(&schedule.export, &summary).await;
+        for r in &results {
+            let level = if r.status == "sent" { "info" } else { "error" };
+            self.log(
+                run,
+                level,
+                &format!(
+                    "export to {}: {} after {} attempt(s): {}",
+                    r.destination, r.status, r.attempts, r.detail
+                ),
+            );
+        }
+        let run_id = run.id.clone();
+        self.store.transact(|tx| {
+            if let Some(mut r) = tx.run(&run_id)? {
+                r.exports = results.clone();
+                tx.put_run(&r)?;
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 

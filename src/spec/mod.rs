@@ -8,7 +8,7 @@
 
 pub mod check;
 pub mod finding;
-mod load;
+pub mod load;
 pub mod model;
 pub mod report;
 pub mod schema;

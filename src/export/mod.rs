@@ -1,0 +1,172 @@
+//! Sending a run's ads where its schedule says (SPEC 5, Exports): email
+//! through SMTP, Slack through the Web API or an incoming webhook. The
+//! services stand alone (`adsched send ...` uses them too); secrets come
+//! only from the environment and never appear in results.
+
+pub mod email;
+pub mod slack;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::records::{Ad, ExportResult, Run, ScheduleState};
+use crate::spec::model::Export;
+
+/// Transient export failures are tried this many times in all.
+pub const EXPORT_ATTEMPTS: u32 = 3;
+
+/// The first retry waits this long, doubling.
+pub const EXPORT_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What an export says about a run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Schedule id and name.
+    pub schedule_id: String,
+    /// Schedule name.
+    pub schedule_name: String,
+    /// Product name.
+    pub product: String,
+    /// Brand name.
+    pub brand: String,
+    /// Run id.
+    pub run_id: String,
+    /// When it ran, in the schedule's zone.
+    pub when: String,
+    /// Templates used.
+    pub templates: Vec<String>,
+    /// Images to send (rejected ones left out).
+    pub images: Vec<Image>,
+    /// Link to the run on the dashboard, when `--public-url` is set.
+    pub run_url: Option<String>,
+}
+
+/// One image to send.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The template it came from.
+    pub template: String,
+    /// The file, when adsched holds it.
+    pub path: Option<PathBuf>,
+    /// A URL for it (the generator's, or the dashboard's when public).
+    pub url: Option<String>,
+    /// approved or flagged.
+    pub status: String,
+}
+
+impl Summary {
+    /// Builds the summary of a finished run.
+    pub fn of(run: &Run, state: &ScheduleState, public_url: Option<&str>) -> Summary {
+        let base = public_url.map(|u| u.trim_end_matches('/').to_string());
+        let images = run
+            .ads
+            .iter()
+            .filter(|a| a.status != "rejected")
+            .map(|a: &Ad| Image {
+                template: a.template.clone(),
+                path: a.path.as_ref().map(PathBuf::from),
+                url: if a.image.starts_with("http://") || a.image.starts_with("https://") {
+                    Some(a.image.clone())
+                } else {
+                    base.as_ref().map(|b| format!("{b}{}", a.image))
+                },
+                status: a.status.clone(),
+            })
+            .collect();
+        Summary {
+            schedule_id: state.id.clone(),
+            schedule_name: state.name.clone(),
+            product: state.product.name.clone(),
+            brand: state.brand.name.clone(),
+            run_id: run.id.clone(),
+            when: run
+                .started_at
+                .map(|t| crate::records::fmt_time(t, state.tz()))
+                .unwrap_or_default(),
+            templates: run.templates_used.clone(),
+            images,
+            run_url: base.map(|b| format!("{b}/runs/{}", run.id)),
+        }
+    }
+
+    /// A one-line subject.
+    pub fn subject(&self) -> String {
+        format!(
+            "{} ads for {} ({}) — {}",
+            self.images.len(),
+            self.product,
+            self.brand,
+            self.schedule_name
+        )
+    }
+}
+
+/// Refuses text with CR or LF where it would end up in a header.
+pub fn no_newlines(field: &str, value: &str) -> Result<(), String> {
+    if value.contains(['\r', '\n']) {
+        return Err(format!(
+            "{field} contains a line break, which is not allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Exports a finished run to every destination of its schedule.
+pub async fn export_run(export: &Export, summary: &Summary) -> Vec<ExportResult> {
+    let mut out = Vec::new();
+    if export.destination.has_email() {
+        out.push(match &export.email {
+            Some(e) => email::send_run(&e.to, summary).await,
+            None => refused("email", "the schedule has no `export.email` settings"),
+        });
+    }
+    if export.destination.has_slack() {
+        out.push(match &export.slack {
+            Some(s) => slack::send_run(s, summary).await,
+            None => refused("slack", "the schedule has no `export.slack` settings"),
+        });
+    }
+    out
+}
+
+/// A refused export (allow-list, missing settings).
+pub fn refused(destination: &str, detail: impl Into<String>) -> ExportResult {
+    ExportResult {
+        destination: destination.into(),
+        status: "refused".into(),
+        attempts: 0,
+        detail: detail.into(),
+    }
+}
+
+/// Whether an error is worth another attempt.
+#[derive(Debug)]
+pub enum Failure {
+    /// Try again (after this long, if the server said).
+    Transient(String, Option<Duration>),
+    /// Do not.
+    Permanent(String),
+}
+
+/// Runs `f` up to [`EXPORT_ATTEMPTS`] times while it fails transiently.
+pub async fn with_retries<T, F, Fut>(mut f: F) -> (Result<T, String>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Ok(v) => return (Ok(v), attempt),
+            Err(Failure::Permanent(e)) => return (Err(e), attempt),
+            Err(Failure::Transient(e, wait)) => {
+                if attempt >= EXPORT_ATTEMPTS {
+                    return (Err(e), attempt);
+                }
+                let backoff = EXPORT_BACKOFF.saturating_mul(1 << (attempt - 1));
+                tokio::time::sleep(wait.unwrap_or(backoff).min(Duration::from_secs(60))).await;
+                attempt += 1;
+            }
+        }
+    }
+}

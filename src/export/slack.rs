@@ -1,0 +1,387 @@
+//! Slack: the Web API with a bot token (`ADSCHED_SLACK_TOKEN`, base URL
+//! `ADSCHED_SLACK_API_URL`), or an incoming webhook whose URL is read from
+//! the variable a schedule names. Images are uploaded with
+//! `files.getUploadURLExternal`, a POST of the bytes to the returned URL, and
+//! one `files.completeUploadExternal` to the channel carrying the Block Kit
+//! summary. Slack reports errors as HTTP 200 `{"ok": false, "error": ...}`
+//! and rate limits as 429 with `Retry-After`.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{refused, with_retries, Failure, Summary};
+use crate::records::ExportResult;
+use crate::spec::model::SlackExport;
+
+/// The public Slack Web API.
+pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+
+/// Escapes text for Slack mrkdwn, so a product name cannot `@channel` or link.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A Web API client.
+pub struct SlackClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Classifies an HTTP answer: 429 and 5xx are transient.
+async fn check(
+    resp: Result<reqwest::Response, reqwest::Error>,
+    what: &str,
+) -> Result<reqwest::Response, Failure> {
+    let resp =
+        resp.map_err(|e| Failure::Transient(format!("{what}: cannot reach Slack: {e}"), None))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(Failure::Transient(
+            format!("{what}: rate limited by Slack (429)"),
+            retry_after(&resp),
+        ));
+    }
+    if status.is_server_error() {
+        return Err(Failure::Transient(
+            format!("{what}: Slack answered {status}"),
+            None,
+        ));
+    }
+    if !status.is_success() {
+        let body: String = resp
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        return Err(Failure::Permanent(format!(
+            "{what}: Slack answered {status}: {body}"
+        )));
+    }
+    Ok(resp)
+}
+
+/// Reads a Web API answer, turning `ok: false` into its error code.
+async fn ok_json(resp: reqwest::Response, what: &str) -> Result<Value, Failure> {
+    let v: Value = resp.json().await.map_err(|e| {
+        Failure::Transient(format!("{what}: Slack's answer is not JSON: {e}"), None)
+    })?;
+    if v["ok"] == true {
+        Ok(v)
+    } else {
+        let code = v["error"].as_str().unwrap_or("unknown_error");
+        let hint = match code {
+            "not_in_channel" => " (invite the bot to the channel)",
+            "channel_not_found" => {
+                " (use a channel ID such as C0123ABCD, and check the bot can see it)"
+            }
+            "invalid_auth" | "not_authed" => " (check ADSCHED_SLACK_TOKEN)",
+            "missing_scope" => " (the bot needs the files:write and chat:write scopes)",
+            _ => "",
+        };
+        if code == "ratelimited" {
+            return Err(Failure::Transient(
+                format!("{what}: Slack error ratelimited"),
+                None,
+            ));
+        }
+        Err(Failure::Permanent(format!(
+            "{what}: Slack error {code}{hint}"
+        )))
+    }
+}
+
+impl SlackClient {
+    /// Reads `ADSCHED_SLACK_TOKEN` and `ADSCHED_SLACK_API_URL`.
+    pub fn from_env() -> Result<SlackClient, String> {
+        let token = std::env::var("ADSCHED_SLACK_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or(
+                "ADSCHED_SLACK_TOKEN is not set (a bot token with files:write and chat:write)",
+            )?;
+        let base = std::env::var("ADSCHED_SLACK_API_URL")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        Ok(SlackClient {
+            http: client()?,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    /// Uploads one file; returns its id.
+    async fn upload(&self, name: &str, bytes: &[u8]) -> Result<String, Failure> {
+        let what = format!("uploading {name}");
+        let resp = self
+            .http
+            .post(format!("{}/files.getUploadURLExternal", self.base))
+            .bearer_auth(&self.token)
+            .form(&[
+                ("filename", name.to_string()),
+                ("length", bytes.len().to_string()),
+            ])
+            .send()
+            .await;
+        let v = ok_json(check(resp, &what).await?, &what).await?;
+        let url = v["upload_url"]
+            .as_str()
+            .ok_or_else(|| Failure::Permanent(format!("{what}: no upload_url")))?;
+        let id = v["file_id"]
+            .as_str()
+            .ok_or_else(|| Failure::Permanent(format!("{what}: no file_id")))?;
+        let resp = self.http.post(url).body(bytes.to_vec()).send().await;
+        check(resp, &what).await?;
+        Ok(id.to_string())
+    }
+
+    /// Uploads files to a channel with one Block Kit message. Returns attempts used.
+    pub async fn post(
+        &self,
+        channel: &str,
+        files: &[(String, Vec<u8>)],
+        blocks: &Value,
+        text: &str,
+    ) -> (Result<(), String>, u32) {
+        let mut total_attempts = 0;
+        let mut ids = Vec::new();
+        for (name, bytes) in files {
+            let (r, a) = with_retries(|| self.upload(name, bytes)).await;
+            total_attempts = total_attempts.max(a);
+            match r {
+                Ok(id) => ids.push(json!({"id": id, "title": name})),
+                Err(e) => return (Err(e), total_attempts),
+            }
+        }
+        let (r, a) = with_retries(|| async {
+            let (method, body) = if ids.is_empty() {
+                (
+                    "chat.postMessage",
+                    json!({"channel": channel, "text": text, "blocks": blocks}),
+                )
+            } else {
+                (
+                    "files.completeUploadExternal",
+                    json!({"files": ids, "channel_id": channel, "blocks": blocks}),
+                )
+            };
+            let resp = self
+                .http
+                .post(format!("{}/{method}", self.base))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await;
+            ok_json(check(resp, method).await?, method)
+                .await
+                .map(|_| ())
+        })
+        .await;
+        (r, total_attempts.max(a))
+    }
+}
+
+/// Checks a channel against `ADSCHED_SLACK_ALLOW`.
+pub fn check_allowed(channel: &str) -> Result<(), String> {
+    match crate::spec::load::env_list("ADSCHED_SLACK_ALLOW") {
+        Some(allow) if !allow.iter().any(|a| a.eq_ignore_ascii_case(channel)) => Err(format!(
+            "channel {channel} is not in ADSCHED_SLACK_ALLOW ({})",
+            allow.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The Block Kit summary of a run.
+pub fn blocks(summary: &Summary, with_links: bool) -> (Value, String) {
+    let text = format!(
+        "{} new ads for {} ({}) from {}",
+        summary.images.len(),
+        escape(&summary.product),
+        escape(&summary.brand),
+        escape(&summary.schedule_name)
+    );
+    let mut fields = vec![
+        json!({"type": "mrkdwn", "text": format!("*Schedule*\n{} (`{}`)", escape(&summary.schedule_name), escape(&summary.schedule_id))}),
+        json!({"type": "mrkdwn", "text": format!("*Product*\n{} ({})", escape(&summary.product), escape(&summary.brand))}),
+        json!({"type": "mrkdwn", "text": format!("*Ran*\n{}", escape(&summary.when))}),
+        json!({"type": "mrkdwn", "text": format!("*Templates / ads*\n{} / {}", summary.templates.len(), summary.images.len())}),
+    ];
+    let flagged = summary
+        .images
+        .iter()
+        .filter(|i| i.status == "flagged")
+        .count();
+    if flagged > 0 {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Flagged for review*\n{flagged}")}));
+    }
+    let mut out = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": format!("New ads: {}", summary.product).chars().take(150).collect::<String>()}}),
+        json!({"type": "section", "fields": fields}),
+    ];
+    if with_links {
+        let links: Vec<String> = summary
+            .images
+            .iter()
+            .filter_map(|i| {
+                i.url
+                    .as_ref()
+                    .map(|u| format!("<{}|{}>", escape(u), escape(&i.template)))
+            })
+            .collect();
+        if !links.is_empty() {
+            let joined: String = links.join(" · ").chars().take(2900).collect();
+            out.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": joined}}));
+        }
+    }
+    if let Some(u) = &summary.run_url {
+        out.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("<{}|Open the run on the dashboard>", escape(u))}}));
+    }
+    (Value::Array(out), text)
+}
+
+/// Posts text and blocks to an incoming webhook (no files: webhooks cannot upload).
+pub async fn post_webhook(url: &str, blocks: &Value, text: &str) -> (Result<(), String>, u32) {
+    let http = match client() {
+        Ok(c) => c,
+        Err(e) => return (Err(e), 0),
+    };
+    with_retries(|| async {
+        let resp = http
+            .post(url)
+            .json(&json!({"text": text, "blocks": blocks}))
+            .send()
+            .await;
+        // Webhook errors are plain text with a status code; never echo the URL (it is the secret).
+        let resp = resp.map_err(|e| {
+            Failure::Transient(
+                format!("cannot reach the webhook: {}", e.without_url()),
+                None,
+            )
+        })?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(Failure::Transient(
+                "webhook rate limited (429)".into(),
+                retry_after(&resp),
+            ));
+        }
+        let body: String = resp
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        if status.is_server_error() {
+            Err(Failure::Transient(
+                format!("webhook answered {status}: {body}"),
+                None,
+            ))
+        } else if !status.is_success() {
+            Err(Failure::Permanent(format!(
+                "webhook answered {status}: {body}"
+            )))
+        } else {
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Sends a run's ads to Slack as the schedule says.
+pub async fn send_run(settings: &SlackExport, summary: &Summary) -> ExportResult {
+    let result = |status: &str, attempts: u32, detail: String| ExportResult {
+        destination: "slack".into(),
+        status: status.into(),
+        attempts,
+        detail,
+    };
+    if let Some(var) = &settings.webhook_env {
+        let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) else {
+            return result(
+                "failed",
+                0,
+                format!("the webhook variable {var} is not set in the daemon's environment"),
+            );
+        };
+        let (blocks, text) = blocks(summary, true);
+        let (r, attempts) = post_webhook(&url, &blocks, &text).await;
+        return match r {
+            Ok(()) => result(
+                "sent",
+                attempts,
+                format!(
+                    "summary with {} image links posted to the webhook in {var}",
+                    summary.images.len()
+                ),
+            ),
+            Err(e) => result("failed", attempts, e),
+        };
+    }
+    let Some(channel) = &settings.channel else {
+        return refused("slack", "`export.slack` needs `channel` or `webhook_env`");
+    };
+    if let Err(e) = check_allowed(channel) {
+        return refused("slack", e);
+    }
+    let client = match SlackClient::from_env() {
+        Ok(c) => c,
+        Err(e) => return result("failed", 0, e),
+    };
+    let mut files = Vec::new();
+    for (i, img) in summary.images.iter().enumerate() {
+        if let Some(p) = &img.path {
+            match std::fs::read(p) {
+                Ok(bytes) => {
+                    let name = p.file_name().map_or_else(
+                        || format!("{}.png", i + 1),
+                        |n| format!("{}-{}-{}", img.template, i + 1, n.to_string_lossy()),
+                    );
+                    files.push((name, bytes));
+                }
+                Err(e) => return result("failed", 0, format!("reading {}: {e}", p.display())),
+            }
+        }
+    }
+    let with_links = files.len() < summary.images.len();
+    let (blocks, text) = blocks(summary, with_links);
+    let (r, attempts) = client.post(channel, &files, &blocks, &text).await;
+    match r {
+        Ok(()) => result(
+            "sent",
+            attempts,
+            format!(
+                "{} image{} uploaded to {channel} with a summary",
+                files.len(),
+                if files.len() == 1 { "" } else { "s" }
+            ),
+        ),
+        Err(e) => result("failed", attempts, e),
+    }
+}

@@ -1,0 +1,180 @@
+//! Email export against a real SMTP server (Python's aiosmtpd, started here).
+//! One test function: the SMTP settings are process-wide environment variables.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::Duration;
+
+use adsched::clock::ManualClock;
+use adsched::daemon::{self, Config};
+use adsched::records::RunStatus;
+use common::{free_port, schedule, wait_for, Project};
+use mailparse::{MailHeaderMap, ParsedMail};
+
+struct Smtp(Child);
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn smtp_server(port: u16, out: &Path, refuse_first: u32) -> Smtp {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(out)
+        .arg(refuse_first.to_string())
+        .spawn()
+        .expect("python3 with aiosmtpd (pip install aiosmtpd; .ci/run installs it)");
+    let smtp = Smtp(child);
+    wait_for(20, "the SMTP server", || {
+        out.join("ready").exists().then_some(())
+    });
+    smtp
+}
+
+fn parts<'a>(m: &'a ParsedMail<'a>, out: &mut Vec<&'a ParsedMail<'a>>) {
+    out.push(m);
+    for p in &m.subparts {
+        parts(p, out);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
+    let p = Project::new();
+    let port = free_port();
+    let inbox = p.path("inbox");
+    let _smtp = smtp_server(port, &inbox, 1);
+    std::env::set_var("ADSCHED_SMTP_URL", format!("smtp://127.0.0.1:{port}"));
+    std::env::set_var("ADSCHED_EMAIL_FROM", "adsched@acme.example");
+    std::env::remove_var("ADSCHED_EMAIL_ALLOW");
+    let text = schedule("mail", "  daily: { at: \"09:00\" }", 2)
+        + "export:\n  destination: email\n  email: { to: [ops@acme.example, lead@acme.example] }\n";
+    p.write("schedules/s.yaml", &text);
+    let clock = ManualClock::new(chrono::Utc::now());
+    let config = Config {
+        schedules: p.path("schedules"),
+        templates: p.path("templates"),
+        state: p.path("state"),
+        listen: "127.0.0.1:0".into(),
+        generator: format!("cmd:{}", p.path("gen-ok.sh").display()),
+        public_url: Some("https://ads.acme.example".into()),
+        grace: Duration::from_secs(5),
+    };
+    let d = daemon::start(config, Arc::new(clock)).await.unwrap();
+
+    // The server refuses the first message (451), then accepts the retry.
+    let (run_id, _) = d.ctx.trigger("mail").unwrap();
+    let store = d.ctx.store.clone();
+    let run = wait_for(30, "the run", || {
+        store
+            .run(&run_id)
+            .unwrap()
+            .filter(|r| r.status == RunStatus::Completed)
+    });
+    assert_eq!(run.exports.len(), 1, "{run:#?}");
+    let e = &run.exports[0];
+    assert_eq!(
+        (e.destination.as_str(), e.status.as_str(), e.attempts),
+        ("email", "sent", 2),
+        "{e:?}"
+    );
+
+    let raw = std::fs::read(inbox.join("1.eml")).unwrap();
+    let rcpt = std::fs::read_to_string(inbox.join("1.rcpt")).unwrap();
+    assert_eq!(
+        rcpt.lines().collect::<Vec<_>>(),
+        ["ops@acme.example", "lead@acme.example"]
+    );
+    let mail = mailparse::parse_mail(&raw).unwrap();
+    assert_eq!(
+        mail.headers.get_first_value("From").unwrap(),
+        "adsched@acme.example"
+    );
+    assert!(mail
+        .headers
+        .get_first_value("Subject")
+        .unwrap()
+        .contains("Collagen"));
+    assert_eq!(mail.ctype.mimetype, "multipart/mixed");
+    let mut all = Vec::new();
+    parts(&mail, &mut all);
+    let text_part = all
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/plain")
+        .expect("a text alternative");
+    assert!(text_part.get_body().unwrap().contains(&run.id));
+    let html = all
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/html")
+        .expect("an HTML body")
+        .get_body()
+        .unwrap();
+    assert!(
+        html.contains("https://ads.acme.example/runs/"),
+        "link to the run"
+    );
+    // Every cid: in the HTML resolves to an inline image part.
+    let cids: Vec<&str> = html
+        .match_indices("cid:")
+        .map(|(i, _)| &html[i + 4..i + 4 + html[i + 4..].find('"').unwrap()])
+        .collect();
+    assert_eq!(cids.len(), 2, "{html}");
+    for cid in cids {
+        let part = all
+            .iter()
+            .find(|p| {
+                p.headers
+                    .get_first_value("Content-ID")
+                    .is_some_and(|v| v.trim_matches(['<', '>']) == cid)
+            })
+            .unwrap_or_else(|| panic!("no part for cid:{cid}"));
+        assert_eq!(part.ctype.mimetype, "image/png");
+        image_decodes(&part.get_body_raw().unwrap());
+    }
+    let attachments: Vec<_> = all
+        .iter()
+        .filter(|p| {
+            p.get_content_disposition().disposition == mailparse::DispositionType::Attachment
+        })
+        .collect();
+    assert_eq!(attachments.len(), 2);
+    for a in attachments {
+        assert_eq!(a.ctype.mimetype, "image/png");
+        assert!(a
+            .get_content_disposition()
+            .params
+            .get("filename")
+            .unwrap()
+            .ends_with(".png"));
+        image_decodes(&a.get_body_raw().unwrap());
+    }
+
+    // An allow-list that does not name the domain: refused, recorded, ads kept.
+    std::env::set_var("ADSCHED_EMAIL_ALLOW", "other.example");
+    let (run_id, _) = d.ctx.trigger("mail").unwrap();
+    let run = wait_for(30, "the second run", || {
+        store
+            .run(&run_id)
+            .unwrap()
+            .filter(|r| r.status == RunStatus::Completed)
+    });
+    assert_eq!(run.exports[0].status, "refused", "{:?}", run.exports);
+    assert!(run.exports[0].detail.contains("ADSCHED_EMAIL_ALLOW"));
+    assert_eq!(run.ads.len(), 2, "the ads are kept");
+    assert!(!inbox.join("2.eml").exists());
+    std::env::remove_var("ADSCHED_EMAIL_ALLOW");
+    d.shutdown().await.unwrap();
+}
+
+fn image_decodes(bytes: &[u8]) {
+    let img = image::load_from_memory(bytes).expect("the image decodes");
+    assert!(img.width() >= 1);
+}
