@@ -33,6 +33,10 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/runs/{run_id}", get(get_run))
         .route("/api/v1/runs/{run_id}/logs", get(run_logs))
         .route("/ads/{*path}", get(ad_image))
+        .route("/metrics", get(crate::dashboard::metrics))
+        .route("/", get(crate::dashboard::index))
+        .route("/schedules/{id}", get(crate::dashboard::schedule))
+        .route("/runs/{run_id}", get(crate::dashboard::run))
         .with_state(ctx)
 }
 

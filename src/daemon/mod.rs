@@ -71,10 +71,6 @@ pub struct Stats {
     pub last_reload_ok: AtomicBool,
     /// Unix seconds of the last reload.
     pub last_reload_at: AtomicU64,
-    /// Generator calls and failures.
-    pub generator_calls: AtomicU64,
-    /// Generator failures.
-    pub generator_failures: AtomicU64,
 }
 
 /// What the daemon's tasks share.
@@ -98,6 +94,8 @@ pub struct Ctx {
     pub reload: Arc<Notify>,
     /// Counters.
     pub stats: Stats,
+    /// Run, generator and export counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     fingerprint: Mutex<Option<u64>>,
 }
 
@@ -189,9 +187,9 @@ pub fn generator(spec: &str) -> Result<Arc<dyn Generator>, String> {
             crate::run::http::RetryPolicy::default(),
         )?));
     }
-    // TEMP-LOCAL if spec == "local" {
-    // TEMP-LOCAL     return Ok(Arc::new(crate::run::local::LocalGenerator));
-    // TEMP-LOCAL }
+    if spec == "local" {
+        return Ok(Arc::new(crate::run::local::LocalGenerator));
+    }
     Err(format!(
         "--generator `{spec}` is not one of: local, http://URL, https://URL, cmd:PROGRAM"
     ))
@@ -440,6 +438,7 @@ fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
                 .unwrap_or_default();
             match run.status {
                 RunStatus::Missed => {
+                    ctx.metrics.run_finished("missed", None);
                     log_line(
                         &ctx.store,
                         &run.id,
@@ -563,8 +562,13 @@ async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) 
         if let Err(e) = ctx.store.flush().await {
             tracing::error!("flush: {e}");
         }
+        if let (true, Some(slot), Some(started)) =
+            (run.trigger.counts(), run.scheduled_for, run.started_at)
+        {
+            ctx.metrics
+                .start_delay((started - slot).num_milliseconds() as f64 / 1000.0);
+        }
         let result = runner.execute(&run, &state, &stop).await;
-        ctx.stats.generator_calls.fetch_add(1, Ordering::Relaxed);
         let finished = match result {
             Ok(r) => r,
             Err(e) => {
@@ -572,6 +576,11 @@ async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) 
                 continue;
             }
         };
+        let took = match (finished.started_at, finished.completed_at) {
+            (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        };
+        ctx.metrics.run_finished(finished.status.as_str(), took);
         if finished.status == RunStatus::Failed {
             if let Ok(Some(retry)) = ctx
                 .store
@@ -630,6 +639,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         wake_worker: Notify::new(),
         reload: Arc::new(Notify::new()),
         stats: Stats::default(),
+        metrics: Arc::default(),
         fingerprint: Mutex::new(None),
     });
     tracing::info!(
@@ -667,6 +677,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         schedules: config.schedules.clone(),
         clock: clock.clone(),
         public_url: config.public_url.clone(),
+        metrics: ctx.metrics.clone(),
     });
     let worker = tokio::spawn(worker_loop(ctx.clone(), runner, stop.clone()));
     Ok(Daemon {

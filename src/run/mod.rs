@@ -3,7 +3,7 @@
 
 pub mod generator;
 pub mod http;
-// TEMP pub mod local;
+pub mod local;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +38,8 @@ pub struct Runner {
     pub clock: Arc<dyn Clock>,
     /// Public base URL of the dashboard, for links in exports.
     pub public_url: Option<String>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A template chosen for a run.
@@ -469,8 +471,16 @@ impl Runner {
             ),
         );
         let log = |m: &str| self.log(run, "warn", m);
-        let resp = self.generator.generate(&request, &log).await?;
-        let (ad_run_id, images) = parse_response(&resp, &out_dir, &state_dir, n)?;
+        self.metrics.generator_calls.fetch_add(1, Ordering::Relaxed);
+        let parsed = match self.generator.generate(&request, &log).await {
+            Ok(resp) => parse_response(&resp, &out_dir, &state_dir, n),
+            Err(e) => Err(e),
+        };
+        let (ad_run_id, images) = parsed.inspect_err(|_| {
+            self.metrics
+                .generator_failures
+                .fetch_add(1, Ordering::Relaxed);
+        })?;
         let now = self.clock.now();
         let ads: Vec<Ad> = images
             .into_iter()
@@ -553,6 +563,7 @@ impl Runner {
         let summary = crate::export::Summary::of(&current, state, self.public_url.as_deref());
         let results = crate::export::export_run(&schedule.export, &summary).await;
         for r in &results {
+            self.metrics.export(&r.destination, &r.status);
             let level = if r.status == "sent" { "info" } else { "error" };
             self.log(
                 run,
