@@ -181,14 +181,14 @@ struct RunQuery {
     since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-fn parse_run_filter(f: RunFilter) -> Result<RunQuery, Response> {
+fn parse_run_filter(f: RunFilter) -> Result<RunQuery, Box<Response>> {
     let status = match f.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
-            error(
+            Box::new(error(
                 StatusCode::BAD_REQUEST,
                 format!("status `{s}` is not one of pending, running, completed, failed, interrupted, missed"),
-            )
+            ))
         })?),
     };
     let limit = match f.limit.as_deref() {
@@ -196,20 +196,20 @@ fn parse_run_filter(f: RunFilter) -> Result<RunQuery, Response> {
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
             _ => {
-                return Err(error(
+                return Err(Box::new(error(
                     StatusCode::BAD_REQUEST,
                     format!("limit `{l}` is not a number from 1 to {MAX_LIMIT}"),
-                ))
+                )))
             }
         },
     };
     let since = match f.since.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(parse_since(s).ok_or_else(|| {
-            error(
+            Box::new(error(
                 StatusCode::BAD_REQUEST,
                 format!("since `{s}` is not a date (YYYY-MM-DD) or an RFC 3339 time"),
-            )
+            ))
         })?),
     };
     Ok(RunQuery {
@@ -238,7 +238,7 @@ async fn schedule_runs(
 ) -> Response {
     let q = match parse_run_filter(f) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match ctx.store.schedule(&id) {
         Ok(Some(_)) => {}
@@ -257,7 +257,7 @@ async fn schedule_runs(
 async fn all_runs(State(ctx): State<Arc<Ctx>>, Query(f): Query<RunFilter>) -> Response {
     let q = match parse_run_filter(f) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match ctx
         .store

@@ -416,3 +416,126 @@ async fn a_restart_keeps_counters_and_never_refires_a_time() {
     );
     assert!(h.clock.now() < s.next_run_at.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted() {
+    let p = Project::new();
+    // A pool of 5.
+    for i in 5..200 {
+        std::fs::remove_file(p.path(&format!("templates/t{i:03}.png"))).unwrap();
+    }
+    p.write(
+        "schedules/products2.yaml",
+        "apiVersion: adsched/v1\nkind: Product\nid: gummies\nname: Gummies\nbrand: { id: acme, name: Acme }\n",
+    );
+    p.write(
+        "schedules/a.yaml",
+        &schedule(
+            "a",
+            "  daily: { at: \"09:00\" }\n  timezone: UTC\n  retries: 0",
+            2,
+        ),
+    );
+    p.write(
+        "schedules/b.yaml",
+        &schedule(
+            "b",
+            "  daily: { at: \"10:00\" }\n  timezone: UTC\n  retries: 0",
+            4,
+        )
+        .replace("product: collagen", "product: gummies"),
+    );
+    let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let mut used_a = Vec::new();
+    for day in 1..=3 {
+        h.set(utc(&format!("2026-06-0{day}T09:00:00.1Z")));
+        let runs = h.settle("a", day).await;
+        used_a.extend(runs.last().unwrap().templates_used.clone());
+        h.set(utc(&format!("2026-06-0{day}T10:00:00.1Z")));
+        h.settle("b", day).await;
+    }
+    let runs_a = h.runs("a");
+    // 2 + 2 + 1 (only one left of five), never a repeat.
+    assert_eq!(
+        runs_a
+            .iter()
+            .map(|r| r.templates_used.len())
+            .collect::<Vec<_>>(),
+        vec![2, 2, 1]
+    );
+    let mut sorted = used_a.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5, "{used_a:?}");
+    assert_eq!(
+        used_a,
+        vec!["t000.png", "t001.png", "t002.png", "t003.png", "t004.png"],
+        "name order"
+    );
+    let log = h.d().ctx.store.logs(&runs_a[2].id).unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.message.contains("only 1 unused template left")),
+        "{log:#?}"
+    );
+    // The other product has its own history in the same pool.
+    let runs_b = h.runs("b");
+    assert_eq!(
+        runs_b[0].templates_used,
+        vec!["t000.png", "t001.png", "t002.png", "t003.png"]
+    );
+    assert_eq!(runs_b[1].templates_used, vec!["t004.png"]);
+    assert_eq!(runs_b[2].status, RunStatus::Failed);
+    assert!(
+        runs_b[2]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("exhausted"),
+        "{:?}",
+        runs_b[2].error_message
+    );
+    // Day 4: product a is exhausted too, and says so.
+    h.set(utc("2026-06-04T09:00:00.1Z"));
+    let runs_a = h.settle("a", 4).await;
+    let last = runs_a.last().unwrap();
+    assert_eq!(last.status, RunStatus::Failed);
+    assert!(
+        last.error_message.as_deref().unwrap().contains("0 remain"),
+        "{:?}",
+        last.error_message
+    );
+    let usage = h.d().ctx.store.used_templates("collagen").unwrap();
+    assert_eq!(usage.len(), 5);
+    assert!(usage
+        .iter()
+        .all(|u| u.ad_run_id.starts_with("ar-") && !u.run_id.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn specific_and_uploaded_templates() {
+    let p = Project::new();
+    std::fs::create_dir_all(p.path("schedules/assets")).unwrap();
+    std::fs::copy(
+        p.path("templates/t000.png"),
+        p.path("schedules/assets/hero.png"),
+    )
+    .unwrap();
+    let spec = schedule("spec", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1).replace(
+        "  mode: unused\n  count: 1\n",
+        "  mode: specific\n  ids: [t007.png, t003.png]\n",
+    );
+    let up = schedule("up", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1).replace(
+        "  mode: unused\n  count: 1\n",
+        "  mode: uploaded\n  files: [assets/hero.png]\n",
+    );
+    p.write("schedules/spec.yaml", &spec);
+    p.write("schedules/up.yaml", &up);
+    let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    h.set(utc("2026-06-01T09:00:00.1Z"));
+    let s = h.settle("spec", 1).await;
+    let u = h.settle("up", 1).await;
+    assert_eq!(s[0].templates_used, vec!["t007.png", "t003.png"]);
+    assert_eq!(u[0].templates_used, vec!["assets/hero.png"]);
+    assert_eq!(u[0].status, RunStatus::Completed);
+}
