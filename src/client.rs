@@ -716,6 +716,13 @@ pub fn plan(
                 // The API does not carry the product document: ignore that difference.
                 let mut b = before.as_ref().clone();
                 b.product_spec = after.product_spec.clone();
+                // The same file spelled differently (absolute vs relative) is no change.
+                let same_file = std::fs::canonicalize(&b.source.file)
+                    .ok()
+                    .is_some_and(|x| std::fs::canonicalize(&after.source.file).ok() == Some(x));
+                if same_file {
+                    b.source.file = after.source.file.clone();
+                }
                 if b == **after {
                     continue;
                 }
