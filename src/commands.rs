@@ -288,6 +288,12 @@ pub fn send_email(to: &[String], subject: &str, text: Option<&str>, files: &[Pat
     use crate::export::email;
     let result = (|| -> Result<String, String> {
         email::check_allowed(to)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        // The SMTP pool spawns its tasks when built: inside the runtime.
+        let _guard = rt.enter();
         let mailer = email::Mailer::from_env()?;
         let attachments = read_files(files)?
             .into_iter()
@@ -304,10 +310,6 @@ pub fn send_email(to: &[String], subject: &str, text: Option<&str>, files: &[Pat
                 .replace('<', "&lt;")
                 .replace('>', "&gt;")
         );
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
         let n = attachments.len();
         let (r, attempts) =
             rt.block_on(mailer.send(to, subject, &html, body, Vec::new(), attachments));

@@ -172,6 +172,93 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
     assert!(!inbox.join("2.eml").exists());
     std::env::remove_var("ADSCHED_EMAIL_ALLOW");
     d.shutdown().await.unwrap();
+
+    // `adsched send email` uses the same service by hand.
+    let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
+        .args([
+            "send",
+            "email",
+            "--to",
+            "ops@acme.example",
+            "--subject",
+            "Settings check",
+        ])
+        .arg(p.path("templates/t000.png"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = std::fs::read(inbox.join("2.eml")).unwrap();
+    let mail = mailparse::parse_mail(&raw).unwrap();
+    assert_eq!(
+        mail.headers.get_first_value("Subject").unwrap(),
+        "Settings check"
+    );
+    let mut all = Vec::new();
+    parts(&mail, &mut all);
+    assert!(all.iter().any(|p| p
+        .get_content_disposition()
+        .params
+        .get("filename")
+        .map(String::as_str)
+        == Some("t000.png")));
+    // A subject with a line break would inject headers: refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
+        .args([
+            "send",
+            "email",
+            "--to",
+            "ops@acme.example",
+            "--subject",
+            "hi\r\nBcc: victim@evil.example",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line break"));
+    assert!(!inbox.join("3.eml").exists());
+}
+
+#[test]
+fn a_large_run_attaches_what_fits_and_links_the_rest() {
+    use adsched::export::{email, Image, Summary};
+    let dir = tempfile::tempdir().unwrap();
+    // Six 4 MiB files: base64 makes each about 5.3 MiB; three fit under the cap.
+    let images: Vec<Image> = (0..6)
+        .map(|i| {
+            let path = dir.path().join(format!("{i}.png"));
+            std::fs::write(&path, vec![i as u8; 4 * 1024 * 1024]).unwrap();
+            Image {
+                template: format!("t{i}.png"),
+                path: Some(path),
+                url: Some(format!("https://ads.acme.example/ads/r/{i}.png")),
+                status: "approved".into(),
+            }
+        })
+        .collect();
+    let summary = Summary {
+        schedule_id: "s".into(),
+        schedule_name: "S".into(),
+        product: "P".into(),
+        brand: "B".into(),
+        run_id: "r".into(),
+        when: "now".into(),
+        templates: vec![],
+        images,
+        run_url: None,
+    };
+    let (_, text, _, attachments) = email::compose(&summary);
+    let attached: usize = attachments.iter().map(|a| a.bytes.len() * 4 / 3).sum();
+    assert!(attached < 20 * 1024 * 1024, "{attached}");
+    assert!(!attachments.is_empty() && attachments.len() < 6);
+    assert!(
+        text.contains("https://ads.acme.example/ads/r/5.png"),
+        "the rest is linked: {text}"
+    );
 }
 
 fn image_decodes(bytes: &[u8]) {
