@@ -13,6 +13,7 @@ pub mod commands;
 pub mod daemon;
 pub mod dashboard;
 pub mod export;
+pub mod mcp;
 pub mod metrics;
 pub mod reconcile;
 pub mod records;

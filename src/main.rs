@@ -126,6 +126,21 @@ enum Command {
         #[command(subcommand)]
         what: Send,
     },
+    /// Serve adsched's tools to AI agents over MCP on stdin/stdout (logs on stderr).
+    Mcp {
+        /// The daemon's API, for the reading tools and trigger_run.
+        #[arg(long, env = "ADSCHED_SERVER", default_value = "http://127.0.0.1:8787")]
+        server: String,
+        /// The daemon's state folder: the store when no daemon answers, and the ads that may be sent.
+        #[arg(long, env = "ADSCHED_STATE", default_value = "./state")]
+        state: PathBuf,
+        /// The template pool: checked by validate_schedule; its files may be sent.
+        #[arg(long, env = "ADSCHED_TEMPLATES", default_value = "./templates")]
+        templates: PathBuf,
+        /// The schedules folder: products and ids for validate_schedule.
+        #[arg(long, env = "ADSCHED_SCHEDULES", default_value = "./schedules")]
+        schedules: PathBuf,
+    },
     /// Run the scheduler: watch the schedules, fire due jobs, serve the API.
     Daemon {
         /// The schedules folder to watch.
@@ -311,6 +326,17 @@ fn main() -> ExitCode {
             },
             log_format,
         ),
+        Command::Mcp {
+            server,
+            state,
+            templates,
+            schedules,
+        } => adsched::mcp::run(adsched::mcp::Config {
+            server,
+            state,
+            templates,
+            schedules,
+        }),
         Command::Schema => {
             print!("{}", adsched::spec::schema::SCHEMA_JSON);
             0

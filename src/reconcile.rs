@@ -32,6 +32,9 @@ pub struct DesiredSet {
     pub schedules: BTreeMap<String, Desired>,
     /// Files with errors, each with its first error.
     pub invalid_files: BTreeMap<String, FileError>,
+    /// Schedules whose own file is fine but whose product's file is not:
+    /// they keep the version in force, with this error.
+    pub held: BTreeMap<String, FileError>,
 }
 
 impl DesiredSet {
@@ -59,6 +62,10 @@ impl DesiredSet {
             };
             if catalog.file_has_errors(product.file) {
                 // The product's file is broken: keep what is in force.
+                let file = catalog.display(product.file);
+                if let Some(e) = set.invalid_files.get(file) {
+                    set.held.insert(d.doc.id.clone(), e.clone());
+                }
                 continue;
             }
             set.schedules.insert(
@@ -121,14 +128,18 @@ impl Change {
 pub fn reconcile_one(
     desired: Option<&Desired>,
     stored: Option<&ScheduleState>,
-    invalid_files: &BTreeMap<String, FileError>,
+    set: &DesiredSet,
     now: DateTime<Utc>,
 ) -> Option<Change> {
     match (desired, stored) {
         (None, None) => None,
         (Some(d), None) => Some(Change::Added(fresh(d, now))),
         (None, Some(s)) => {
-            if let Some(err) = invalid_files.get(&s.source.file) {
+            let held = set
+                .held
+                .get(&s.id)
+                .or_else(|| set.invalid_files.get(&s.source.file));
+            if let Some(err) = held {
                 // Its file is broken: the last valid version stays in force.
                 if s.error.as_ref() == Some(err) {
                     return None;
@@ -277,13 +288,8 @@ pub fn plan(
     let ids: BTreeSet<&String> = desired.schedules.keys().chain(stored.keys()).collect();
     ids.into_iter()
         .filter_map(|id| {
-            reconcile_one(
-                desired.schedules.get(id),
-                stored.get(id),
-                &desired.invalid_files,
-                now,
-            )
-            .map(|c| (id.clone(), c))
+            reconcile_one(desired.schedules.get(id), stored.get(id), desired, now)
+                .map(|c| (id.clone(), c))
         })
         .collect()
 }

@@ -539,3 +539,32 @@ async fn specific_and_uploaded_templates() {
     assert_eq!(u[0].templates_used, vec!["assets/hero.png"]);
     assert_eq!(u[0].status, RunStatus::Completed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_product_file_keeps_its_schedules_in_force() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("kept", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
+    );
+    let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let before = h.state("kept");
+    h.stop().await;
+    // The product's file (not the schedule's) gets a broken second document.
+    h.project.write(
+        "schedules/products.yaml",
+        &format!("{}---\nkind: Product\nid: oops\n", common::PRODUCT),
+    );
+    h.boot("gen-ok.sh").await;
+    let s = h.state("kept");
+    assert_eq!(s.status, ScheduleStatus::Active, "not removed");
+    assert_eq!(s.next_run_at, before.next_run_at);
+    let err = s
+        .error
+        .expect("the product file's error is shown on the schedule");
+    assert!(err.file.ends_with("products.yaml"), "{err:?}");
+    // Idempotent: a second reconcile of the same files changes nothing.
+    let again = h.state("kept");
+    daemon::reload(&h.d().ctx, true).await;
+    assert_eq!(h.state("kept"), again);
+}

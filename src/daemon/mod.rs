@@ -330,7 +330,7 @@ fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
             match reconcile::reconcile_one(
                 desired.schedules.get(&id),
                 current.as_ref(),
-                &desired.invalid_files,
+                &desired,
                 now,
             ) {
                 Some(c) => {

@@ -1,0 +1,229 @@
+//! The dashboard in a real browser: the daemon with the local generator makes
+//! runs with real PNGs for two brands, then headless Chromium (Debian's
+//! `chromium`, driven by tests/browser/dashboard.mjs through playwright-core)
+//! opens `/`, filters by brand, follows a schedule to a run and checks that the
+//! thumbnails loaded and the log is shown. Screenshots land in
+//! `target/browser/` (a CI artifact).
+//!
+//! Needs, installed by `.ci/run`:
+//!   apt-get install -y chromium      (or CHROMIUM_PATH=/path/to/chrome)
+//!   npm ci --prefix tests/browser    (Node >= 20)
+//! Set ADSCHED_SKIP_BROWSER=1 to skip it where they cannot be installed.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{http, schedule, wait_for, Bin, Project};
+
+const INSTALL: &str = "install them with `apt-get install -y chromium` and \
+     `npm ci --prefix tests/browser` (as .ci/run does), or set ADSCHED_SKIP_BROWSER=1 to skip this test";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/browser`, wherever the target folder is (CARGO_TARGET_TMPDIR is `<target>/tmp`).
+fn artifacts() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let target = tmp.parent().unwrap_or(tmp);
+    target.join("browser")
+}
+
+/// None when everything is there, else what is missing.
+fn missing_tools() -> Option<String> {
+    let mut missing = Vec::new();
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        missing.push(format!("Chromium ({chromium} not found)"));
+    }
+    match Command::new("node").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        _ => missing.push("Node.js (`node` not on PATH)".into()),
+    }
+    let pw = repo().join("tests/browser/node_modules/playwright-core/package.json");
+    if !pw.exists() {
+        missing.push(format!("playwright-core ({} not found)", pw.display()));
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+fn trigger(port: u16, schedule_id: &str) -> String {
+    let (status, body) = http(
+        "POST",
+        port,
+        &format!("/api/v1/schedules/{schedule_id}/trigger"),
+    )
+    .unwrap_or_else(|| panic!("no answer to the trigger of {schedule_id}"));
+    assert_eq!(status, 202, "trigger {schedule_id}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["run_id"].as_str().unwrap().to_string()
+}
+
+/// Runs `cmd` for at most `limit`, returning (success, stdout, stderr).
+fn run_with_limit(mut cmd: Command, limit: Duration) -> (bool, String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let ok = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.success();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (o, e) = (out_t.join().unwrap(), err_t.join().unwrap());
+            panic!("the browser script took over {limit:?}\n--- stdout\n{o}\n--- stderr\n{e}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (ok, out_t.join().unwrap(), err_t.join().unwrap())
+}
+
+#[test]
+fn dashboard_filters_follows_a_run_and_shows_loaded_thumbnails() {
+    if std::env::var("ADSCHED_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("ADSCHED_SKIP_BROWSER=1: skipping the browser test");
+        return;
+    }
+    if let Some(what) = missing_tools() {
+        panic!("the browser test needs Chromium, Node.js and playwright-core; missing: {what}; {INSTALL}");
+    }
+
+    // Two products of two brands, real templates of two sizes.
+    let p = Project::new();
+    std::fs::remove_dir_all(p.path("templates")).unwrap();
+    std::fs::create_dir_all(p.path("templates")).unwrap();
+    for e in std::fs::read_dir(repo().join("templates")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), p.path("templates").join(e.file_name())).unwrap();
+    }
+    p.write(
+        "schedules/products2.yaml",
+        "apiVersion: adsched/v1\nkind: Product\nid: trail-bar\nname: Trail Bar\n\
+         brand: { id: globex, name: Globex Outdoors }\nhooks: [\"Fuel for the last mile\"]\n",
+    );
+    let weekly = "  weekly: { day: monday, at: \"09:00\" }\n  timezone: UTC";
+    let with_variations = |s: String| s.replace("num_variations: 1", "num_variations: 2");
+    p.write(
+        "schedules/acme.yaml",
+        &format!(
+            "{}---\n{}",
+            with_variations(schedule("acme-weekly", weekly, 2)),
+            schedule("acme-monthly", weekly, 1)
+        ),
+    );
+    p.write(
+        "schedules/globex.yaml",
+        &with_variations(schedule("globex-weekly", weekly, 2))
+            .replace("product: collagen", "product: trail-bar"),
+    );
+
+    let bin = Bin::start(&p, "local", &[]);
+    let list = bin.get("/api/v1/schedules").unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    let acme_run = trigger(bin.port, "acme-weekly");
+    let globex_run = trigger(bin.port, "globex-weekly");
+    let runs: Vec<serde_json::Value> = [&acme_run, &globex_run]
+        .iter()
+        .map(|id| {
+            wait_for(30, &format!("run {id} to complete"), || {
+                let r = bin.get(&format!("/api/v1/runs/{id}"))?;
+                match r["status"].as_str()? {
+                    "completed" => Some(r),
+                    "failed" | "interrupted" => panic!("run {id} did not complete: {r}"),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    let acme_ads = runs[0]["ads"].as_array().unwrap().len();
+    assert_eq!(acme_ads, 4, "2 templates x 2 variations: {}", runs[0]);
+
+    let dir = artifacts();
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = dir.join("dashboard.png");
+    let mut cmd = Command::new("node");
+    cmd.current_dir(repo())
+        .arg("tests/browser/dashboard.mjs")
+        .arg(format!("http://127.0.0.1:{}", bin.port))
+        .arg(&shot)
+        .arg("acme");
+    let (ok, out, err) = run_with_limit(cmd, Duration::from_secs(90));
+    let daemon_log = std::fs::read_to_string(p.path("daemon.log")).unwrap_or_default();
+    assert!(
+        ok,
+        "the browser check failed\n--- stdout\n{out}\n--- stderr\n{err}\n--- daemon log (tail)\n{}",
+        daemon_log
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    println!("{out}");
+
+    // What the browser saw matches what the API says.
+    let result: serde_json::Value = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .unwrap_or_else(|| panic!("no RESULT line in\n{out}"));
+    let ids = |k: &str| -> Vec<String> {
+        let mut v: Vec<String> = result[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids("listed"),
+        ["acme-monthly", "acme-weekly", "globex-weekly"],
+        "{result}"
+    );
+    assert_eq!(ids("filtered"), ["acme-monthly", "acme-weekly"], "{result}");
+    assert_eq!(result["schedule"], "/schedules/acme-weekly", "{result}");
+    assert_eq!(result["run"], format!("/runs/{acme_run}"), "{result}");
+    let images = result["images"].as_array().unwrap();
+    assert_eq!(images.len(), acme_ads, "{result}");
+    for (img, ad) in images.iter().zip(runs[0]["ads"].as_array().unwrap()) {
+        assert_eq!(img["src"], ad["image"], "{result}");
+        let file = p
+            .path("state")
+            .join(ad["image"].as_str().unwrap().trim_start_matches('/'));
+        let png = image::image_dimensions(&file).unwrap();
+        assert_eq!(
+            (img["w"].as_u64().unwrap(), img["h"].as_u64().unwrap()),
+            (u64::from(png.0), u64::from(png.1)),
+            "{result}"
+        );
+    }
+    for s in ["dashboard.png", "dashboard-list.png"] {
+        let len = std::fs::metadata(dir.join(s)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "no screenshot {}", dir.join(s).display());
+    }
+}
