@@ -87,8 +87,13 @@ pub struct Filters {
 }
 
 fn options(name: &str, values: &[(String, String)], selected: Option<&str>) -> String {
+    let plural = if name.ends_with('s') {
+        format!("{name}es")
+    } else {
+        format!("{name}s")
+    };
     let mut s = format!(
-        "<select name=\"{name}\" aria-label=\"{name}\"><option value=\"\">all {name}s</option>"
+        "<select name=\"{name}\" aria-label=\"{name}\"><option value=\"\">all {plural}</option>"
     );
     for (v, label) in values {
         let sel = if selected == Some(v.as_str()) {

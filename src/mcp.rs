@@ -63,7 +63,7 @@ pub struct Config {
 
 /// Runs the server on stdin/stdout until the client closes stdin. Returns an exit code.
 pub fn run(config: Config) -> u8 {
-    crate::commands::init_logging(crate::commands::LogFormat::Human);
+    init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -85,6 +85,17 @@ pub fn run(config: Config) -> u8 {
             crate::commands::EXIT_INVALID
         }
     }
+}
+
+/// Logs on stderr only (stdout is the protocol's); `RUST_LOG` filters.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn,rmcp=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
 
 /// Serves MCP on this process's stdin and stdout.
@@ -619,7 +630,7 @@ impl Adsched {
             title = "Trigger a run",
             read_only_hint = false,
             destructive_hint = false,
-            idempotent_hint = true,
+            idempotent_hint = false,
             open_world_hint = true
         )
     )]
@@ -1289,7 +1300,7 @@ fn known_fire_times(
                 return Err(e.message);
             }
             let catalog = spec::load(
-                &[cfg.schedules.clone()],
+                std::slice::from_ref(&cfg.schedules),
                 &Options::new(Pool::default(), after),
             )
             .map_err(|e| e.to_string())?;
@@ -1394,7 +1405,7 @@ mod tests {
     fn html_becomes_readable_text() {
         assert_eq!(
             html_to_text("<h2>New ads</h2><p>Hello &amp; welcome<br>two</p>"),
-            "New ads\nHello & welcome\ntwo"
+            "New ads\n\nHello & welcome\ntwo"
         );
     }
 

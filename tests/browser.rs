@@ -121,27 +121,28 @@ fn dashboard_filters_follows_a_run_and_shows_loaded_thumbnails() {
         "apiVersion: adsched/v1\nkind: Product\nid: trail-bar\nname: Trail Bar\n\
          brand: { id: globex, name: Globex Outdoors }\nhooks: [\"Fuel for the last mile\"]\n",
     );
-    let weekly = "  weekly: { day: monday, at: \"09:00\" }\n  timezone: UTC";
+    // Far in the future: only the manual triggers below make runs.
+    let later = "  once: { at: \"2099-01-05T09:00:00\" }\n  timezone: UTC";
     let with_variations = |s: String| s.replace("num_variations: 1", "num_variations: 2");
     p.write(
         "schedules/acme.yaml",
         &format!(
             "{}---\n{}",
-            with_variations(schedule("acme-weekly", weekly, 2)),
-            schedule("acme-monthly", weekly, 1)
+            with_variations(schedule("acme-hero", later, 2)),
+            schedule("acme-spare", later, 1)
         ),
     );
     p.write(
         "schedules/globex.yaml",
-        &with_variations(schedule("globex-weekly", weekly, 2))
+        &with_variations(schedule("globex-trail", later, 2))
             .replace("product: collagen", "product: trail-bar"),
     );
 
     let bin = Bin::start(&p, "local", &[]);
     let list = bin.get("/api/v1/schedules").unwrap();
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
-    let acme_run = trigger(bin.port, "acme-weekly");
-    let globex_run = trigger(bin.port, "globex-weekly");
+    let acme_run = trigger(bin.port, "acme-hero");
+    let globex_run = trigger(bin.port, "globex-trail");
     let runs: Vec<serde_json::Value> = [&acme_run, &globex_run]
         .iter()
         .map(|id| {
@@ -202,11 +203,11 @@ fn dashboard_filters_follows_a_run_and_shows_loaded_thumbnails() {
     };
     assert_eq!(
         ids("listed"),
-        ["acme-monthly", "acme-weekly", "globex-weekly"],
+        ["acme-hero", "acme-spare", "globex-trail"],
         "{result}"
     );
-    assert_eq!(ids("filtered"), ["acme-monthly", "acme-weekly"], "{result}");
-    assert_eq!(result["schedule"], "/schedules/acme-weekly", "{result}");
+    assert_eq!(ids("filtered"), ["acme-hero", "acme-spare"], "{result}");
+    assert_eq!(result["schedule"], "/schedules/acme-hero", "{result}");
     assert_eq!(result["run"], format!("/runs/{acme_run}"), "{result}");
     let images = result["images"].as_array().unwrap();
     assert_eq!(images.len(), acme_ads, "{result}");

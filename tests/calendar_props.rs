@@ -138,7 +138,8 @@ fn brute_force(
                 c += Duration::minutes(1);
             }
             shown = local;
-            if fired && u > after {
+            // Both sides list fires in (after, until).
+            if fired && u > after && u < until {
                 fires.push(u);
             }
         }

@@ -1,0 +1,102 @@
+//! Benchmark: listing the latest 50 runs of a schedule must not depend on
+//! how long its history is (the per-schedule index is read newest first).
+//! Compares a schedule with 100,000 runs against one with 50 in the same
+//! store, in the same run, and prints the ratio (goal: about 1).
+//!
+//! `cargo run --release --example runs_query_bench [RUNS]`
+
+use std::time::Instant;
+
+use adsched::records::{
+    NamedRef, Run, RunStatus, ScheduleState, ScheduleStatus, SourceRef, Trigger,
+};
+use adsched::store::Store;
+use chrono::{Duration, Utc};
+
+fn state(id: &str) -> ScheduleState {
+    ScheduleState {
+        id: id.into(),
+        name: id.into(),
+        tenant_id: None,
+        product: NamedRef::default(),
+        brand: NamedRef::default(),
+        status: ScheduleStatus::Active,
+        timezone: "UTC".into(),
+        description: String::new(),
+        next_run_at: None,
+        runs_completed: 0,
+        max_runs: None,
+        source: SourceRef::default(),
+        spec: serde_json::Value::Null,
+        product_spec: serde_json::Value::Null,
+        calendar_key: String::new(),
+        error: None,
+        pending_run: None,
+        running_run: None,
+        retry: None,
+        last_run_id: None,
+    }
+}
+
+fn seed(store: &Store, s: &ScheduleState, n: usize, start: chrono::DateTime<Utc>) {
+    const BATCH: usize = 1000;
+    let mut made = 0;
+    while made < n {
+        let runs: Vec<Run> = (made..(made + BATCH).min(n))
+            .map(|i| {
+                let t = start + Duration::minutes(i as i64);
+                let mut r = Run::new(store.new_run_id(t), s, Trigger::Schedule, 1, Some(t), t);
+                r.status = RunStatus::Completed;
+                r.templates_used = vec!["t.png".into()];
+                r
+            })
+            .collect();
+        store
+            .transact(|tx| {
+                for r in &runs {
+                    tx.put_run(r)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        made += runs.len();
+    }
+}
+
+fn time_query(store: &Store, id: &str) -> f64 {
+    let rounds = 200;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let runs = store.runs(Some(id), None, None, None, 50).unwrap();
+        assert_eq!(runs.len(), 50);
+    }
+    start.elapsed().as_secs_f64() / rounds as f64
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let big = state("big-history");
+    let small = state("small-history");
+    let t0 = Utc::now() - Duration::days(400);
+    // Interleave in time: the big schedule's runs surround the small one's.
+    seed(&store, &big, n / 2, t0);
+    seed(&store, &small, 50, t0 + Duration::minutes(n as i64 / 2));
+    seed(&store, &big, n - n / 2, t0 + Duration::minutes(n as i64));
+    let big_t = time_query(&store, "big-history");
+    let small_t = time_query(&store, "small-history");
+    println!("store: {} runs", store.run_count());
+    println!(
+        "latest 50 of a schedule with {n} runs: {:.3} ms",
+        big_t * 1000.0
+    );
+    println!(
+        "latest 50 of a schedule with 50 runs:  {:.3} ms",
+        small_t * 1000.0
+    );
+    println!("ratio (big / small): {:.2}x", big_t / small_t);
+}
