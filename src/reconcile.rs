@@ -159,6 +159,21 @@ pub fn reconcile_one(
             Some(Change::Removed(after))
         }
         (Some(d), Some(s)) => {
+            // Nothing in the documents changed: nothing to do. Checked first
+            // because a reload after one edit visits every schedule.
+            let settled = match s.status {
+                ScheduleStatus::Active => s.next_run_at.is_some(),
+                ScheduleStatus::Paused | ScheduleStatus::Completed => true,
+                ScheduleStatus::Removed => false,
+            };
+            if settled
+                && s.error.is_none()
+                && s.source == d.source
+                && s.spec == d.spec
+                && s.product_spec == d.product_spec
+            {
+                return None;
+            }
             let mut after = s.clone();
             apply_document(&mut after, d);
             after.error = None;

@@ -186,3 +186,59 @@ proptest! {
         prop_assert!(c.documents == c.products.len() + c.schedules.len() || !c.findings.is_empty());
     }
 }
+
+#[test]
+fn the_parse_cache_rereads_changed_files_and_forgets_removed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("schedules");
+    let tpl = dir.path().join("templates");
+    std::fs::create_dir_all(&tpl).unwrap();
+    std::fs::copy(repo().join("templates/summer-01.png"), tpl.join("a.png")).unwrap();
+    for d in ["products.yaml", "acme/collagen-weekly.yaml"] {
+        let to = root.join(d);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo().join("schedules").join(d), to).unwrap();
+    }
+    let spec_file = root.join("acme/specific.yaml");
+    let specific = std::fs::read_to_string(repo().join("schedules/acme/sleep-daily.yaml"))
+        .unwrap()
+        .replace("ids: [minimal-01.png, bold-01.png]", "ids: [a.png]");
+    std::fs::write(&spec_file, &specific).unwrap();
+    let opts = |pool: &std::path::Path| Options::new(Pool::scan(pool), chrono::Utc::now());
+    let mut cache = spec::ParseCache::default();
+    let paths = [root.clone()];
+    let first = spec::load_cached(&paths, &opts(&tpl), &mut cache).unwrap();
+    assert!(!first.has_errors(), "{:?}", first.findings);
+    assert_eq!(first.schedules.len(), 2);
+    // An edit is seen (a new size and time), untouched files keep their results.
+    std::fs::write(
+        &spec_file,
+        specific.replace("name: Sleep gummies daily", "name: Edited"),
+    )
+    .unwrap();
+    let second = spec::load_cached(&paths, &opts(&tpl), &mut cache).unwrap();
+    assert_eq!(
+        second.schedule("acme-sleep-daily").unwrap().doc.name,
+        "Edited"
+    );
+    assert_eq!(second.schedules.len(), 2);
+    // The pool is part of a file's checks: a template that goes away is noticed.
+    std::fs::remove_file(tpl.join("a.png")).unwrap();
+    let third = spec::load_cached(&paths, &opts(&tpl), &mut cache).unwrap();
+    assert!(
+        third
+            .findings
+            .iter()
+            .any(|f| f.code == spec::Code::TemplateMissing),
+        "{:?}",
+        third.findings
+    );
+    // A removed file is gone from the catalog.
+    std::fs::remove_file(&spec_file).unwrap();
+    let fourth = spec::load_cached(&paths, &opts(&tpl), &mut cache).unwrap();
+    assert_eq!(fourth.schedules.len(), 1);
+    // And the cached result equals a fresh load.
+    let fresh = spec::load(&paths, &opts(&tpl)).unwrap();
+    assert_eq!(fresh.findings, fourth.findings);
+    assert_eq!(fresh.schedules.len(), fourth.schedules.len());
+}

@@ -97,6 +97,7 @@ pub struct Ctx {
     /// Run, generator and export counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     fingerprint: Mutex<Option<u64>>,
+    parse_cache: Mutex<spec::ParseCache>,
 }
 
 impl Ctx {
@@ -296,8 +297,18 @@ fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
         *last = Some(fp);
     }
     let now = ctx.clock.now();
+    let started = std::time::Instant::now();
     let opts = Options::new(Pool::scan(&ctx.config.templates), now);
-    let desired = match spec::load(std::slice::from_ref(&ctx.config.schedules), &opts) {
+    let loaded = {
+        let mut cache = ctx.parse_cache.lock().unwrap_or_else(|e| e.into_inner());
+        spec::load_cached(
+            std::slice::from_ref(&ctx.config.schedules),
+            &opts,
+            &mut cache,
+        )
+    };
+    let load_ms = started.elapsed().as_millis();
+    let desired = match loaded {
         Ok(catalog) => DesiredSet::from_catalog(&catalog),
         Err(e) => {
             // The folder itself is gone: keep everything in force and say so.
@@ -369,6 +380,11 @@ fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
             e.message
         );
     }
+    tracing::debug!(
+        "reload: {} schedules read in {load_ms} ms, {changed} changed, {} ms in all",
+        desired.schedules.len(),
+        started.elapsed().as_millis()
+    );
     *ctx.invalid.write().unwrap_or_else(|e| e.into_inner()) =
         desired.invalid_files.into_values().collect();
     if changed > 0 {
@@ -641,6 +657,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         stats: Stats::default(),
         metrics: Arc::default(),
         fingerprint: Mutex::new(None),
+        parse_cache: Mutex::default(),
     });
     tracing::info!(
         "adsched daemon: schedules {}, templates {}, state {}, generator {}, listening on http://{addr}",

@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub use finding::{Code, Finding, Related, Severity};
-pub use load::{discover, load, LoadError, Options, Pool, MAX_FILE_SIZE};
+pub use load::{discover, load, load_cached, LoadError, Options, ParseCache, Pool, MAX_FILE_SIZE};
 pub use model::{Product, Schedule};
 use spans::{Pos, SpanIndex};
 
 /// One file that was read (or refused).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourceFile {
     /// The path as found (for reading).
     pub path: PathBuf,
@@ -119,7 +119,7 @@ pub struct Document<T> {
 }
 
 /// Everything read from a set of paths.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Catalog {
     /// Every file read, in path order.
     pub files: Vec<SourceFile>,
@@ -152,7 +152,8 @@ impl Catalog {
 
     /// The first line of a document, for `source.line`.
     pub fn doc_line(&self, file: usize, index: usize) -> usize {
-        self.files[file].doc_start(index).line
+        let f = &self.files[file];
+        quick_doc_line(&f.text, index).unwrap_or_else(|| f.doc_start(index).line)
     }
 
     /// The product with `id`.
@@ -171,8 +172,64 @@ impl Catalog {
     }
 }
 
+/// The first content line of document `doc` by a line scan, without the
+/// second (positional) parse, which costs as much as the first: documents
+/// are separated by `---` lines; blank, comment and directive lines are skipped.
+fn quick_doc_line(text: &str, doc: usize) -> Option<usize> {
+    let mut current = 0usize;
+    let mut started = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_end();
+        let is_separator =
+            t.starts_with("---") && t[3..].chars().next().is_none_or(char::is_whitespace);
+        if is_separator {
+            if started {
+                current += 1;
+            }
+            started = true;
+            let rest = t[3..].trim();
+            if current == doc && !rest.is_empty() && !rest.starts_with('#') {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let trimmed = t.trim_start();
+        if trimmed.is_empty()
+            || trimmed.starts_with('#')
+            || t.starts_with('%')
+            || t.starts_with("...")
+        {
+            continue;
+        }
+        started = true;
+        if current == doc {
+            return Some(i + 1);
+        }
+        if current > doc {
+            return None;
+        }
+    }
+    None
+}
+
+
 /// Shows a path as people typed it: without a leading `./`.
 pub fn display_path(p: &Path) -> String {
     let s = p.to_string_lossy();
     s.strip_prefix("./").unwrap_or(&s).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quick_doc_line;
+
+    #[test]
+    fn document_lines_without_parsing() {
+        let text = "# header\n\na: 1\n---\n# c\nb: 2\n--- \n---\n\nc: 3\n";
+        assert_eq!(quick_doc_line(text, 0), Some(3));
+        assert_eq!(quick_doc_line(text, 1), Some(6));
+        assert_eq!(quick_doc_line(text, 3), Some(10));
+        assert_eq!(quick_doc_line("---\na: 1\n", 0), Some(2));
+        assert_eq!(quick_doc_line("%YAML 1.2\n---\na: 1\n", 0), Some(3));
+    }
 }
