@@ -212,7 +212,6 @@ fn quick_doc_line(text: &str, doc: usize) -> Option<usize> {
     None
 }
 
-
 /// Shows a path as people typed it: without a leading `./`.
 pub fn display_path(p: &Path) -> String {
     let s = p.to_string_lossy();
