@@ -15,12 +15,12 @@ use crate::spec::{self, Catalog, Severity};
 pub struct Desired {
     /// The schedule document.
     pub doc: spec::Schedule,
-    /// The document as JSON.
-    pub spec: Value,
+    /// The document as JSON (shared with the catalog: copied only when applied).
+    pub spec: std::sync::Arc<Value>,
     /// The product document as JSON.
     pub product: spec::Product,
     /// The product document as JSON.
-    pub product_spec: Value,
+    pub product_spec: std::sync::Arc<Value>,
     /// Where it is defined.
     pub source: SourceRef,
 }
@@ -53,14 +53,25 @@ impl DesiredSet {
                 });
             }
         }
+        let bad_files: std::collections::HashSet<usize> = catalog
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.file)
+            .collect();
+        let products: std::collections::HashMap<&str, &spec::Document<spec::Product>> = catalog
+            .products
+            .iter()
+            .map(|p| (p.doc.id.as_str(), p))
+            .collect();
         for d in &catalog.schedules {
-            if catalog.file_has_errors(d.file) {
+            if bad_files.contains(&d.file) {
                 continue;
             }
-            let Some(product) = catalog.product(&d.doc.product) else {
+            let Some(product) = products.get(d.doc.product.as_str()) else {
                 continue;
             };
-            if catalog.file_has_errors(product.file) {
+            if bad_files.contains(&product.file) {
                 // The product's file is broken: keep what is in force.
                 let file = catalog.display(product.file);
                 if let Some(e) = set.invalid_files.get(file) {
@@ -72,9 +83,9 @@ impl DesiredSet {
                 d.doc.id.clone(),
                 Desired {
                     doc: d.doc.clone(),
-                    spec: d.json.as_ref().clone(),
+                    spec: d.json.clone(),
                     product: product.doc.clone(),
-                    product_spec: product.json.as_ref().clone(),
+                    product_spec: product.json.clone(),
                     source: SourceRef {
                         file: catalog.display(d.file).to_string(),
                         line: catalog.doc_line(d.file, d.index),
@@ -169,8 +180,8 @@ pub fn reconcile_one(
             if settled
                 && s.error.is_none()
                 && s.source == d.source
-                && s.spec == d.spec
-                && s.product_spec == d.product_spec
+                && s.spec == *d.spec
+                && s.product_spec == *d.product_spec
             {
                 return None;
             }
@@ -289,8 +300,8 @@ fn apply_document(s: &mut ScheduleState, d: &Desired) {
     }
     s.max_runs = doc.schedule.max_runs;
     s.source = d.source.clone();
-    s.spec = d.spec.clone();
-    s.product_spec = d.product_spec.clone();
+    s.spec = d.spec.as_ref().clone();
+    s.product_spec = d.product_spec.as_ref().clone();
     s.calendar_key = calendar_key(&d.spec);
 }
 

@@ -218,6 +218,15 @@ impl Store {
             .collect()
     }
 
+    /// Every schedule id, without decoding the states.
+    pub fn schedule_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.schedules
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
     /// One schedule.
     pub fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError> {
         match self.schedules.get(id.as_bytes())? {

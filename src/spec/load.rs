@@ -301,7 +301,12 @@ fn load_inner(
             (vec![path.clone()], parent.to_path_buf())
         };
         for file in files {
-            let key = fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+            // Only several paths can name one file twice; skip the syscalls otherwise.
+            let key = if paths.len() > 1 {
+                fs::canonicalize(&file).unwrap_or_else(|_| file.clone())
+            } else {
+                file.clone()
+            };
             if seen.insert(key) {
                 catalog.files.push(SourceFile::new(
                     file.clone(),
