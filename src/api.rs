@@ -366,17 +366,7 @@ async fn ad_image(State(ctx): State<Arc<Ctx>>, Path(path): Path<String>) -> Resp
     }
     match std::fs::read(&full) {
         Ok(bytes) => {
-            let ct = match full
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(|e| e.to_ascii_lowercase())
-                .as_deref()
-            {
-                Some("jpg") | Some("jpeg") => "image/jpeg",
-                Some("webp") => "image/webp",
-                Some("png") => "image/png",
-                _ => "application/octet-stream",
-            };
+            let ct = crate::media::content_type(&full);
             (
                 [
                     (header::CONTENT_TYPE, ct),

@@ -368,17 +368,7 @@ fn read_files(files: &[PathBuf]) -> Result<Vec<(String, Vec<u8>, String)>, Strin
             let name = f
                 .file_name()
                 .map_or_else(|| "file".into(), |n| n.to_string_lossy().to_string());
-            let ct = match f
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(|e| e.to_ascii_lowercase())
-                .as_deref()
-            {
-                Some("png") => "image/png",
-                Some("jpg") | Some("jpeg") => "image/jpeg",
-                Some("webp") => "image/webp",
-                _ => "application/octet-stream",
-            };
+            let ct = crate::media::content_type(f);
             Ok((name, bytes, ct.to_string()))
         })
         .collect()

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod dashboard;
 pub mod export;
 pub mod mcp;
+pub mod media;
 pub mod metrics;
 pub mod reconcile;
 pub mod records;

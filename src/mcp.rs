@@ -857,7 +857,7 @@ impl Adsched {
                     .file_name()
                     .map_or_else(|| "file".into(), |n| n.to_string_lossy().to_string());
                 Ok(FileToSend {
-                    content_type: content_type(&path).to_string(),
+                    content_type: crate::media::content_type(&path).to_string(),
                     name,
                     bytes,
                 })
@@ -877,22 +877,6 @@ struct FileToSend {
     name: String,
     bytes: Vec<u8>,
     content_type: String,
-}
-
-fn content_type(path: &Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("png") => "image/png",
-        Some("jpg") | Some("jpeg") => "image/jpeg",
-        Some("webp") => "image/webp",
-        Some("gif") => "image/gif",
-        Some("pdf") => "application/pdf",
-        _ => "application/octet-stream",
-    }
 }
 
 /// The folders files may be sent from: the state folder's `ads` and the templates.

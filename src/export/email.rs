@@ -165,19 +165,6 @@ fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out.into_inner())
 }
 
-fn content_type_of(path: &std::path::Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("jpg") | Some("jpeg") => "image/jpeg",
-        Some("webp") => "image/webp",
-        _ => "image/png",
-    }
-}
-
 /// The HTML and text bodies, inline thumbnails and attachments of a run's message.
 pub fn compose(summary: &Summary) -> (String, String, Vec<(String, File)>, Vec<File>) {
     let mut inline = Vec::new();
@@ -229,9 +216,10 @@ pub fn compose(summary: &Summary) -> (String, String, Vec<(String, File)>, Vec<F
                 if attached + bytes.len() * 4 / 3 <= MAX_ATTACHED_BYTES {
                     attached += bytes.len() * 4 / 3;
                     text.push_str(&format!("- {name} (attached){flag}\n"));
-                    let ct = content_type_of(
-                        img.path.as_deref().unwrap_or(std::path::Path::new("x.png")),
-                    );
+                    let ct = img
+                        .path
+                        .as_deref()
+                        .map_or("image/png", crate::media::content_type);
                     attachments.push(File {
                         name,
                         bytes,

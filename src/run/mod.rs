@@ -169,19 +169,6 @@ pub fn select_templates(
     }
 }
 
-fn media_type(path: &Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("jpg") | Some("jpeg") => "image/jpeg",
-        Some("webp") => "image/webp",
-        _ => "image/png",
-    }
-}
-
 /// An image in a generator's response, checked.
 struct ImageOut {
     image: String,
@@ -440,7 +427,7 @@ impl Runner {
         let mut t = json!({
             "name": template.name,
             "path": abs_template,
-            "media_type": media_type(&template.path),
+            "media_type": crate::media::content_type(&template.path),
         });
         if self.generator.wants_content() {
             let bytes = std::fs::read(&abs_template).map_err(|e| e.to_string())?;
