@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,46 +11,14 @@ use adsched::clock::ManualClock;
 use adsched::daemon::{self, Config};
 use adsched::records::RunStatus;
 use common::{free_port, schedule, wait_for, Project};
-use mailparse::{MailHeaderMap, ParsedMail};
-
-struct Smtp(Child);
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn smtp_server(port: u16, out: &Path, refuse_first: u32) -> Smtp {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-    let child = Command::new("python3")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(out)
-        .arg(refuse_first.to_string())
-        .spawn()
-        .expect("python3 with aiosmtpd (pip install aiosmtpd; .ci/run installs it)");
-    let smtp = Smtp(child);
-    wait_for(20, "the SMTP server", || {
-        out.join("ready").exists().then_some(())
-    });
-    smtp
-}
-
-fn parts<'a>(m: &'a ParsedMail<'a>, out: &mut Vec<&'a ParsedMail<'a>>) {
-    out.push(m);
-    for p in &m.subparts {
-        parts(p, out);
-    }
-}
+use mailparse::MailHeaderMap;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
     let p = Project::new();
     let port = free_port();
     let inbox = p.path("inbox");
-    let _smtp = smtp_server(port, &inbox, 1);
+    let _smtp = common::smtp_server(port, &inbox, 1);
     std::env::set_var("ADSCHED_SMTP_URL", format!("smtp://127.0.0.1:{port}"));
     std::env::set_var("ADSCHED_EMAIL_FROM", "adsched@acme.example");
     std::env::remove_var("ADSCHED_EMAIL_ALLOW");
@@ -105,7 +72,7 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
         .contains("Collagen"));
     assert_eq!(mail.ctype.mimetype, "multipart/mixed");
     let mut all = Vec::new();
-    parts(&mail, &mut all);
+    common::mime_parts(&mail, &mut all);
     let text_part = all
         .iter()
         .find(|p| p.ctype.mimetype == "text/plain")
@@ -199,7 +166,7 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
         "Settings check"
     );
     let mut all = Vec::new();
-    parts(&mail, &mut all);
+    common::mime_parts(&mail, &mut all);
     assert!(all.iter().any(|p| p
         .get_content_disposition()
         .params

@@ -21,44 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use common::{free_port, schedule, wait_for, Bin, Project};
-use mailparse::{MailHeaderMap, ParsedMail};
+use mailparse::MailHeaderMap;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "xoxb-mcp-test-token";
 
 // ------------------------------------------------------------ SMTP server
-
-struct Smtp(Child);
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn smtp_server(port: u16, out: &Path) -> Smtp {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-    let child = Command::new("python3")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(out)
-        .arg("0")
-        .spawn()
-        .expect("python3 with aiosmtpd (pip install aiosmtpd; .ci/run installs it)");
-    let smtp = Smtp(child);
-    wait_for(20, "the SMTP server", || {
-        out.join("ready").exists().then_some(())
-    });
-    smtp
-}
-
-fn parts<'a>(m: &'a ParsedMail<'a>, out: &mut Vec<&'a ParsedMail<'a>>) {
-    out.push(m);
-    for p in &m.subparts {
-        parts(p, out);
-    }
-}
 
 // ------------------------------------------------------- Slack's Web API
 
@@ -337,7 +305,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
 
     let smtp_port = free_port();
     let inbox = p.path("inbox");
-    let _smtp = smtp_server(smtp_port, &inbox);
+    let _smtp = common::smtp_server(smtp_port, &inbox, 0);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (fake, slack_port) = fake_slack(&rt);
 
@@ -544,7 +512,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
         "adsched@acme.example"
     );
     let mut all_parts = Vec::new();
-    parts(&mail, &mut all_parts);
+    common::mime_parts(&mail, &mut all_parts);
     let text = all_parts
         .iter()
         .find(|p| p.ctype.mimetype == "text/plain")

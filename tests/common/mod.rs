@@ -228,3 +228,42 @@ fn unsafe_kill(pid: u32, sig: i32) {
         .args([format!("-{sig}"), pid.to_string()])
         .status();
 }
+
+/// A real SMTP server (Python's aiosmtpd, tests/support/smtp_server.py),
+/// stopped when dropped. Accepted messages land in `out` as N.eml.
+pub struct Smtp(std::process::Child);
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the SMTP server on `port`; it refuses the first `refuse_first` messages with a 451.
+pub fn smtp_server(port: u16, out: &Path, refuse_first: u32) -> Smtp {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+    let child = std::process::Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(out)
+        .arg(refuse_first.to_string())
+        .spawn()
+        .expect("python3 with aiosmtpd (pip install aiosmtpd; .ci/run installs it)");
+    let smtp = Smtp(child);
+    wait_for(20, "the SMTP server", || {
+        out.join("ready").exists().then_some(())
+    });
+    smtp
+}
+
+/// Every MIME part of a parsed message, depth first.
+pub fn mime_parts<'a>(
+    m: &'a mailparse::ParsedMail<'a>,
+    out: &mut Vec<&'a mailparse::ParsedMail<'a>>,
+) {
+    out.push(m);
+    for p in &m.subparts {
+        mime_parts(p, out);
+    }
+}
