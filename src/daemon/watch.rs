@@ -65,52 +65,69 @@ fn watch_list(dir: &Path) -> Vec<(PathBuf, RecursiveMode)> {
     out
 }
 
+type Armed = (notify::RecommendedWatcher, mpsc::Receiver<bool>);
+
+/// A new watcher on every folder of [`watch_list`].
+fn arm(dir: &Path) -> Option<Armed> {
+    let (tx, rx) = mpsc::channel();
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Reading the files (our own rescan) raises access events: ignore
+        // them, or every rescan would trigger the next.
+        let relevant = match &res {
+            Ok(ev) => !matches!(ev.kind, notify::EventKind::Access(_)),
+            Err(_) => true,
+        };
+        if relevant {
+            let _ = tx.send(res.is_ok());
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!("cannot start the file watcher: {e}; relying on the periodic rescan");
+            return None;
+        }
+    };
+    for (path, mode) in watch_list(dir) {
+        if let Err(e) = watcher.watch(&path, mode) {
+            tracing::debug!("cannot watch {}: {e}", path.display());
+        }
+    }
+    Some((watcher, rx))
+}
+
 /// Runs the watcher on a thread until the process ends; `changed` is
-/// notified after each quiet batch of events.
+/// notified after each quiet batch of events. After a batch the watcher is
+/// re-armed (swapped folders leave inotify on old inodes); the new one is
+/// armed before the old one is dropped, so no event falls between them.
 pub fn spawn(dir: PathBuf, changed: std::sync::Arc<Notify>) {
     std::thread::Builder::new()
         .name("adsched-watch".into())
-        .spawn(move || loop {
-            let (tx, rx) = mpsc::channel();
-            let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                // Reading the files (our own rescan) raises access events: ignore
-                // them, or every rescan would trigger the next.
-                let relevant = match &res {
-                    Ok(ev) => !matches!(ev.kind, notify::EventKind::Access(_)),
-                    Err(_) => true,
-                };
-                if relevant {
-                    let _ = tx.send(res.is_ok());
-                }
-            });
-            let mut watcher = match watcher {
-                Ok(w) => w,
-                Err(e) => {
-                    tracing::error!(
-                        "cannot start the file watcher: {e}; relying on the periodic rescan"
-                    );
+        .spawn(move || {
+            let mut current = arm(&dir);
+            loop {
+                let Some((_, rx)) = current.as_ref() else {
                     std::thread::sleep(Duration::from_secs(10));
+                    current = arm(&dir);
+                    changed.notify_one();
                     continue;
-                }
-            };
-            for (path, mode) in watch_list(&dir) {
-                if let Err(e) = watcher.watch(&path, mode) {
-                    tracing::debug!("cannot watch {}: {e}", path.display());
-                }
-            }
-            // Wait for a first event (or a periodic re-arm), then drain until quiet.
-            match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(_) => {
-                    while rx.recv_timeout(DEBOUNCE).is_ok() {}
-                    drop(watcher);
-                    changed.notify_one();
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // Re-arm: the folder may have been swapped without us seeing it.
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    tracing::warn!("the file watcher stopped; re-creating it");
-                    changed.notify_one();
+                };
+                // Wait for a first event (or a periodic re-arm), then drain until quiet.
+                match rx.recv_timeout(Duration::from_secs(30)) {
+                    Ok(_) => {
+                        while rx.recv_timeout(DEBOUNCE).is_ok() {}
+                        current = arm(&dir);
+                        changed.notify_one();
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // The folder may have been swapped without an event reaching us.
+                        current = arm(&dir);
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        tracing::warn!("the file watcher stopped; re-creating it");
+                        current = arm(&dir);
+                        changed.notify_one();
+                    }
                 }
             }
         })
