@@ -710,8 +710,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
             .with_graceful_shutdown(async move { ss.notified().await })
             .await;
     });
-    reload(&ctx, true).await;
+    // Watch first, then read: a change between the two is seen by the watcher.
     watch::spawn(config.schedules.clone(), ctx.reload.clone());
+    reload(&ctx, true).await;
     let rc = ctx.clone();
     let reloader = tokio::spawn(async move {
         loop {

@@ -100,11 +100,14 @@ fn arm(dir: &Path) -> Option<Armed> {
 /// notified after each quiet batch of events. After a batch the watcher is
 /// re-armed (swapped folders leave inotify on old inodes); the new one is
 /// armed before the old one is dropped, so no event falls between them.
+/// The first watcher is armed before this returns: a change made right after
+/// (say, after `/readyz` said ready) is never missed.
 pub fn spawn(dir: PathBuf, changed: std::sync::Arc<Notify>) {
+    let first = arm(&dir);
     std::thread::Builder::new()
         .name("adsched-watch".into())
         .spawn(move || {
-            let mut current = arm(&dir);
+            let mut current = first;
             loop {
                 let Some((_, rx)) = current.as_ref() else {
                     std::thread::sleep(Duration::from_secs(10));
