@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::{refused, with_retries, Failure, Summary};
 use crate::records::ExportResult;
+use crate::run::http::retry_after;
 use crate::spec::model::SlackExport;
 
 /// The public Slack Web API.
@@ -37,17 +38,6 @@ fn client() -> Result<reqwest::Client, String> {
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
-}
-
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 /// Classifies an HTTP answer: 429 and 5xx are transient.

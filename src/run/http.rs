@@ -75,7 +75,7 @@ fn jitter_fraction(seed: u32) -> f64 {
 }
 
 /// Reads `Retry-After` as seconds (the HTTP-date form is rare for APIs).
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+pub fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     resp.headers()
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
