@@ -14,15 +14,18 @@ use crate::spec::{self, Catalog, Severity};
 #[derive(Debug, Clone)]
 pub struct Desired {
     /// The schedule document.
-    pub doc: spec::Schedule,
+    pub doc: std::sync::Arc<spec::Schedule>,
     /// The document as JSON (shared with the catalog: copied only when applied).
     pub spec: std::sync::Arc<Value>,
-    /// The product document as JSON.
-    pub product: spec::Product,
+    /// The product document.
+    pub product: std::sync::Arc<spec::Product>,
     /// The product document as JSON.
     pub product_spec: std::sync::Arc<Value>,
     /// Where it is defined.
     pub source: SourceRef,
+    /// What the documents and their place say, as one hash: equal hashes
+    /// mean nothing to apply.
+    pub hash: u64,
 }
 
 /// What the folder says: the schedules to run and the files in error.
@@ -79,6 +82,16 @@ impl DesiredSet {
                 }
                 continue;
             }
+            let source = SourceRef {
+                file: catalog.display(d.file).to_string(),
+                line: catalog.doc_line(d.file, d.index),
+            };
+            let hash = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (d.hash, product.hash, &source.file, source.line).hash(&mut h);
+                h.finish()
+            };
             set.schedules.insert(
                 d.doc.id.clone(),
                 Desired {
@@ -86,10 +99,8 @@ impl DesiredSet {
                     spec: d.json.clone(),
                     product: product.doc.clone(),
                     product_spec: product.json.clone(),
-                    source: SourceRef {
-                        file: catalog.display(d.file).to_string(),
-                        line: catalog.doc_line(d.file, d.index),
-                    },
+                    source,
+                    hash,
                 },
             );
         }

@@ -241,4 +241,38 @@ fn the_parse_cache_rereads_changed_files_and_forgets_removed_ones() {
     let fresh = spec::load(&paths, &opts(&tpl)).unwrap();
     assert_eq!(fresh.findings, fourth.findings);
     assert_eq!(fresh.schedules.len(), fourth.schedules.len());
+
+    // The daemon's rescan: nothing changed, nothing loaded ...
+    let unchanged = spec::load_if_changed(&paths, &opts(&tpl), &mut cache).unwrap();
+    assert!(unchanged.is_none());
+    // ... but an added, a changed or a removed file is a change.
+    std::fs::write(&spec_file, &specific).unwrap();
+    let added = spec::load_if_changed(&paths, &opts(&tpl), &mut cache).unwrap();
+    assert_eq!(added.expect("a new file is a change").schedules.len(), 2);
+    assert!(spec::load_if_changed(&paths, &opts(&tpl), &mut cache)
+        .unwrap()
+        .is_none());
+    std::fs::write(
+        &spec_file,
+        specific.replace("name: Sleep gummies daily", "name: Again"),
+    )
+    .unwrap();
+    let changed = spec::load_if_changed(&paths, &opts(&tpl), &mut cache)
+        .unwrap()
+        .expect("an edited file is a change");
+    assert_eq!(
+        changed.schedule("acme-sleep-daily").unwrap().doc.name,
+        "Again"
+    );
+    std::fs::remove_file(&spec_file).unwrap();
+    let removed = spec::load_if_changed(&paths, &opts(&tpl), &mut cache).unwrap();
+    assert_eq!(
+        removed.expect("a removed file is a change").schedules.len(),
+        1
+    );
+    // A new cache has seen nothing: its first call always loads.
+    let mut empty = spec::ParseCache::default();
+    assert!(spec::load_if_changed(&paths, &opts(&tpl), &mut empty)
+        .unwrap()
+        .is_some());
 }

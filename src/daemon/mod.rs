@@ -3,7 +3,6 @@
 pub mod watch;
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -96,7 +95,6 @@ pub struct Ctx {
     pub stats: Stats,
     /// Run, generator and export counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
-    fingerprint: Mutex<Option<u64>>,
     parse_cache: Mutex<spec::ParseCache>,
     /// Per schedule, a hash of the documents last applied to a settled state.
     applied: Mutex<HashMap<String, u64>>,
@@ -254,25 +252,8 @@ fn recover(store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
     store.flush_blocking()
 }
 
-/// A cheap summary of the folder (paths, sizes, modification times), to skip
-/// a full parse when nothing changed.
-fn fingerprint(config: &Config) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for p in spec::discover(&config.schedules) {
-        p.hash(&mut h);
-        if let Ok(m) = std::fs::metadata(&p) {
-            m.len().hash(&mut h);
-            m.modified().ok().hash(&mut h);
-            #[cfg(unix)]
-            std::os::unix::fs::MetadataExt::ino(&m).hash(&mut h);
-        }
-    }
-    // Uploaded templates and the pool take part in validation too.
-    Pool::scan(&config.templates).names.hash(&mut h);
-    h.finish()
-}
-
-/// Reads the folder and applies the changes. `force` skips the fingerprint check.
+/// Reads the folder and applies the changes. `force` applies even when no
+/// file changed since the last reload.
 pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
     let c = ctx.clone();
     let result = tokio::task::spawn_blocking(move || reload_blocking(&c, force)).await;
@@ -286,32 +267,35 @@ pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
         .last_reload_at
         .store(ctx.clock.now().timestamp().max(0) as u64, Ordering::Relaxed);
     ctx.ready.store(true, Ordering::SeqCst);
-    ctx.wake_scheduler.notify_one();
+    // A rescan that changed nothing has nothing for the scheduler: waking it
+    // would decode every stored schedule for no reason.
+    if force || !matches!(result, Ok(Ok(0))) {
+        ctx.wake_scheduler.notify_one();
+    }
 }
 
 fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
-    let fp = fingerprint(&ctx.config);
-    {
-        let mut last = ctx.fingerprint.lock().unwrap_or_else(|e| e.into_inner());
-        if !force && *last == Some(fp) {
-            return Ok(0);
-        }
-        *last = Some(fp);
-    }
     let now = ctx.clock.now();
     let started = std::time::Instant::now();
     let opts = Options::new(Pool::scan(&ctx.config.templates), now);
     let loaded = {
         let mut cache = ctx.parse_cache.lock().unwrap_or_else(|e| e.into_inner());
-        spec::load_cached(
-            std::slice::from_ref(&ctx.config.schedules),
-            &opts,
-            &mut cache,
-        )
+        let paths = std::slice::from_ref(&ctx.config.schedules);
+        let loaded = if force {
+            spec::load_cached(paths, &opts, &mut cache).map(Some)
+        } else {
+            spec::load_if_changed(paths, &opts, &mut cache)
+        };
+        if loaded.is_err() {
+            // Whatever comes back must be read afresh, even identical files.
+            *cache = spec::ParseCache::default();
+        }
+        loaded
     };
     let load_ms = started.elapsed().as_millis();
     let desired = match loaded {
-        Ok(catalog) => DesiredSet::from_catalog(&catalog),
+        Ok(Some(catalog)) => DesiredSet::from_catalog(&catalog),
+        Ok(None) => return Ok(0),
         Err(e) => {
             // The folder itself is gone: keep everything in force and say so.
             tracing::error!(
@@ -324,7 +308,6 @@ fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
                 message: e.to_string(),
             };
             *ctx.invalid.write().unwrap_or_else(|e| e.into_inner()) = vec![err];
-            *ctx.fingerprint.lock().unwrap_or_else(|e| e.into_inner()) = None;
             return Ok(0);
         }
     };
@@ -336,7 +319,7 @@ fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
     let stored_ids = ctx.store.schedule_ids()?;
     let mut candidates: Vec<(String, Option<u64>)> = Vec::new();
     for (id, d) in &desired.schedules {
-        let h = desired_hash(d);
+        let h = d.hash;
         if applied.get(id) != Some(&h) {
             candidates.push((id.clone(), Some(h)));
         }
@@ -416,16 +399,6 @@ fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
         ctx.store.flush_blocking()?;
     }
     Ok(changed)
-}
-
-/// What a schedule's documents say, as a hash: equal hashes, nothing to apply.
-fn desired_hash(d: &reconcile::Desired) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    d.spec.to_string().hash(&mut h);
-    d.product_spec.to_string().hash(&mut h);
-    d.source.file.hash(&mut h);
-    d.source.line.hash(&mut h);
-    h.finish()
 }
 
 /// Queues what is due; returns the next instant to look again.
@@ -691,7 +664,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         reload: Arc::new(Notify::new()),
         stats: Stats::default(),
         metrics: Arc::default(),
-        fingerprint: Mutex::new(None),
         parse_cache: Mutex::default(),
         applied: Mutex::default(),
     });

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 /// Events are gathered until the folder has been quiet this long: an editor's
 /// save or a `git checkout` is many events, and one rescan should follow them.
-pub const DEBOUNCE: Duration = Duration::from_millis(200);
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// Folders to watch for `dir`: itself (recursive) and the parent of every
 /// symlink met while resolving it, links inside link targets included

@@ -117,7 +117,8 @@ pub fn discover(dir: &Path) -> Vec<PathBuf> {
             files.push(full.to_path_buf());
         }
     });
-    files.sort();
+    // Already in path order: each folder is walked in name order, depth first,
+    // which is how paths compare (component by component).
     files
 }
 
@@ -143,20 +144,27 @@ fn walk(
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
-    let mut entries: Vec<_> = entries.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        if entry.file_name().to_string_lossy().starts_with('.') {
+    let mut entries: Vec<_> = entries.flatten().map(|e| (e.file_name(), e)).collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, entry) in entries {
+        if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
         let full = entry.path();
-        // fs::metadata follows symlinks; a dangling link is skipped.
-        let Ok(meta) = fs::metadata(&full) else {
+        // The entry's own type costs no syscall; only a symlink needs a stat
+        // to learn what it points at (a dangling link is skipped).
+        let Ok(mut kind) = entry.file_type() else {
             continue;
         };
-        if meta.is_dir() {
+        if kind.is_symlink() {
+            match fs::metadata(&full) {
+                Ok(meta) => kind = meta.file_type(),
+                Err(_) => continue,
+            }
+        }
+        if kind.is_dir() {
             walk(root, &full, depth + 1, seen, found);
-        } else if meta.is_file() {
+        } else if kind.is_file() {
             let rel = full.strip_prefix(root).unwrap_or(&full);
             found(rel, &full);
         }
@@ -165,7 +173,7 @@ fn walk(
 
 /// Reads every document below `paths` and validates it.
 pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Catalog, LoadError> {
-    load_inner(paths, opts, None)
+    load_inner(paths, opts, None).map(|c| c.expect("always loaded"))
 }
 
 /// Like [`load`], re-reading only files whose size, modification time or
@@ -177,6 +185,26 @@ pub fn load_cached(
     opts: &Options,
     cache: &mut ParseCache,
 ) -> Result<Catalog, LoadError> {
+    load_with_cache(paths, opts, cache, false).map(|c| c.expect("always loaded"))
+}
+
+/// Like [`load_cached`], but `None` when no file was added, removed or
+/// changed since the last call: the daemon's rescan after its own reads, or
+/// its periodic backstop, then costs a folder listing and a stat per file.
+pub fn load_if_changed(
+    paths: &[PathBuf],
+    opts: &Options,
+    cache: &mut ParseCache,
+) -> Result<Option<Catalog>, LoadError> {
+    load_with_cache(paths, opts, cache, true)
+}
+
+fn load_with_cache(
+    paths: &[PathBuf],
+    opts: &Options,
+    cache: &mut ParseCache,
+    only_if_changed: bool,
+) -> Result<Option<Catalog>, LoadError> {
     // What a file's own checks depend on besides its bytes.
     let mut h = std::collections::hash_map::DefaultHasher::new();
     std::hash::Hash::hash(&opts.pool.names, &mut h);
@@ -186,16 +214,20 @@ pub fn load_cached(
     let env_key = std::hash::Hasher::finish(&h);
     if cache.env_key != Some(env_key) {
         cache.entries.clear();
+        cache.primed = false;
         cache.env_key = Some(env_key);
     }
-    load_inner(paths, opts, Some(cache))
+    load_inner(paths, opts, Some((cache, only_if_changed)))
 }
 
 /// Parsed files kept between reloads, by path.
 #[derive(Debug, Default)]
 pub struct ParseCache {
     env_key: Option<u64>,
-    entries: std::collections::HashMap<PathBuf, (FileKey, Catalog)>,
+    /// A full load has filled `entries` (an empty cache is not "unchanged").
+    primed: bool,
+    /// By path as bytes: hashing an `OsString` is one pass, a `PathBuf` one per component.
+    entries: std::collections::HashMap<std::ffi::OsString, (FileKey, Catalog)>,
 }
 
 /// What identifies a file's content without reading it.
@@ -211,23 +243,27 @@ fn file_key(path: &Path) -> Option<FileKey> {
 }
 
 impl ParseCache {
-    fn read(&mut self, file: SourceFile, opts: &Options) -> Catalog {
-        let key = file_key(&file.path);
-        if let (Some(key), Some((cached_key, cached))) = (key, self.entries.get(&file.path)) {
-            let same_place =
-                cached.files[0].display == file.display && cached.files[0].root == file.root;
-            if *cached_key == key && same_place {
-                return cached.clone();
-            }
+    /// The cached parse of `file` if `key` says it has not changed.
+    fn hit(&self, file: &SourceFile, key: Option<FileKey>) -> Option<&Catalog> {
+        let (cached_key, cached) = self.entries.get(file.path.as_os_str())?;
+        let same_place =
+            cached.files[0].display == file.display && cached.files[0].root == file.root;
+        (key? == *cached_key && same_place).then_some(cached)
+    }
+
+    fn read(&mut self, file: SourceFile, key: Option<FileKey>, opts: &Options) -> Catalog {
+        if let Some(cached) = self.hit(&file, key) {
+            return cached.clone();
         }
         let path = file.path.clone();
         let single = read_single(file, opts);
         match key {
             Some(key) => {
-                self.entries.insert(path, (key, single.clone()));
+                self.entries
+                    .insert(path.into_os_string(), (key, single.clone()));
             }
             None => {
-                self.entries.remove(&path);
+                self.entries.remove(path.as_os_str());
             }
         }
         single
@@ -282,8 +318,8 @@ fn merge(into: &mut Catalog, single: Catalog) {
 fn load_inner(
     paths: &[PathBuf],
     opts: &Options,
-    mut cache: Option<&mut ParseCache>,
-) -> Result<Catalog, LoadError> {
+    mut cache: Option<(&mut ParseCache, bool)>,
+) -> Result<Option<Catalog>, LoadError> {
     let mut catalog = Catalog::default();
     let mut seen = HashSet::new();
     for path in paths {
@@ -301,38 +337,54 @@ fn load_inner(
             (vec![path.clone()], parent.to_path_buf())
         };
         for file in files {
-            // Only several paths can name one file twice; skip the syscalls otherwise.
-            let key = if paths.len() > 1 {
-                fs::canonicalize(&file).unwrap_or_else(|_| file.clone())
-            } else {
-                file.clone()
-            };
-            if seen.insert(key) {
-                catalog.files.push(SourceFile::new(
-                    file.clone(),
-                    display_path(&file),
-                    root.clone(),
-                ));
+            // Only several paths can name one file twice; one folder lists
+            // each file once, so skip the syscalls and the set.
+            let new = paths.len() == 1
+                || seen.insert(fs::canonicalize(&file).unwrap_or_else(|_| file.clone()));
+            if new {
+                let display = display_path(&file);
+                catalog
+                    .files
+                    .push(SourceFile::new(file, display, root.clone()));
             }
         }
     }
     let files = std::mem::take(&mut catalog.files);
-    for file in files {
-        let single = match cache.as_deref_mut() {
-            Some(cache) => cache.read(file, opts),
+    let keys: Vec<Option<FileKey>> = match &cache {
+        Some(_) => files.iter().map(|f| file_key(&f.path)).collect(),
+        None => Vec::new(),
+    };
+    if let Some((cache, true)) = &cache {
+        let unchanged = cache.primed
+            && files.len() == cache.entries.len()
+            && files
+                .iter()
+                .zip(&keys)
+                .all(|(f, k)| cache.hit(f, *k).is_some());
+        if unchanged {
+            return Ok(None);
+        }
+    }
+    for (i, file) in files.into_iter().enumerate() {
+        let single = match cache.as_mut() {
+            Some((cache, _)) => cache.read(file, keys[i], opts),
             None => read_single(file, opts),
         };
         merge(&mut catalog, single);
     }
-    if let Some(cache) = cache {
-        let present: HashSet<&Path> = catalog.files.iter().map(|f| f.path.as_path()).collect();
-        cache.entries.retain(|p, _| present.contains(p.as_path()));
+    if let Some((cache, _)) = cache {
+        if cache.entries.len() > catalog.files.len() {
+            let present: HashSet<&std::ffi::OsStr> =
+                catalog.files.iter().map(|f| f.path.as_os_str()).collect();
+            cache.entries.retain(|p, _| present.contains(p.as_os_str()));
+        }
+        cache.primed = true;
     }
     check::cross_check(&mut catalog, opts);
     catalog.findings.sort_by(|a, b| {
         (a.file, a.pos.line, a.pos.column).cmp(&(b.file, b.pos.line, b.pos.column))
     });
-    Ok(catalog)
+    Ok(Some(catalog))
 }
 
 fn read_file(catalog: &mut Catalog, i: usize, opts: &Options) {
@@ -560,22 +612,29 @@ fn read_document(catalog: &mut Catalog, file: usize, index: usize, value: Yaml, 
         catalog.findings.extend(found);
         return;
     }
+    let hash = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&json.to_string(), &mut h);
+        std::hash::Hasher::finish(&h)
+    };
     let json = Arc::new(json);
     let typed = match json.get("kind").and_then(Json::as_str).unwrap_or_default() {
         "Product" => serde_json::from_value(Json::clone(&json)).map(|doc| {
             catalog.products.push(Document {
-                doc,
+                doc: Arc::new(doc),
                 file,
                 index,
                 json: json.clone(),
+                hash,
             })
         }),
         _ => serde_json::from_value(Json::clone(&json)).map(|doc| {
             catalog.schedules.push(Document {
-                doc,
+                doc: Arc::new(doc),
                 file,
                 index,
                 json: json.clone(),
+                hash,
             })
         }),
     };

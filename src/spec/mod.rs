@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub use finding::{Code, Finding, Related, Severity};
-pub use load::{discover, load, load_cached, LoadError, Options, ParseCache, Pool, MAX_FILE_SIZE};
+pub use load::{
+    discover, load, load_cached, load_if_changed, LoadError, Options, ParseCache, Pool,
+    MAX_FILE_SIZE,
+};
 pub use model::{Product, Schedule};
 use spans::{Pos, SpanIndex};
 
@@ -108,14 +111,17 @@ fn align(doc_empty: &[bool], spans: &[SpanIndex]) -> Vec<Option<usize>> {
 /// A valid document and where it came from.
 #[derive(Debug, Clone)]
 pub struct Document<T> {
-    /// The typed document.
-    pub doc: T,
+    /// The typed document (shared: the daemon's cache and desired set hold it too).
+    pub doc: Arc<T>,
     /// Index of its file in the catalog.
     pub file: usize,
     /// Index of the document in its file.
     pub index: usize,
     /// The document as JSON (what the API shows as `spec`).
     pub json: Arc<serde_json::Value>,
+    /// A hash of `json`, taken once when the file is read: the daemon compares
+    /// it to what it last applied instead of re-serialising 10,000 documents.
+    pub hash: u64,
 }
 
 /// Everything read from a set of paths.
