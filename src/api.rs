@@ -56,10 +56,13 @@ async fn healthz() -> &'static str {
 async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
     let invalid = ctx.invalid_files();
     let stopping = ctx.stopping.load(Ordering::SeqCst);
-    let ready = ctx.ready.load(Ordering::SeqCst) && !stopping;
+    // A store that cannot write cannot record a run: nothing fires until it can.
+    let store_error = ctx.store.failure();
+    let ready = ctx.ready.load(Ordering::SeqCst) && !stopping && store_error.is_none();
     let body = json!({
         "ready": ready,
         "stopping": stopping,
+        "store": {"ok": store_error.is_none(), "error": store_error},
         "invalid_files": invalid,
         "last_reload": ctx.last_reload(),
     });

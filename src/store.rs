@@ -29,14 +29,25 @@ pub enum StoreError {
     #[error("the state folder {0} is in use by another adsched daemon (sled holds a lock on it); stop that daemon or pass another --state")]
     Locked(String),
     /// sled failed (I/O, corruption, full disk).
-    #[error("store error: {0}")]
+    #[error("store error: {}", sled_message(.0))]
     Sled(#[from] sled::Error),
     /// A record did not (de)serialize.
     #[error("store record error: {0}")]
     Record(#[from] serde_json::Error),
+    /// The store failed to write and is being reopened.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     /// A transaction was aborted by its closure.
     #[error("{0}")]
     Aborted(String),
+}
+
+/// sled shows I/O errors with Debug formatting; people want the OS's words.
+fn sled_message(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// A transaction's view of the trees.
@@ -115,26 +126,36 @@ impl Tx<'_> {
     }
 }
 
-/// The embedded store.
+/// The embedded store. Cheap to clone: clones share one sled database.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     dir: PathBuf,
+    ids: IdGen,
+    /// None while a reopen is under way.
+    handles: std::sync::RwLock<Option<Arc<Handles>>>,
+    /// Why the store last failed to write, until a reopen succeeds.
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+struct Handles {
+    db: sled::Db,
     schedules: sled::Tree,
     runs: sled::Tree,
     by_schedule: sled::Tree,
     pending: sled::Tree,
     usage: sled::Tree,
     logs: sled::Tree,
-    ids: Arc<IdGen>,
 }
 
 /// Cache for sled's page cache; the records are small and few.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
-impl Store {
-    /// Opens (or creates) the store in `dir`.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+impl Handles {
+    fn open(dir: &Path) -> Result<Handles, StoreError> {
         std::fs::create_dir_all(dir).map_err(sled::Error::Io)?;
         let db = sled::Config::new()
             .path(dir)
@@ -149,34 +170,118 @@ impl Store {
                 }
                 _ => StoreError::Sled(e),
             })?;
-        Ok(Store {
+        Ok(Handles {
             schedules: db.open_tree("schedules")?,
             runs: db.open_tree("runs")?,
             by_schedule: db.open_tree("runs_by_schedule")?,
             pending: db.open_tree("pending")?,
             usage: db.open_tree("usage")?,
             logs: db.open_tree("logs")?,
-            dir: dir.to_path_buf(),
             db,
-            ids: Arc::new(IdGen::default()),
+        })
+    }
+
+    /// A write that must reach the disk.
+    fn probe(&self) -> Result<(), StoreError> {
+        self.db.insert("probe", &[1u8][..])?;
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let handles = Handles::open(dir)?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                ids: IdGen::default(),
+                handles: std::sync::RwLock::new(Some(Arc::new(handles))),
+                failure: std::sync::Mutex::new(None),
+            }),
         })
     }
 
     /// The state folder.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.shared.dir
+    }
+
+    fn h(&self) -> Result<Arc<Handles>, StoreError> {
+        let guard = self
+            .shared
+            .handles
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        guard.clone().ok_or_else(|| {
+            StoreError::Unavailable(self.failure().unwrap_or_else(|| "reopening".into()))
+        })
+    }
+
+    /// Why the store cannot write, if it cannot: set by [`Store::mark_failed`]
+    /// and cleared by a successful [`Store::reopen`].
+    pub fn failure(&self) -> Option<String> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records that a write failed for a reason that outlives the call
+    /// (sled's I/O errors are sticky: every later write fails too, even
+    /// once space returns). Returns true if `e` is such an error.
+    pub fn mark_failed(&self, e: &StoreError) -> bool {
+        let io = matches!(e, StoreError::Sled(sled::Error::Io(_)));
+        if io {
+            let mut f = self
+                .shared
+                .failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if f.is_none() {
+                *f = Some(e.to_string());
+            }
+        }
+        io
+    }
+
+    /// Drops the failed sled handle and opens the folder again: sled
+    /// recovers what was flushed, and what was not flushed never happened
+    /// (no work starts before its record is flushed). Then writes and flushes
+    /// a probe, so success means the disk takes writes again.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut guard = self
+            .shared
+            .handles
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        // The old database must be gone before sled will lock the folder again;
+        // readers hold it only for the length of a call.
+        if let Some(old) = guard.take() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            drop(old);
+        }
+        let handles = Handles::open(&self.shared.dir)?;
+        handles.probe()?;
+        *guard = Some(Arc::new(handles));
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
     }
 
     /// Runs `f` as one transaction over the record trees. `f` may run more
     /// than once (sled is optimistic): it must have no side effects.
     pub fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T, StoreError> {
-        (
-            &self.schedules,
-            &self.runs,
-            &self.by_schedule,
-            &self.pending,
-            &self.usage,
-        )
+        let h = self.h()?;
+        (&h.schedules, &h.runs, &h.by_schedule, &h.pending, &h.usage)
             .transaction(|(schedules, runs, by_schedule, pending, usage)| {
                 f(&Tx {
                     schedules,
@@ -194,24 +299,27 @@ impl Store {
 
     /// Writes everything to disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let h = self.h()?;
+        h.db.flush_async().await?;
         Ok(())
     }
 
     /// Writes everything to disk, blocking.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        let h = self.h()?;
+        h.db.flush()?;
         Ok(())
     }
 
     /// A new time-ordered run id.
     pub fn new_run_id(&self, now: DateTime<Utc>) -> String {
-        self.ids.next(now)
+        self.shared.ids.next(now)
     }
 
     /// Every schedule, by id.
     pub fn schedules(&self) -> Result<Vec<ScheduleState>, StoreError> {
-        self.schedules
+        let h = self.h()?;
+        h.schedules
             .iter()
             .values()
             .map(|v| Ok(serde_json::from_slice(&v?)?))
@@ -220,7 +328,8 @@ impl Store {
 
     /// Every schedule id, without decoding the states.
     pub fn schedule_ids(&self) -> Result<Vec<String>, StoreError> {
-        self.schedules
+        let h = self.h()?;
+        h.schedules
             .iter()
             .keys()
             .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
@@ -229,7 +338,8 @@ impl Store {
 
     /// One schedule.
     pub fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError> {
-        match self.schedules.get(id.as_bytes())? {
+        let h = self.h()?;
+        match h.schedules.get(id.as_bytes())? {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
@@ -237,7 +347,8 @@ impl Store {
 
     /// One run.
     pub fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
-        match self.runs.get(id.as_bytes())? {
+        let h = self.h()?;
+        match h.runs.get(id.as_bytes())? {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
@@ -253,21 +364,22 @@ impl Store {
         since: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Result<Vec<Run>, StoreError> {
+        let h = self.h()?;
         let mut out = Vec::new();
         let ids: Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>>> = match schedule {
             Some(s) => {
                 let prefix = pair_key(s, "");
                 let start = prefix.len();
                 let range = match before {
-                    Some(b) => self.by_schedule.range(prefix.clone()..pair_key(s, b)),
-                    None => self.by_schedule.scan_prefix(&prefix),
+                    Some(b) => h.by_schedule.range(prefix.clone()..pair_key(s, b)),
+                    None => h.by_schedule.scan_prefix(&prefix),
                 };
                 Box::new(range.keys().rev().map(move |k| Ok(k?[start..].to_vec())))
             }
             None => {
                 let range = match before {
-                    Some(b) => self.runs.range(..b.as_bytes().to_vec()),
-                    None => self.runs.range::<Vec<u8>, _>(..),
+                    Some(b) => h.runs.range(..b.as_bytes().to_vec()),
+                    None => h.runs.range::<Vec<u8>, _>(..),
                 };
                 Box::new(range.keys().rev().map(|k| Ok(k?.to_vec())))
             }
@@ -277,7 +389,7 @@ impl Store {
                 break;
             }
             let id = id?;
-            let Some(v) = self.runs.get(&id)? else {
+            let Some(v) = h.runs.get(&id)? else {
                 continue;
             };
             let run: Run = serde_json::from_slice(&v)?;
@@ -296,7 +408,8 @@ impl Store {
 
     /// The oldest queued run.
     pub fn first_pending(&self) -> Result<Option<Run>, StoreError> {
-        for k in self.pending.iter().keys() {
+        let h = self.h()?;
+        for k in h.pending.iter().keys() {
             let k = k?;
             if let Some(run) = self.run(&String::from_utf8_lossy(&k))? {
                 return Ok(Some(run));
@@ -307,8 +420,9 @@ impl Store {
 
     /// Runs in a given status (start-up recovery).
     pub fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>, StoreError> {
+        let h = self.h()?;
         let mut out = Vec::new();
-        for v in self.runs.iter().values() {
+        for v in h.runs.iter().values() {
             let run: Run = serde_json::from_slice(&v?)?;
             if run.status == status {
                 out.push(run);
@@ -319,18 +433,20 @@ impl Store {
 
     /// Appends a log line to a run.
     pub fn log(&self, run_id: &str, line: &LogLine) -> Result<(), StoreError> {
-        let seq = self.db.generate_id()?;
+        let h = self.h()?;
+        let seq = h.db.generate_id()?;
         let mut key = pair_key(run_id, "");
         key.extend_from_slice(&seq.to_be_bytes());
-        self.logs.insert(key, serde_json::to_vec(line)?)?;
+        h.logs.insert(key, serde_json::to_vec(line)?)?;
         // Durable before anyone can read it: a line shown once is never lost.
-        self.db.flush()?;
+        h.db.flush()?;
         Ok(())
     }
 
     /// A run's log, oldest first.
     pub fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError> {
-        self.logs
+        let h = self.h()?;
+        h.logs
             .scan_prefix(pair_key(run_id, ""))
             .values()
             .map(|v| Ok(serde_json::from_slice(&v?)?))
@@ -339,7 +455,8 @@ impl Store {
 
     /// Templates already used for a product.
     pub fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError> {
-        self.usage
+        let h = self.h()?;
+        h.usage
             .scan_prefix(pair_key(product, ""))
             .values()
             .map(|v| Ok(serde_json::from_slice(&v?)?))
@@ -348,7 +465,7 @@ impl Store {
 
     /// How many runs exist.
     pub fn run_count(&self) -> usize {
-        self.runs.len()
+        self.h().map_or(0, |h| h.runs.len())
     }
 }
 

@@ -98,6 +98,8 @@ pub struct Ctx {
     parse_cache: Mutex<spec::ParseCache>,
     /// Per schedule, a hash of the documents last applied to a settled state.
     applied: Mutex<HashMap<String, u64>>,
+    /// The run the worker is executing: a store reopen must not call it interrupted.
+    current_run: Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -172,6 +174,7 @@ fn log_line(store: &Store, run_id: &str, now: DateTime<Utc>, level: &str, messag
         message: message.into(),
     };
     if let Err(e) = store.log(run_id, &line) {
+        store.mark_failed(&e);
         tracing::error!(run_id, "cannot write a log line: {e}");
     }
 }
@@ -196,9 +199,13 @@ pub fn generator(spec: &str) -> Result<Arc<dyn Generator>, String> {
     ))
 }
 
-/// Marks runs left `running` by a crash as `interrupted`.
-fn recover(store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+/// Marks runs left `running` by a crash as `interrupted`; `in_progress` is
+/// the run this process is still working on (after a store reopen), left alone.
+fn recover(store: &Store, now: DateTime<Utc>, in_progress: Option<&str>) -> Result<(), StoreError> {
     for run in store.runs_with_status(RunStatus::Running)? {
+        if Some(run.id.as_str()) == in_progress {
+            continue;
+        }
         let id = run.id.clone();
         store.transact(|tx| {
             if let Some(mut r) = tx.run(&id)? {
@@ -227,6 +234,7 @@ fn recover(store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
     // A schedule pointing at a run that is no longer running or pending is cleared.
     for s in store.schedules()? {
         let stale_running = match &s.running_run {
+            Some(r) if Some(r.as_str()) == in_progress => false,
             Some(r) => store.run(r)?.is_none_or(|r| r.status != RunStatus::Running),
             None => false,
         };
@@ -259,6 +267,7 @@ pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
     let result = tokio::task::spawn_blocking(move || reload_blocking(&c, force)).await;
     let ok = matches!(result, Ok(Ok(_)));
     if let Ok(Err(e)) = &result {
+        ctx.store.mark_failed(e);
         tracing::error!("reload failed: {e}");
     }
     ctx.stats.reloads.fetch_add(1, Ordering::Relaxed);
@@ -506,21 +515,101 @@ fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(next)
 }
 
+/// How often a failed store is tried again.
+const STORE_RETRY: Duration = Duration::from_secs(2);
+
+/// Brings the store back after a write failure (a full disk, say). sled's
+/// I/O errors are sticky, so the database is reopened once the state folder
+/// takes writes again; until then nothing fires (no run starts before its
+/// record is flushed) and `/readyz` says why.
+async fn store_supervisor(ctx: Arc<Ctx>) {
+    let mut reported = false;
+    loop {
+        tokio::time::sleep(STORE_RETRY).await;
+        if ctx.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(failure) = ctx.store.failure() else {
+            reported = false;
+            continue;
+        };
+        if !reported {
+            tracing::error!(
+                "the store at {} cannot write ({failure}); nothing will fire until it can. Retrying every {} s",
+                ctx.store.dir().display(),
+                STORE_RETRY.as_secs()
+            );
+            reported = true;
+        }
+        let c = ctx.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            // Reopening drops the handle readers use: only try once a plain
+            // file write succeeds, so a disk that is still full keeps serving reads.
+            takes_writes(c.store.dir())?;
+            c.store.reopen().map_err(|e| e.to_string())?;
+            let in_progress = c
+                .current_run
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            recover(&c.store, c.clock.now(), in_progress.as_deref()).map_err(|e| e.to_string())?;
+            c.store.flush_blocking().map_err(|e| e.to_string())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => {
+                tracing::info!(
+                    "the store at {} takes writes again; resuming",
+                    ctx.store.dir().display()
+                );
+                reported = false;
+                ctx.wake_scheduler.notify_one();
+                ctx.wake_worker.notify_one();
+                ctx.reload.notify_one();
+            }
+            Ok(Err(e)) => tracing::debug!("store still failing: {e}"),
+            Err(e) => tracing::error!("store recovery task failed: {e}"),
+        }
+    }
+}
+
+/// Whether `dir` takes a small write (and its flush) now.
+fn takes_writes(dir: &std::path::Path) -> Result<(), String> {
+    use std::io::Write;
+    let probe = dir.join(".adsched-write-probe");
+    let result = std::fs::File::create(&probe)
+        .and_then(|mut f| f.write_all(&[0u8; 64 * 1024]).and_then(|_| f.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    result.map_err(|e| format!("{}: {e}", dir.display()))
+}
+
 async fn scheduler_loop(ctx: Arc<Ctx>) {
     loop {
         if ctx.stopping.load(Ordering::SeqCst) {
             return;
         }
         let c = ctx.clone();
-        let next = match tokio::task::spawn_blocking(move || tick(&c)).await {
+        let result = tokio::task::spawn_blocking(move || tick(&c)).await;
+        let next = match result {
             Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                tracing::error!("scheduler: {e}; retrying shortly");
-                Some(ctx.clock.now() + chrono::Duration::seconds(5))
-            }
-            Err(e) => {
-                tracing::error!("scheduler task failed: {e}");
-                Some(ctx.clock.now() + chrono::Duration::seconds(5))
+            failed => {
+                match failed {
+                    Ok(Err(e)) => {
+                        // A store that cannot write is reported once, by the
+                        // supervisor, which wakes this loop when it recovers.
+                        if !ctx.store.mark_failed(&e) {
+                            tracing::error!("scheduler: {e}; retrying shortly");
+                        }
+                    }
+                    Err(e) => tracing::error!("scheduler task failed: {e}; retrying shortly"),
+                    Ok(Ok(_)) => {}
+                }
+                // An I/O retry is paced in real time, whatever the clock.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = ctx.wake_scheduler.notified() => {}
+                }
+                continue;
             }
         };
         let until = next.unwrap_or_else(|| ctx.clock.now() + chrono::Duration::seconds(60));
@@ -539,7 +628,9 @@ async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) 
         let next = match ctx.store.first_pending() {
             Ok(n) => n,
             Err(e) => {
-                tracing::error!("worker: {e}");
+                if !ctx.store.mark_failed(&e) {
+                    tracing::error!("worker: {e}");
+                }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -578,14 +669,22 @@ async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) 
             Ok(Some(x)) => x,
             Ok(None) => continue,
             Err(e) => {
-                tracing::error!(run_id = %run_id, "cannot start run: {e}");
+                if !ctx.store.mark_failed(&e) {
+                    tracing::error!(run_id = %run_id, "cannot start run: {e}");
+                }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
+        // No work before its start is on disk: if the store cannot record
+        // it, it did not happen, and the run stays pending until it can.
         if let Err(e) = ctx.store.flush().await {
-            tracing::error!("flush: {e}");
+            ctx.store.mark_failed(&e);
+            tracing::error!(run_id = %run.id, "cannot record the run's start, not starting it: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
         }
+        *ctx.current_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run.id.clone());
         if let (true, Some(slot), Some(started)) =
             (run.trigger.counts(), run.scheduled_for, run.started_at)
         {
@@ -593,9 +692,11 @@ async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) 
                 .start_delay((started - slot).num_milliseconds() as f64 / 1000.0);
         }
         let result = runner.execute(&run, &state, &stop).await;
+        *ctx.current_run.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let finished = match result {
             Ok(r) => r,
             Err(e) => {
+                ctx.store.mark_failed(&e);
                 tracing::error!(run_id = %run.id, "run failed to record: {e}");
                 continue;
             }
@@ -639,6 +740,7 @@ pub struct Daemon {
     worker: tokio::task::JoinHandle<()>,
     scheduler: tokio::task::JoinHandle<()>,
     reloader: tokio::task::JoinHandle<()>,
+    supervisor: tokio::task::JoinHandle<()>,
     server: tokio::task::JoinHandle<()>,
     server_stop: Arc<Notify>,
 }
@@ -651,7 +753,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    recover(&store, clock.now()).map_err(|e| e.to_string())?;
+    recover(&store, clock.now(), None).map_err(|e| e.to_string())?;
     let ctx = Arc::new(Ctx {
         store: store.clone(),
         clock: clock.clone(),
@@ -666,6 +768,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         metrics: Arc::default(),
         parse_cache: Mutex::default(),
         applied: Mutex::default(),
+        current_run: Mutex::default(),
     });
     tracing::info!(
         "adsched daemon: schedules {}, templates {}, state {}, generator {}, listening on http://{addr}",
@@ -695,6 +798,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         }
     });
     let scheduler = tokio::spawn(scheduler_loop(ctx.clone()));
+    let supervisor = tokio::spawn(store_supervisor(ctx.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let runner = Arc::new(Runner {
         store: store.clone(),
@@ -713,6 +817,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         worker,
         scheduler,
         reloader,
+        supervisor,
         server,
         server_stop,
     })
@@ -733,11 +838,12 @@ impl Daemon {
         ctx.wake_worker.notify_one();
         ctx.wake_scheduler.notify_one();
         self.reloader.abort();
+        self.supervisor.abort();
         if tokio::time::timeout(grace, &mut self.worker).await.is_err() {
             self.worker.abort();
             let _ = (&mut self.worker).await;
             // The template did not finish in time: record the run as interrupted now.
-            recover(&ctx.store, ctx.clock.now()).map_err(|e| e.to_string())?;
+            recover(&ctx.store, ctx.clock.now(), None).map_err(|e| e.to_string())?;
         }
         let _ = self.scheduler.await;
         ctx.store.flush().await.map_err(|e| e.to_string())?;

@@ -294,6 +294,7 @@ impl Runner {
             message: message.to_string(),
         };
         if let Err(e) = self.store.log(&run.id, &line) {
+            self.store.mark_failed(&e);
             tracing::error!(run_id = %run.id, "cannot write a log line: {e}");
         }
     }
