@@ -176,6 +176,23 @@ pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Catalog, LoadError> {
     load_inner(paths, opts, None).map(|c| c.expect("always loaded"))
 }
 
+/// Validates one file's content given in memory, as [`load`] would if it
+/// were the only file at `display` (relative paths resolve against `root`).
+/// For fuzzing and editors: no file is read but the template pool's.
+pub fn load_text(display: &str, root: &Path, bytes: &[u8], opts: &Options) -> Catalog {
+    let path = root.join(display);
+    let mut catalog = Catalog {
+        files: vec![SourceFile::new(path, display.to_string(), root.to_path_buf())],
+        ..Catalog::default()
+    };
+    parse_file(&mut catalog, 0, bytes.to_vec(), opts);
+    check::cross_check(&mut catalog, opts);
+    catalog.findings.sort_by(|a, b| {
+        (a.file, a.pos.line, a.pos.column).cmp(&(b.file, b.pos.line, b.pos.column))
+    });
+    catalog
+}
+
 /// Like [`load`], re-reading only files whose size, modification time or
 /// inode changed since the last call with the same cache: the daemon's
 /// reload of 10,000 files after one edit parses one file, not 10,000.
@@ -419,6 +436,29 @@ fn read_file(catalog: &mut Catalog, i: usize, opts: &Options) {
             return;
         }
     };
+    parse_file(catalog, i, bytes, opts);
+}
+
+/// Validates `bytes` as the content of file `i`.
+fn parse_file(catalog: &mut Catalog, i: usize, bytes: Vec<u8>, opts: &Options) {
+    let start = Pos {
+        line: 1,
+        column: 1,
+        offset: 0,
+        len: 0,
+    };
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        catalog.findings.push(Finding::error(
+            Code::FileTooLarge,
+            i,
+            start,
+            format!(
+                "the file is larger than {} KiB; split it into several files",
+                MAX_FILE_SIZE / 1024
+            ),
+        ));
+        return;
+    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

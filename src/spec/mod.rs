@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use finding::{Code, Finding, Related, Severity};
 pub use load::{
-    discover, load, load_cached, load_if_changed, LoadError, Options, ParseCache, Pool,
+    discover, load, load_cached, load_if_changed, load_text, LoadError, Options, ParseCache, Pool,
     MAX_FILE_SIZE,
 };
 pub use model::{Product, Schedule};
