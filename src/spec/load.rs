@@ -182,7 +182,11 @@ pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Catalog, LoadError> {
 pub fn load_text(display: &str, root: &Path, bytes: &[u8], opts: &Options) -> Catalog {
     let path = root.join(display);
     let mut catalog = Catalog {
-        files: vec![SourceFile::new(path, display.to_string(), root.to_path_buf())],
+        files: vec![SourceFile::new(
+            path,
+            display.to_string(),
+            root.to_path_buf(),
+        )],
         ..Catalog::default()
     };
     parse_file(&mut catalog, 0, bytes.to_vec(), opts);
