@@ -443,6 +443,40 @@ impl Store {
         Ok(())
     }
 
+    /// Appends log lines (run id, level, message) at `time` with one flush.
+    pub fn log_batch(
+        &self,
+        time: DateTime<Utc>,
+        lines: &[(String, &str, String)],
+    ) -> Result<(), StoreError> {
+        let lines: Vec<(String, LogLine)> = lines
+            .iter()
+            .map(|(run_id, level, message)| {
+                let line = LogLine {
+                    time,
+                    level: level.to_string(),
+                    message: message.clone(),
+                };
+                (run_id.clone(), line)
+            })
+            .collect();
+        self.log_lines(&lines)
+    }
+
+    /// Appends log lines to their runs with one flush.
+    pub fn log_lines(&self, lines: &[(String, LogLine)]) -> Result<(), StoreError> {
+        let h = self.h()?;
+        for (run_id, line) in lines {
+            let seq = h.db.generate_id()?;
+            let mut key = pair_key(run_id, "");
+            key.extend_from_slice(&seq.to_be_bytes());
+            h.logs.insert(key, serde_json::to_vec(line)?)?;
+        }
+        // Durable before anyone can read them, as in `log`.
+        h.db.flush()?;
+        Ok(())
+    }
+
     /// A run's log, oldest first.
     pub fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError> {
         let h = self.h()?;

@@ -87,6 +87,11 @@ pub struct Ctx {
     invalid: RwLock<Vec<FileError>>,
     /// Wakes the scheduler (reload, trigger, run finished).
     pub wake_scheduler: Notify,
+    /// When the scheduler plans to look next (ms since the epoch); i64::MIN
+    /// while it is looking. The worker wakes it after a run only if the
+    /// schedule now wants an earlier look: decoding every stored schedule
+    /// after every run would make a burst of N due runs cost N².
+    planned_wake: std::sync::atomic::AtomicI64,
     /// Wakes the worker (a run was queued).
     pub wake_worker: Notify,
     /// Wakes the reconciler (the watcher saw something).
@@ -411,8 +416,40 @@ fn reload_blocking(ctx: &Ctx, force: bool) -> Result<usize, StoreError> {
 }
 
 /// Queues what is due; returns the next instant to look again.
+///
+/// Everything due is recorded first and flushed once, then the log lines
+/// are written with one more flush: a Monday 09:00 with many schedules due
+/// costs two disk syncs, not two per schedule. No run starts before the
+/// flush: the worker is woken after it, and its own start is flushed too.
 fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
     let now = ctx.clock.now();
+    let mut lines: Vec<(String, &'static str, String)> = Vec::new();
+    let mut recorded = false;
+    let outcome = fire_due(ctx, now, &mut lines, &mut recorded);
+    if recorded {
+        // Durable before any work: a crash now never fires these times again.
+        ctx.store.flush_blocking()?;
+    }
+    let (queued, next) = outcome?;
+    if !lines.is_empty() {
+        if let Err(e) = ctx.store.log_batch(now, &lines) {
+            ctx.store.mark_failed(&e);
+            tracing::error!("cannot write {} log line(s): {e}", lines.len());
+        }
+    }
+    if queued {
+        ctx.wake_worker.notify_one();
+    }
+    Ok(next)
+}
+
+/// The transactions of [`tick`]: (queued a run, next wake-up).
+fn fire_due(
+    ctx: &Ctx,
+    now: DateTime<Utc>,
+    lines: &mut Vec<(String, &'static str, String)>,
+    recorded: &mut bool,
+) -> Result<(bool, Option<DateTime<Utc>>), StoreError> {
     let mut queued = false;
     let mut next: Option<DateTime<Utc>> = None;
     let mut calendars: HashMap<String, crate::calendar::Calendar> = HashMap::new();
@@ -461,8 +498,7 @@ fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
             Ok(Some(fire))
         })?;
         let Some(fire) = fire else { continue };
-        // Durable before any work: a crash now never fires this time again.
-        ctx.store.flush_blocking()?;
+        *recorded = true;
         if let Some(run) = &fire.run {
             let tz = s.tz();
             let when = run
@@ -472,13 +508,8 @@ fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
             match run.status {
                 RunStatus::Missed => {
                     ctx.metrics.run_finished("missed", None);
-                    log_line(
-                        &ctx.store,
-                        &run.id,
-                        now,
-                        "warn",
-                        run.error_message.as_deref().unwrap_or("missed"),
-                    );
+                    let msg = run.error_message.as_deref().unwrap_or("missed");
+                    lines.push((run.id.clone(), "warn", msg.to_string()));
                     tracing::warn!(schedule_id = %s.id, run_id = %run.id, "missed {} time(s), latest {when}", run.missed_count);
                 }
                 _ => {
@@ -493,8 +524,8 @@ fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
                         }
                         _ => format!("queued for {when}"),
                     };
-                    log_line(&ctx.store, &run.id, now, "info", &why);
                     tracing::info!(schedule_id = %s.id, run_id = %run.id, "{why}");
+                    lines.push((run.id.clone(), "info", why));
                 }
             }
         }
@@ -503,16 +534,13 @@ fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
                 "the time {} came while this run was still queued; not queued twice",
                 crate::records::fmt_time(t, s.tz())
             );
-            log_line(&ctx.store, pending, now, "warn", &msg);
+            lines.push((pending.clone(), "warn", msg));
         }
         if let Some(at) = scheduler::wake_at(&fire.state) {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
     }
-    if queued {
-        ctx.wake_worker.notify_one();
-    }
-    Ok(next)
+    Ok((queued, next))
 }
 
 /// How often a failed store is tried again.
@@ -588,6 +616,7 @@ async fn scheduler_loop(ctx: Arc<Ctx>) {
         if ctx.stopping.load(Ordering::SeqCst) {
             return;
         }
+        ctx.planned_wake.store(i64::MIN, Ordering::SeqCst);
         let c = ctx.clone();
         let result = tokio::task::spawn_blocking(move || tick(&c)).await;
         let next = match result {
@@ -613,6 +642,8 @@ async fn scheduler_loop(ctx: Arc<Ctx>) {
             }
         };
         let until = next.unwrap_or_else(|| ctx.clock.now() + chrono::Duration::seconds(60));
+        ctx.planned_wake
+            .store(until.timestamp_millis(), Ordering::SeqCst);
         tokio::select! {
             _ = ctx.clock.sleep_until(until) => {}
             _ = ctx.wake_scheduler.notified() => {}
@@ -725,8 +756,17 @@ async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) 
                 );
             }
         }
-        let _ = ctx.store.flush().await;
-        ctx.wake_scheduler.notify_one();
+        let wants = match ctx.store.schedule(&finished.schedule_id) {
+            Ok(Some(s)) => scheduler::wake_at(&s).map(|t| t.timestamp_millis()),
+            Ok(None) => None,
+            // Unsure: let the scheduler look.
+            Err(_) => Some(i64::MIN),
+        };
+        if wants.is_some_and(|t| t < ctx.planned_wake.load(Ordering::SeqCst))
+            || ctx.planned_wake.load(Ordering::SeqCst) == i64::MIN
+        {
+            ctx.wake_scheduler.notify_one();
+        }
     }
 }
 
@@ -762,6 +802,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         stopping: AtomicBool::new(false),
         invalid: RwLock::new(Vec::new()),
         wake_scheduler: Notify::new(),
+        planned_wake: std::sync::atomic::AtomicI64::new(i64::MIN),
         wake_worker: Notify::new(),
         reload: Arc::new(Notify::new()),
         stats: Stats::default(),
@@ -808,6 +849,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         clock: clock.clone(),
         public_url: config.public_url.clone(),
         metrics: ctx.metrics.clone(),
+        unwritten: Default::default(),
     });
     let worker = tokio::spawn(worker_loop(ctx.clone(), runner, stop.clone()));
     Ok(Daemon {

@@ -40,6 +40,8 @@ pub struct Runner {
     pub public_url: Option<String>,
     /// Counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Log lines not yet written: see [`Runner::log`].
+    pub unwritten: std::sync::Mutex<Vec<(String, LogLine)>>,
 }
 
 /// A template chosen for a run.
@@ -293,9 +295,30 @@ impl Runner {
             level: level.to_string(),
             message: message.to_string(),
         };
-        if let Err(e) = self.store.log(&run.id, &line) {
-            self.store.mark_failed(&e);
-            tracing::error!(run_id = %run.id, "cannot write a log line: {e}");
+        self.unwritten
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((run.id.clone(), line));
+    }
+
+    /// Writes the lines [`Runner::log`] gathered, with one flush. Lines are
+    /// kept back until the next point where the run waits or leaves a mark
+    /// outside (a generator call, an export, the end), so nobody reads a
+    /// line that a crash could take back, at a few flushes per run instead
+    /// of one per line.
+    /// Returns true when it wrote and flushed something.
+    pub fn write_log(&self) -> bool {
+        let lines = std::mem::take(&mut *self.unwritten.lock().unwrap_or_else(|e| e.into_inner()));
+        if lines.is_empty() {
+            return false;
+        }
+        match self.store.log_lines(&lines) {
+            Ok(()) => true,
+            Err(e) => {
+                self.store.mark_failed(&e);
+                tracing::error!("cannot write {} log line(s): {e}", lines.len());
+                false
+            }
         }
     }
 
@@ -458,7 +481,12 @@ impl Runner {
                 self.generator.name()
             ),
         );
-        let log = |m: &str| self.log(run, "warn", m);
+        // The generator's own lines show while it works.
+        let _ = self.write_log();
+        let log = |m: &str| {
+            self.log(run, "warn", m);
+            let _ = self.write_log();
+        };
         self.metrics.generator_calls.fetch_add(1, Ordering::Relaxed);
         let parsed = match self.generator.generate(&request, &log).await {
             Ok(resp) => parse_response(&resp, &out_dir, &state_dir, n),
@@ -549,6 +577,7 @@ impl Runner {
             return Ok(());
         }
         let summary = crate::export::Summary::of(&current, state, self.public_url.as_deref());
+        let _ = self.write_log();
         let results = crate::export::export_run(&schedule.export, &summary).await;
         for r in &results {
             self.metrics.export(&r.destination, &r.status);
@@ -618,7 +647,6 @@ impl Runner {
             }
             Ok(r)
         })?;
-        self.store.flush().await?;
         let level = if finished.status == RunStatus::Completed {
             "info"
         } else {
@@ -645,6 +673,10 @@ impl Runner {
                     .unwrap_or_default()
             ),
         );
+        // One flush for the outcome and the last lines.
+        if !self.write_log() {
+            self.store.flush().await?;
+        }
         Ok(finished)
     }
 }
