@@ -170,37 +170,6 @@ impl ScheduleStatusArg {
     }
 }
 
-/// A run's status.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatusArg {
-    /// Queued behind another run.
-    Pending,
-    /// Being worked on.
-    Running,
-    /// At least one template made ads.
-    Completed,
-    /// No template made ads.
-    Failed,
-    /// The daemon stopped while it ran.
-    Interrupted,
-    /// Fire times passed while the daemon was down; nothing ran.
-    Missed,
-}
-
-impl RunStatusArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            RunStatusArg::Pending => "pending",
-            RunStatusArg::Running => "running",
-            RunStatusArg::Completed => "completed",
-            RunStatusArg::Failed => "failed",
-            RunStatusArg::Interrupted => "interrupted",
-            RunStatusArg::Missed => "missed",
-        }
-    }
-}
-
 /// Filters for `list_schedules`; all optional.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct ListSchedulesArgs {
@@ -249,7 +218,7 @@ pub struct ListRunsArgs {
     pub schedule_id: Option<String>,
     /// Only runs with this status.
     #[serde(default)]
-    pub status: Option<RunStatusArg>,
+    pub status: Option<crate::records::RunStatus>,
     /// Only runs queued since this date (`YYYY-MM-DD`) or RFC 3339 time.
     #[serde(default)]
     pub since: Option<String>,
