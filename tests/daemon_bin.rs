@@ -301,21 +301,7 @@ fn sigkill_at_random_moments_never_fires_twice_or_loses_records() {
     // the store directly (no daemon keeps firing while we count).
     let bin = Bin::start(&p, &gen(&p, "gen-ok.sh"), &env);
     assert_eq!(bin.term(), Some(0));
-    let cli = |args: &[&str]| -> Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
-            .current_dir(p.dir.path())
-            .args(args)
-            .args(["--server", "http://127.0.0.1:9", "--format", "json"])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| common::cli_store(&p, args);
     let runs = cli(&["runs", "crash", "--limit", "1000"]);
     let runs = runs.as_array().unwrap();
     let by_id: HashMap<&str, &Value> = runs

@@ -11,25 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{schedule, wait_for, Bin, Project, PRODUCT};
+use common::{cli_store as cli, schedule, wait_for, Bin, Project, PRODUCT};
 use serde_json::Value;
-
-/// The CLI reading the store directly (no daemon answers on port 9).
-fn cli(p: &Project, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
-        .current_dir(p.dir.path())
-        .args(args)
-        .args(["--server", "http://127.0.0.1:9", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn readyz(bin: &Bin) -> Option<(u16, Value)> {
     let (status, body) = common::http("GET", bin.port, "/readyz")?;

@@ -416,31 +416,16 @@ fn read_file(catalog: &mut Catalog, i: usize, opts: &Options) {
         len: 0,
     };
     let path = catalog.files[i].path.clone();
-    let bytes = match read_capped(&path) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => {
-            catalog.findings.push(Finding::error(
-                Code::FileTooLarge,
-                i,
-                start,
-                format!(
-                    "the file is larger than {} KiB; split it into several files",
-                    MAX_FILE_SIZE / 1024
-                ),
-            ));
-            return;
-        }
-        Err(e) => {
-            catalog.findings.push(Finding::error(
-                Code::YamlSyntax,
-                i,
-                start,
-                format!("the file cannot be read: {e}"),
-            ));
-            return;
-        }
-    };
-    parse_file(catalog, i, bytes, opts);
+    match read_capped(&path) {
+        // Too large or not, parse_file says so.
+        Ok(bytes) => parse_file(catalog, i, bytes, opts),
+        Err(e) => catalog.findings.push(Finding::error(
+            Code::YamlSyntax,
+            i,
+            start,
+            format!("the file cannot be read: {e}"),
+        )),
+    }
 }
 
 /// Validates `bytes` as the content of file `i`.
@@ -576,14 +561,14 @@ fn too_deep(text: &str) -> Option<Pos> {
 }
 
 /// Reads at most one byte more than the cap; None when the file is larger.
-fn read_capped(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    let file = fs::File::open(path)?;
-    if file.metadata()?.len() > MAX_FILE_SIZE {
-        return Ok(None);
-    }
+/// The file's bytes, at most one past [`MAX_FILE_SIZE`] (enough to tell it
+/// is too large without reading a huge file).
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
-    Ok((bytes.len() as u64 <= MAX_FILE_SIZE).then_some(bytes))
+    fs::File::open(path)?
+        .take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// serde_yaml appends " at line L column C"; we print the position ourselves.

@@ -166,6 +166,24 @@ pub fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
         .flatten()
 }
 
+/// A query command of the real binary, reading the store directly (no
+/// daemon answers on port 9), as JSON; asserts exit 0.
+pub fn cli_store(p: &Project, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adsched"))
+        .current_dir(p.dir.path())
+        .args(args)
+        .args(["--server", "http://127.0.0.1:9", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The real binary as a daemon on `port`.
 pub struct Bin {
     pub child: std::process::Child,
