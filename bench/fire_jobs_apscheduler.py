@@ -25,6 +25,7 @@ jobs must all be in the store before T, or the run is refused.
 
 Needs APScheduler<4 and SQLAlchemy (pip install 'APScheduler<4' SQLAlchemy).
 """
+import argparse
 import logging
 import math
 import os
@@ -52,26 +53,21 @@ def die(msg):
     sys.exit("fire_jobs_apscheduler: " + msg)
 
 
-def usage():
-    sys.exit(__doc__)
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("n", nargs="?", type=int, default=10000, metavar="N",
+                    help="jobs to fire (1..99999, default 10000)")
+    ap.add_argument("--lead", type=float, help="seconds from the last job added to the due time")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    opts = ap.parse_args()
+    if not 1 <= opts.n <= 99999:
+        ap.error(f"N must be 1..99999 (got {opts.n})")
+    return opts
 
 
 def main():
-    n, lead, keep = 10000, None, False
-    args = sys.argv[1:]
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == "--lead" and i + 1 < len(args):
-            lead = float(args[i + 1])
-            i += 1
-        elif a == "--keep":
-            keep = True
-        elif a.isdigit() and 1 <= int(a) <= 99999:
-            n = int(a)
-        else:
-            usage()
-        i += 1
+    opts = parse_args()
+    n, lead, keep = opts.n, opts.lead, opts.keep
 
     work = tempfile.mkdtemp(prefix="adsched-apscheduler.")
     log_path = os.path.join(work, "apscheduler.log")

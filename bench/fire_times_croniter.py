@@ -15,6 +15,7 @@ one a line) to DIR/case-N.txt, for bench/compare_fire_times.py.
 
 Needs croniter (pip install croniter); Python 3.9+ for zoneinfo.
 """
+import argparse
 import os
 import sys
 import time
@@ -61,27 +62,22 @@ def fnv(secs):
     return h
 
 
-def usage():
-    sys.exit(__doc__)
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("k", nargs="?", type=int, default=20000, metavar="K",
+                    help="fire times per case (default 20000)")
+    ap.add_argument("--min-seconds", type=float, default=1.0,
+                    help="repeat the cases until this long has passed")
+    ap.add_argument("--dump", help="folder to write every fire time to")
+    opts = ap.parse_args()
+    if opts.k < 1:
+        ap.error("K must be at least 1")
+    return opts
 
 
 def main():
-    k, min_seconds, dump = 20000, 1.0, None
-    args = sys.argv[1:]
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == "--min-seconds" and i + 1 < len(args):
-            min_seconds = float(args[i + 1])
-            i += 1
-        elif a == "--dump" and i + 1 < len(args):
-            dump = args[i + 1]
-            i += 1
-        elif a.isdigit() and int(a) > 0:
-            k = int(a)
-        else:
-            usage()
-        i += 1
+    opts = parse_args()
+    k, min_seconds, dump = opts.k, opts.min_seconds, opts.dump
 
     version = getattr(croniter_module, "__version__", None)
     if version is None:
