@@ -190,10 +190,7 @@ pub fn load_text(display: &str, root: &Path, bytes: &[u8], opts: &Options) -> Ca
         ..Catalog::default()
     };
     parse_file(&mut catalog, 0, bytes.to_vec(), opts);
-    check::cross_check(&mut catalog, opts);
-    catalog.findings.sort_by(|a, b| {
-        (a.file, a.pos.line, a.pos.column).cmp(&(b.file, b.pos.line, b.pos.column))
-    });
+    cross_check_and_sort(&mut catalog, opts);
     catalog
 }
 
@@ -401,11 +398,16 @@ fn load_inner(
         }
         cache.primed = true;
     }
-    check::cross_check(&mut catalog, opts);
+    cross_check_and_sort(&mut catalog, opts);
+    Ok(Some(catalog))
+}
+
+/// The checks that need every file, then findings in file and position order.
+fn cross_check_and_sort(catalog: &mut Catalog, opts: &Options) {
+    check::cross_check(catalog, opts);
     catalog.findings.sort_by(|a, b| {
         (a.file, a.pos.line, a.pos.column).cmp(&(b.file, b.pos.line, b.pos.column))
     });
-    Ok(Some(catalog))
 }
 
 fn read_file(catalog: &mut Catalog, i: usize, opts: &Options) {
