@@ -5,10 +5,8 @@
 //! thumbnails loaded and the log is shown. Screenshots land in
 //! `target/browser/` (a CI artifact).
 //!
-//! Needs, installed by `.ci/run`:
-//!   apt-get install -y chromium      (or CHROMIUM_PATH=/path/to/chrome)
-//!   npm ci --prefix tests/browser    (Node >= 20)
-//! Set ADSCHED_SKIP_BROWSER=1 to skip it where they cannot be installed.
+//! Needs Debian's chromium (or CHROMIUM_PATH=/path/to/chrome), Node.js >= 20
+//! and `npm ci --prefix tests/browser`; scripts/test.sh installs them all.
 
 mod common;
 
@@ -18,9 +16,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{http, schedule, wait_for, Bin, Project};
-
-const INSTALL: &str = "install them with `apt-get install -y chromium` and \
-     `npm ci --prefix tests/browser` (as .ci/run does), or set ADSCHED_SKIP_BROWSER=1 to skip this test";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -100,12 +95,8 @@ fn run_with_limit(mut cmd: Command, limit: Duration) -> (bool, String, String) {
 
 #[test]
 fn dashboard_filters_follows_a_run_and_shows_loaded_thumbnails() {
-    if std::env::var("ADSCHED_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("ADSCHED_SKIP_BROWSER=1: skipping the browser test");
-        return;
-    }
     if let Some(what) = missing_tools() {
-        panic!("the browser test needs Chromium, Node.js and playwright-core; missing: {what}; {INSTALL}");
+        common::missing(&what);
     }
 
     // Two products of two brands, real templates of two sizes.

@@ -261,13 +261,14 @@ impl Drop for Smtp {
 /// Starts the SMTP server on `port`; it refuses the first `refuse_first` messages with a 451.
 pub fn smtp_server(port: u16, out: &Path, refuse_first: u32) -> Smtp {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-    let child = std::process::Command::new("python3")
+    require_python_module("aiosmtpd");
+    let child = std::process::Command::new(python())
         .arg(script)
         .arg(port.to_string())
         .arg(out)
         .arg(refuse_first.to_string())
         .spawn()
-        .expect("python3 with aiosmtpd (pip install aiosmtpd; .ci/run installs it)");
+        .unwrap_or_else(|e| missing(&format!("{} ({e})", python().display())));
     let smtp = Smtp(child);
     wait_for(20, "the SMTP server", || {
         out.join("ready").exists().then_some(())
@@ -283,5 +284,57 @@ pub fn mime_parts<'a>(
     out.push(m);
     for p in &m.subparts {
         mime_parts(p, out);
+    }
+}
+
+/// The command that installs every outside component the tests start.
+pub const SETUP: &str = "./scripts/test.sh";
+
+/// Fails the calling test with one line naming what is missing and the
+/// command that installs it: no backtrace, whatever RUST_BACKTRACE says,
+/// since a missing tool is a set-up step, not a bug to debug.
+pub fn missing(what: &str) -> ! {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            match info.payload().downcast_ref::<String>() {
+                Some(m) if m.starts_with("missing: ") => eprintln!("{m}"),
+                _ => default(info),
+            }
+        }));
+    });
+    std::panic::panic_any(format!(
+        "missing: {what}; run {SETUP}, which installs it and runs every test"
+    ))
+}
+
+/// The Python the tests use: `ADSCHED_PYTHON` (scripts/test.sh points it at
+/// its .venv), else the repository's `.venv` when there is one, else `python3`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ADSCHED_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// Fails the test (see [`missing`]) unless [`python`] can import `module`.
+pub fn require_python_module(module: &str) {
+    let ok = std::process::Command::new(python())
+        .args(["-c", &format!("import {module}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        missing(&format!(
+            "the Python module {module} for {}",
+            python().display()
+        ));
     }
 }
