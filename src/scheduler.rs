@@ -7,8 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use crate::calendar::{Calendar, Form};
 use crate::records::{RetryPlan, Run, RunStatus, ScheduleState, ScheduleStatus, Trigger};
 
-/// A fire found this late (or later) is a catch-up, not an on-time run: the
-/// loop wakes within a second of a due time, and never sleeps longer than this.
+/// A time the running daemon was waiting for and found at most this late is
+/// an on-time run: the loop wakes within a second of a due time, and never
+/// sleeps longer than this. Any other late time is judged by the schedule's
+/// catch-up window alone, however small.
 const ON_TIME_SLACK: i64 = 60;
 
 /// Missed times are counted up to this many (an every-minute cron down for years).
@@ -44,11 +46,14 @@ pub fn wake_at(s: &ScheduleState) -> Option<DateTime<Utc>> {
 }
 
 /// Decides what a schedule does at `now`; None when nothing is due.
-/// `new_id` names a run if one is made.
+/// `waiting_since` is when this daemon began watching the clock: a time
+/// before it passed while no daemon was waiting, so it can only be a
+/// catch-up or missed. `new_id` names a run if one is made.
 pub fn on_due(
     s: &ScheduleState,
     cal: &Calendar,
     catchup_window: Duration,
+    waiting_since: DateTime<Utc>,
     now: DateTime<Utc>,
     new_id: &mut dyn FnMut() -> String,
 ) -> Option<Fire> {
@@ -103,11 +108,12 @@ pub fn on_due(
     }
     let late = now - latest;
     let mut run = Run::new(new_id(), s, Trigger::Schedule, 1, Some(latest), now);
-    if late <= catchup_window || late <= Duration::seconds(ON_TIME_SLACK) && count == 1 {
-        if count > 1 || late > Duration::seconds(ON_TIME_SLACK) {
-            run.trigger = Trigger::Catchup;
-            run.missed_count = count - 1;
-        }
+    let on_time = count == 1 && latest >= waiting_since && late <= Duration::seconds(ON_TIME_SLACK);
+    if on_time {
+        state.pending_run = Some(run.id.clone());
+    } else if late <= catchup_window {
+        run.trigger = Trigger::Catchup;
+        run.missed_count = count - 1;
         state.pending_run = Some(run.id.clone());
     } else {
         run.trigger = Trigger::Schedule;

@@ -225,6 +225,58 @@ async fn outside_the_window_one_missed_record_then_the_next_future_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_passed_while_stopped_is_a_catchup_even_seconds_late() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("daily", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
+    );
+    let mut h = H::start(p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
+    h.stop().await;
+    // 09:00 passes while no daemon runs; it starts 5 s later.
+    h.set(utc("2026-06-01T09:00:05Z"));
+    h.boot("gen-ok.sh").await;
+    let runs = h.settle("daily", 1).await;
+    assert_eq!(runs[0].trigger, Trigger::Catchup, "{runs:#?}");
+    assert_eq!(runs[0].scheduled_for, Some(utc("2026-06-01T09:00:00Z")));
+    // A time the running daemon waited for is on time.
+    h.set(utc("2026-06-02T09:00:00.300Z"));
+    let runs = h.settle("daily", 2).await;
+    assert_eq!(runs[1].trigger, Trigger::Schedule, "{runs:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_second_window_is_honoured_exactly() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule(
+            "daily",
+            "  daily: { at: \"09:00\" }\n  timezone: UTC\n  catchup_window: 1s",
+            1,
+        ),
+    );
+    let mut h = H::start(p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
+    h.stop().await;
+    h.set(utc("2026-06-01T09:00:03Z"));
+    h.boot("gen-ok.sh").await;
+    let runs = h.settle("daily", 1).await;
+    assert_eq!(
+        runs[0].status,
+        RunStatus::Missed,
+        "3 s late with a 1 s window: {runs:#?}"
+    );
+    assert_eq!(runs[0].missed_count, 1);
+    h.stop().await;
+    // Inside the window: a catch-up.
+    h.set(utc("2026-06-02T09:00:00.500Z"));
+    h.boot("gen-ok.sh").await;
+    let runs = h.settle("daily", 2).await;
+    assert_eq!(runs[1].trigger, Trigger::Catchup, "{runs:#?}");
+    assert_eq!(runs[1].status, RunStatus::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_fires_once_then_completed() {
     let p = Project::new();
     p.write(

@@ -78,6 +78,9 @@ pub struct Ctx {
     pub store: Store,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// When this process began watching the clock: a time before it passed
+    /// with no daemon waiting for it (a catch-up, never an on-time run).
+    pub started: DateTime<Utc>,
     /// Settings.
     pub config: Config,
     /// The first reconcile is done.
@@ -488,7 +491,9 @@ fn fire_due(
                 return Ok(None);
             };
             let mut new_id = || ctx.store.new_run_id(now);
-            let Some(fire) = scheduler::on_due(&current, &cal, window, now, &mut new_id) else {
+            let Some(fire) =
+                scheduler::on_due(&current, &cal, window, ctx.started, now, &mut new_id)
+            else {
                 return Ok(None);
             };
             tx.put_schedule(&fire.state)?;
@@ -796,6 +801,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
     recover(&store, clock.now(), None).map_err(|e| e.to_string())?;
     let ctx = Arc::new(Ctx {
         store: store.clone(),
+        started: clock.now(),
         clock: clock.clone(),
         config: config.clone(),
         ready: AtomicBool::new(false),
