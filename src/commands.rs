@@ -16,13 +16,86 @@ pub const EXIT_INVALID: u8 = 1;
 /// Exit code: usage or I/O error.
 pub const EXIT_USAGE: u8 = 2;
 
-/// `adsched validate`.
-pub fn validate(paths: &[PathBuf], templates: Option<&Path>, format: Format) -> u8 {
+/// `adsched --version`: version, commit and build date on one line.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ADSCHED_COMMIT"),
+    ", built ",
+    env!("ADSCHED_BUILT"),
+    ")"
+);
+
+/// What `adsched version --format json` prints.
+#[derive(Debug, Serialize)]
+pub struct VersionInfo {
+    /// The crate version, e.g. `0.1.0`.
+    pub version: &'static str,
+    /// The git commit built, or `unknown`.
+    pub commit: &'static str,
+    /// The build date, YYYY-MM-DD (UTC).
+    pub built: &'static str,
+    /// The `apiVersion`s of schedule documents this build reads.
+    pub api_versions: [&'static str; 1],
+}
+
+/// This build's [`VersionInfo`].
+pub const VERSION: VersionInfo = VersionInfo {
+    version: env!("CARGO_PKG_VERSION"),
+    commit: env!("ADSCHED_COMMIT"),
+    built: env!("ADSCHED_BUILT"),
+    api_versions: [spec::model::API_VERSION],
+};
+
+/// `adsched version`.
+pub fn version(format: NextFormat) -> u8 {
+    match format {
+        NextFormat::Human => println!(
+            "adsched {}\ncommit {}\nbuilt {}\napiVersions {}",
+            VERSION.version,
+            VERSION.commit,
+            VERSION.built,
+            VERSION.api_versions.join(", ")
+        ),
+        NextFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&VERSION).expect("plain data serializes")
+        ),
+    }
+    EXIT_OK
+}
+
+/// `adsched validate`: `paths` (default `./schedules`) checked against the
+/// whole tree at `schedules` (default `./schedules`) when they lie inside it.
+pub fn validate(
+    paths: &[PathBuf],
+    schedules: Option<&Path>,
+    templates: Option<&Path>,
+    format: Format,
+) -> u8 {
     let paths = if paths.is_empty() {
         vec![PathBuf::from("./schedules")]
     } else {
         paths.to_vec()
     };
+    if let Some(dir) = schedules.filter(|d| !d.is_dir()) {
+        eprintln!(
+            "adsched validate: --schedules {}: no such folder",
+            dir.display()
+        );
+        return EXIT_USAGE;
+    }
+    // A mistyped folder in CI must not pass as "nothing wrong".
+    for p in paths.iter().filter(|p| p.is_dir()) {
+        if spec::discover(p).is_empty() {
+            eprintln!(
+                "adsched validate: no schedule files under {} (looked for *.yaml and *.yml)",
+                spec::display_path(p)
+            );
+            return EXIT_USAGE;
+        }
+    }
+    let tree = schedules.unwrap_or(Path::new("./schedules"));
     let pool = match pool(templates) {
         Ok(p) => p,
         Err(msg) => {
@@ -30,7 +103,7 @@ pub fn validate(paths: &[PathBuf], templates: Option<&Path>, format: Format) -> 
             return EXIT_USAGE;
         }
     };
-    let catalog = match spec::load(&paths, &Options::new(pool, Utc::now())) {
+    let catalog = match spec::load_in_tree(&paths, tree, &Options::new(pool, Utc::now())) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("adsched validate: {e}");
@@ -127,15 +200,7 @@ pub fn next(
     } else {
         match catalog.schedule(file_or_id) {
             Some(d) => d,
-            None => {
-                return no_schedule(
-                    &catalog,
-                    &format!(
-                        "no valid schedule with id `{file_or_id}` in {}",
-                        schedules.display()
-                    ),
-                )
-            }
+            None => return no_such_id(&catalog, file_or_id, schedules),
         }
     };
     let cal = match check::calendar(&doc.doc) {
@@ -183,6 +248,45 @@ pub fn next(
         }
     }
     EXIT_OK
+}
+
+/// `next ID` found no valid schedule: either the id is defined in a file with
+/// errors (show that file's errors), or it is nowhere (one line, closest ids).
+fn no_such_id(catalog: &Catalog, id: &str, schedules: &Path) -> u8 {
+    let defined: Vec<usize> = catalog
+        .ids
+        .iter()
+        .filter(|r| r.kind == "Schedule" && r.id == id)
+        .map(|r| r.file)
+        .collect();
+    if !defined.is_empty() {
+        let keep: Vec<bool> = (0..catalog.files.len())
+            .map(|i| defined.contains(&i))
+            .collect();
+        return no_schedule(
+            &catalog.only_files(&keep),
+            &format!("the schedule `{id}` has errors"),
+        );
+    }
+    let mut ids: Vec<(usize, &str)> = catalog
+        .ids
+        .iter()
+        .filter(|r| r.kind == "Schedule")
+        .map(|r| (spec::schema::edit_distance(id, &r.id), r.id.as_str()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let closest: Vec<&str> = ids.iter().take(3).map(|(_, i)| *i).collect();
+    eprintln!(
+        "adsched next: `{id}` is no file, and no schedule in {} has that id{}",
+        spec::display_path(schedules),
+        if closest.is_empty() {
+            " (it holds none)".to_string()
+        } else {
+            format!("; closest ids: {}", closest.join(", "))
+        }
+    );
+    EXIT_USAGE
 }
 
 /// Explains why no schedule was found, with the errors that may be the reason.

@@ -12,7 +12,7 @@ use adsched::spec::report::Format;
 #[derive(Parser)]
 #[command(
     name = "adsched",
-    version,
+    version = commands::VERSION_LINE,
     about = "Scheduled ad-generation jobs, GitOps style"
 )]
 struct Cli {
@@ -26,6 +26,10 @@ enum Command {
     Validate {
         /// Files or folders to check (default ./schedules).
         paths: Vec<PathBuf>,
+        /// The whole schedules tree, for product references and duplicate ids
+        /// (default ./schedules, used when the paths are inside it).
+        #[arg(long)]
+        schedules: Option<PathBuf>,
         /// The template pool (default ./templates).
         #[arg(long)]
         templates: Option<PathBuf>,
@@ -52,6 +56,12 @@ enum Command {
     },
     /// Print the JSON Schema of schedule documents.
     Schema,
+    /// Version, commit, build date and the document apiVersions this build reads.
+    Version {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: NextFormat,
+    },
     /// List schedules.
     List {
         /// Only this brand (id or name).
@@ -229,9 +239,10 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate {
             paths,
+            schedules,
             templates,
             format,
-        } => commands::validate(&paths, templates.as_deref(), format),
+        } => commands::validate(&paths, schedules.as_deref(), templates.as_deref(), format),
         Command::Next {
             file_or_id,
             schedules,
@@ -337,6 +348,7 @@ fn main() -> ExitCode {
             templates,
             schedules,
         }),
+        Command::Version { format } => commands::version(format),
         Command::Schema => {
             print!("{}", adsched::spec::schema::SCHEMA_JSON);
             0

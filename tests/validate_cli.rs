@@ -388,15 +388,23 @@ fn duplicate_ids_name_both_places_across_files() {
     t.write("schedules/b.yaml", &format!("# another\n{SCHEDULE}"));
     let (status, v) = t.json();
     assert_eq!(status, 1);
+    // One error per place, so the pull request adding b.yaml is annotated on b.yaml.
     assert_eq!(
         findings(&v, "errors"),
-        vec![("duplicate-id".into(), "schedules/b.yaml".into(), 4, 5)],
+        vec![
+            ("duplicate-id".into(), "schedules/a.yaml".into(), 3, 5),
+            ("duplicate-id".into(), "schedules/b.yaml".into(), 4, 5)
+        ],
         "{v:#}"
     );
-    assert!(
-        message(&v, "duplicate-id").contains("schedules/a.yaml:3:5"),
-        "{v:#}"
-    );
+    let messages: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[0].contains("schedules/b.yaml:4:5"), "{v:#}");
+    assert!(messages[1].contains("schedules/a.yaml:3:5"), "{v:#}");
 }
 
 #[test]
@@ -638,5 +646,213 @@ fn schema_command_prints_the_shipped_schema() {
     assert_eq!(
         printed["$schema"],
         "http://json-schema.org/draft-07/schema#"
+    );
+}
+
+#[test]
+fn a_subfolder_sees_the_products_of_the_whole_tree() {
+    let t = Tree::new();
+    t.write("schedules/acme/s.yaml", SCHEDULE);
+    let out = t.validate(&["schedules/acme", "--format", "github"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Findings are those of the paths given, not of the rest of the tree.
+    t.write(
+        "schedules/other.yaml",
+        &SCHEDULE
+            .replace("id: weekly", "id: other")
+            .replace("count: 2", "count: 500"),
+    );
+    let out = t.validate(&["schedules/acme", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (out.status.code(), &v["files"], &v["documents"]),
+        (Some(0), &Value::from(1), &Value::from(1)),
+        "{v:#}"
+    );
+    // A duplicate across the tree shows on the file the pull request changed.
+    t.write("schedules/acme/copy.yaml", SCHEDULE);
+    let out = t.validate(&["schedules/acme/copy.yaml", "--format", "github"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.starts_with("::error file=schedules/acme/copy.yaml,line=3,col=5,title=duplicate-id::"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "only the given file: {text}");
+}
+
+#[test]
+fn a_folder_without_yaml_is_a_usage_error() {
+    let t = Tree::new();
+    std::fs::create_dir_all(t.path("schedules/acme")).unwrap();
+    let out = t.validate(&["schedules/acme"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no schedule files under schedules/acme"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_repeated_key_points_at_its_second_place() {
+    let v = expect_one(
+        "name: Weekly\n",
+        "name: Weekly\nname: Again\n",
+        "errors",
+        "yaml-syntax",
+        5,
+        1,
+    );
+    assert!(
+        message(&v, "yaml-syntax").contains("duplicate entry"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_tab_in_indentation_is_called_a_tab() {
+    let t = Tree::new();
+    t.write(
+        "schedules/s.yaml",
+        &SCHEDULE.replace("  weekly:", "\tweekly:"),
+    );
+    let (status, v) = t.json();
+    assert_eq!(status, 1);
+    assert!(
+        message(&v, "yaml-syntax").contains("tab character"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn timezone_typos_get_a_suggestion() {
+    for (typo, meant) in [
+        ("europe/london", "Europe/London"),
+        ("America/Los_Angles", "America/Los_Angeles"),
+    ] {
+        let v = expect_one(
+            "  weekly: { day: monday, at: \"09:00\" }\n",
+            &format!("  weekly: {{ day: monday, at: \"09:00\" }}\n  timezone: {typo}\n"),
+            "errors",
+            "timezone",
+            8,
+            13,
+        );
+        assert!(
+            message(&v, "timezone").contains(&format!("did you mean `{meant}`")),
+            "{v:#}"
+        );
+    }
+}
+
+#[test]
+fn merge_keys_are_applied_and_point_into_the_anchor() {
+    let doc = SCHEDULE.replace(
+        "templates:\n  mode: unused\n  count: 2\n",
+        "templates: &t\n  mode: unused\n  count: 2\nparameters:\n  <<: { num_variations: 3 }\n",
+    );
+    let t = Tree::new();
+    t.write("schedules/s.yaml", &doc);
+    let (status, v) = t.json();
+    assert_eq!(status, 0, "a merge is not an unknown field: {v:#}");
+    // A bad value brought in by a merge is reported where the anchor defines it.
+    let doc = SCHEDULE.replace(
+        "schedule:\n  weekly: { day: monday, at: \"09:00\" }\n",
+        "schedule:\n  weekly:\n    <<: &w { day: monday, at: \"25:00\" }\n",
+    );
+    t.write("schedules/s.yaml", &doc);
+    let (status, v) = t.json();
+    assert_eq!(status, 1);
+    assert_eq!(
+        findings(&v, "errors"),
+        vec![("time".into(), "schedules/s.yaml".into(), 8, 31)],
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_later_document_without_the_modeline_is_warned() {
+    let t = Tree::new();
+    let line = "# yaml-language-server: $schema=../schemas/schedule.schema.json\n";
+    let second = SCHEDULE.replace("id: weekly", "id: second");
+    t.write(
+        "schedules/s.yaml",
+        &format!("{line}{SCHEDULE}---\n{second}"),
+    );
+    let (status, v) = t.json();
+    assert_eq!(status, 0);
+    assert_eq!(
+        findings(&v, "warnings"),
+        vec![("modeline".into(), "schedules/s.yaml".into(), 14, 1)],
+        "{v:#}"
+    );
+    // With the modeline on every document, or on none, nothing to say.
+    t.write(
+        "schedules/s.yaml",
+        &format!("{line}{SCHEDULE}---\n{line}{second}"),
+    );
+    assert_eq!(t.json().1["warnings"], Value::Array(vec![]));
+    t.write("schedules/s.yaml", &format!("{SCHEDULE}---\n{second}"));
+    assert_eq!(t.json().1["warnings"], Value::Array(vec![]));
+}
+
+#[test]
+fn an_unclosed_document_is_reported_inside_the_text() {
+    let t = Tree::new();
+    let text = SCHEDULE
+        .replace("export:\n  destination: none\n", "")
+        .replace("  count: 2\n", "  count: [2, 3\n");
+    assert_eq!(text.lines().count(), 10);
+    t.write("schedules/s.yaml", &text);
+    let (status, v) = t.json();
+    assert_eq!(status, 1);
+    let line = v["errors"][0]["line"].as_u64().unwrap();
+    assert!(
+        (1..=10).contains(&line),
+        "line {line} is past the 10 lines of the file: {v:#}"
+    );
+}
+
+#[test]
+fn next_with_an_unknown_id_says_so_in_one_line() {
+    let t = Tree::new();
+    t.write("schedules/s.yaml", SCHEDULE);
+    let out = bin()
+        .current_dir(t.dir.path())
+        .args(["next", "weekyl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("`weekyl`") && err.contains("closest ids: weekly"),
+        "{err}"
+    );
+}
+
+#[test]
+fn version_names_the_build() {
+    let out = bin()
+        .args(["version", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["api_versions"], serde_json::json!(["adsched/v1"]));
+    assert!(v["commit"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
+    assert!(v["built"].as_str().is_some_and(|b| b.len() == 10), "{v}");
+    let out = bin().arg("--version").output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.starts_with(&format!("adsched {}", env!("CARGO_PKG_VERSION"))),
+        "{line}"
     );
 }

@@ -32,12 +32,30 @@ pub fn calendar(s: &Schedule) -> Result<Calendar, TimingError> {
     calendar_of(&s.schedule)
 }
 
+/// The IANA name a typo most likely meant: the same name in other case
+/// (`europe/london`), else the closest by edit distance (`America/Los_Angles`).
+fn timezone_suggestion(name: &str) -> Option<&'static str> {
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+    if let Some(n) = names.clone().find(|n| n.eq_ignore_ascii_case(name)) {
+        return Some(n);
+    }
+    let owned: Vec<String> = names.map(str::to_string).collect();
+    let best = super::schema::closest(name, &owned)?;
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|t| t.name())
+        .find(|n| *n == best)
+}
+
 fn calendar_of(t: &super::model::Timing) -> Result<Calendar, TimingError> {
     let tz_name = t.timezone.as_deref().unwrap_or(calendar::DEFAULT_TIMEZONE);
     let tz = calendar::parse_timezone(tz_name).map_err(|message| TimingError {
         code: Code::Timezone,
         path: "/schedule/timezone",
-        message,
+        message: match timezone_suggestion(tz_name) {
+            Some(s) => format!("{message}; did you mean `{s}`?"),
+            None => message,
+        },
     })?;
     let time = |at: &str, path: &'static str| {
         calendar::parse_time(at).map_err(|message| TimingError {
@@ -391,32 +409,59 @@ fn check_export(
 /// Checks across documents: duplicate ids and product references.
 pub(super) fn cross_check(catalog: &mut Catalog, _opts: &Options) {
     let mut out = Vec::new();
-    let mut first: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
-    // `ids` is in file and document order: report the later definition, naming the first.
+    // Every place of a duplicated id gets its own error naming the others, so
+    // the pull request that adds the second copy is annotated on the file it
+    // changed (GitHub shows annotations inline only on changed files).
+    let mut places: HashMap<(&str, &str), Vec<(usize, usize)>> = HashMap::new();
+    let mut order = Vec::new();
     for r in &catalog.ids {
-        match first.get(&(r.kind.as_str(), r.id.as_str())) {
-            None => {
-                first.insert((&r.kind, &r.id), (r.file, r.index));
-            }
-            Some(&(ffile, findex)) => {
-                let here = catalog.files[r.file].value_pos(r.index, "/id");
-                let there = catalog.files[ffile].value_pos(findex, "/id");
-                let mut f = Finding::error(
-                    Code::DuplicateId,
-                    r.file,
-                    here,
-                    format!(
-                        "{} id `{}` is defined twice: here and at {}:{}:{}; ids must be unique",
-                        r.kind, r.id, catalog.files[ffile].display, there.line, there.column
-                    ),
-                );
-                f.related = Some(Related {
-                    file: ffile,
-                    pos: there,
-                    label: "first defined here".into(),
-                });
-                out.push(f);
-            }
+        let key = (r.kind.as_str(), r.id.as_str());
+        let seen = places.entry(key).or_default();
+        if seen.is_empty() {
+            order.push(key);
+        }
+        seen.push((r.file, r.index));
+    }
+    for key in order {
+        let group = &places[&key];
+        if group.len() < 2 {
+            continue;
+        }
+        let (kind, id) = key;
+        let pos: Vec<Pos> = group
+            .iter()
+            .map(|&(file, index)| catalog.files[file].value_pos(index, "/id"))
+            .collect();
+        for (i, &(file, _)) in group.iter().enumerate() {
+            let others: Vec<String> = group
+                .iter()
+                .zip(&pos)
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (&(f, _), p))| {
+                    format!("{}:{}:{}", catalog.files[f].display, p.line, p.column)
+                })
+                .collect();
+            let mut f = Finding::error(
+                Code::DuplicateId,
+                file,
+                pos[i],
+                format!(
+                    "{kind} id `{id}` is defined {}: here and at {}; ids must be unique",
+                    match group.len() {
+                        2 => "twice".to_string(),
+                        n => format!("{n} times"),
+                    },
+                    others.join(", ")
+                ),
+            );
+            let j = usize::from(i == 0);
+            f.related = Some(Related {
+                file: group[j].0,
+                pos: pos[j],
+                label: "also defined here".into(),
+            });
+            out.push(f);
         }
     }
     let known: Vec<&str> = catalog

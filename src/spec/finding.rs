@@ -34,6 +34,7 @@ pub enum Code {
     NeverFires,
     OnceInPast,
     PoolTooSmall,
+    Modeline,
 }
 
 impl Code {
@@ -56,6 +57,7 @@ impl Code {
             Code::NeverFires => "never-fires",
             Code::OnceInPast => "once-in-past",
             Code::PoolTooSmall => "pool-too-small",
+            Code::Modeline => "modeline",
         }
     }
 }

@@ -176,6 +176,41 @@ pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Catalog, LoadError> {
     load_inner(paths, opts, None).map(|c| c.expect("always loaded"))
 }
 
+/// Reads `paths` for a report, resolving references (products, duplicate
+/// ids) against the whole schedules tree at `tree` when every path lies
+/// inside it: `validate schedules/acme` then sees `schedules/products.yaml`.
+/// Findings, files and documents are those of `paths` alone.
+pub fn load_in_tree(paths: &[PathBuf], tree: &Path, opts: &Options) -> Result<Catalog, LoadError> {
+    let canon = |p: &Path| {
+        fs::canonicalize(p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => LoadError::Missing(display_path(p)),
+            _ => LoadError::Io(display_path(p), e),
+        })
+    };
+    let wanted = paths
+        .iter()
+        .map(|p| canon(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tree_canon = match fs::canonicalize(tree) {
+        Ok(t) if t.is_dir() => t,
+        _ => return load(paths, opts),
+    };
+    if !wanted.iter().all(|w| w.starts_with(&tree_canon)) || wanted.contains(&tree_canon) {
+        return load(paths, opts);
+    }
+    let all = load(&[tree.to_path_buf()], opts)?;
+    let keep: Vec<bool> = all
+        .files
+        .iter()
+        .map(|f| {
+            fs::canonicalize(&f.path)
+                .map(|real| wanted.iter().any(|w| real.starts_with(w)))
+                .unwrap_or(false)
+        })
+        .collect();
+    Ok(all.only_files(&keep))
+}
+
 /// Validates one file's content given in memory, as [`load`] would if it
 /// were the only file at `display` (relative paths resolve against `root`).
 /// For fuzzing and editors: no file is read but the template pool's.
@@ -483,26 +518,45 @@ fn parse_file(catalog: &mut Catalog, i: usize, bytes: Vec<u8>, opts: &Options) {
     }
     let mut values = Vec::new();
     for de in serde_yaml::Deserializer::from_str(&text) {
-        match Yaml::deserialize(de) {
+        // Merge keys (`<<: *defaults`) are how teams share blocks: apply them.
+        match Yaml::deserialize(de).and_then(|mut v| v.apply_merge().map(|()| v)) {
             Ok(v) => values.push(v),
             Err(e) => {
-                let pos = e.location().map_or(start, |l| Pos {
-                    line: l.line(),
-                    column: l.column(),
-                    offset: l.index().min(text.len()),
-                    len: 0,
-                });
+                let msg = e.to_string();
+                // serde_yaml places a repeated key at the document's start; find it ourselves.
+                let duplicate = msg
+                    .contains("duplicate entry")
+                    .then(|| super::spans::first_duplicate_key(&text))
+                    .flatten();
+                let pos = match (duplicate, e.location()) {
+                    (Some(pos), _) => pos,
+                    (None, Some(l)) => Pos {
+                        line: l.line(),
+                        column: l.column(),
+                        offset: l.index().min(text.len()),
+                        len: 0,
+                    },
+                    (None, None) => start,
+                };
                 catalog.findings.push(Finding::error(
                     Code::YamlSyntax,
                     i,
-                    pos,
-                    format!("invalid YAML: {}", strip_location(&e.to_string())),
+                    clamp(&text, pos),
+                    syntax_message(strip_location(&msg), &text, pos),
                 ));
                 return;
             }
         }
     }
     catalog.files[i].doc_empty = values.iter().map(Yaml::is_null).collect();
+    for pos in missing_modelines(&text, &catalog.files[i].doc_empty) {
+        catalog.findings.push(Finding::warning(
+            Code::Modeline,
+            i,
+            pos,
+            format!("this document has no `{MODELINE}...` line, which the first document has; editors check each document by its own modeline, so add it after the `---`"),
+        ));
+    }
     for (index, value) in values.into_iter().enumerate() {
         if value.is_null() {
             continue;
@@ -510,6 +564,51 @@ fn parse_file(catalog: &mut Catalog, i: usize, bytes: Vec<u8>, opts: &Options) {
         catalog.documents += 1;
         read_document(catalog, i, index, value, opts);
     }
+}
+
+/// The comment the YAML language server reads to pick a document's schema.
+const MODELINE: &str = "# yaml-language-server: $schema=";
+
+/// The `---` lines of the non-empty documents after the first that lack the
+/// schema modeline the first document has.
+fn missing_modelines(text: &str, doc_empty: &[bool]) -> Vec<Pos> {
+    // (separator line, has modeline) per document, by a line scan.
+    let mut docs: Vec<(Option<(usize, usize)>, bool)> = vec![(None, false)];
+    let mut offset = 0;
+    let mut content_seen = false;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let t = line.trim_end();
+        let separator =
+            t.starts_with("---") && t[3..].chars().next().is_none_or(char::is_whitespace);
+        if separator && (content_seen || docs.len() > 1) {
+            docs.push((Some((n + 1, offset)), false));
+        } else if separator {
+            // A leading `---` opens the first document.
+        } else if t.trim_start().starts_with(MODELINE) {
+            if let Some(d) = docs.last_mut() {
+                d.1 = true;
+            }
+        } else if !t.trim().is_empty() && !t.trim_start().starts_with('#') {
+            content_seen = true;
+        }
+        offset += line.len();
+    }
+    if docs.len() != doc_empty.len() || !docs.first().is_some_and(|d| d.1) {
+        return Vec::new();
+    }
+    docs.iter()
+        .zip(doc_empty)
+        .skip(1)
+        .filter(|((_, has), empty)| !*has && !**empty)
+        .filter_map(|((sep, _), _)| {
+            sep.map(|(line, offset)| Pos {
+                line,
+                column: 1,
+                offset,
+                len: 3,
+            })
+        })
+        .collect()
 }
 
 /// Flow collections (`[`/`{`) deeper than this are refused before parsing:
@@ -571,6 +670,74 @@ fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
         .take(MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// A position never past the text: a parser's end-of-input mark sits on the
+/// line after a final newline, which editors and annotations cannot show.
+pub fn clamp(text: &str, mut pos: Pos) -> Pos {
+    let lines = yaml_lines(text);
+    if lines.is_empty() {
+        return Pos {
+            line: 1,
+            column: 1,
+            offset: 0,
+            len: 0,
+        };
+    }
+    if pos.line > lines.len() {
+        pos.line = lines.len();
+        pos.column = lines[pos.line - 1].chars().count() + 1;
+        pos.offset = text.trim_end_matches(['\n', '\r']).len();
+        pos.len = 0;
+    }
+    let width = lines[pos.line - 1].chars().count() + 1;
+    pos.column = pos.column.clamp(1, width);
+    pos.line = pos.line.max(1);
+    pos
+}
+
+/// The lines of `text` as YAML counts them: LF, CRLF and a lone CR all end one.
+fn yaml_lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (b, mut start, mut i) = (text.as_bytes(), 0, 0);
+    while i < b.len() {
+        if b[i] == b'\n' || b[i] == b'\r' {
+            out.push(&text[start..i]);
+            i += if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    if start < b.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// serde_yaml's message, with what it leaves unsaid: a tab in indentation
+/// reads as "found character that cannot start any token".
+fn syntax_message(msg: &str, text: &str, pos: Pos) -> String {
+    let line = yaml_lines(text)
+        .get(pos.line.saturating_sub(1))
+        .copied()
+        .unwrap_or("");
+    let indent_tab = line
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .any(|c| c == '\t');
+    let tab_here = line.chars().nth(pos.column.saturating_sub(1)) == Some('\t');
+    if indent_tab || tab_here {
+        format!(
+            "invalid YAML: a tab character in indentation; YAML indents with spaces only ({msg})"
+        )
+    } else {
+        format!("invalid YAML: {msg}")
+    }
 }
 
 /// serde_yaml appends " at line L column C"; we print the position ourselves.

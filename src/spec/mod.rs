@@ -19,8 +19,8 @@ use std::sync::{Arc, OnceLock};
 
 pub use finding::{Code, Finding, Related, Severity};
 pub use load::{
-    discover, load, load_cached, load_if_changed, load_text, LoadError, Options, ParseCache, Pool,
-    MAX_FILE_SIZE,
+    discover, load, load_cached, load_if_changed, load_in_tree, load_text, LoadError, Options,
+    ParseCache, Pool, MAX_FILE_SIZE,
 };
 pub use model::{Product, Schedule};
 use spans::{Pos, SpanIndex};
@@ -175,6 +175,43 @@ impl Catalog {
     /// The displayed path of file `i`.
     pub fn display(&self, i: usize) -> &str {
         &self.files[i].display
+    }
+
+    /// The files where `keep[i]` holds, with their documents and findings,
+    /// file indices renumbered; a related place in a dropped file is dropped
+    /// (the message still names it).
+    pub fn only_files(&self, keep: &[bool]) -> Catalog {
+        let mut index = vec![None; self.files.len()];
+        let mut files = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            if keep.get(i).copied().unwrap_or(false) {
+                index[i] = Some(files.len());
+                files.push(f.clone());
+            }
+        }
+        let documents = files
+            .iter()
+            .map(|f| f.doc_empty.iter().filter(|e| !**e).count())
+            .sum();
+        let findings = self
+            .findings
+            .iter()
+            .filter_map(|f| {
+                let mut f = f.clone();
+                f.file = index[f.file]?;
+                f.related = f.related.take().and_then(|mut r| {
+                    r.file = index[r.file]?;
+                    Some(r)
+                });
+                Some(f)
+            })
+            .collect();
+        Catalog {
+            files,
+            documents,
+            findings,
+            ..Catalog::default()
+        }
     }
 }
 

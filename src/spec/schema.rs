@@ -56,8 +56,27 @@ pub fn check(instance: &Value) -> Vec<SchemaError> {
     out
 }
 
+/// Fields whose `pattern` or `enum` in the schema is there for editors; the
+/// calendar checks judge them, with their own codes (`time`, `cron`,
+/// `timezone`) and messages that say what is allowed.
+const CALENDAR_CHECKED: [&str; 6] = [
+    "/schedule/timezone",
+    "/schedule/cron",
+    "/schedule/daily/at",
+    "/schedule/weekly/at",
+    "/schedule/monthly/at",
+    "/schedule/once/at",
+];
+
 fn describe(err: &ValidationError, instance: &Value, out: &mut Vec<SchemaError>) {
     let path = err.instance_path().as_str().to_string();
+    if matches!(
+        err.kind(),
+        ValidationErrorKind::Pattern { .. } | ValidationErrorKind::Enum { .. }
+    ) && CALENDAR_CHECKED.contains(&path.as_str())
+    {
+        return;
+    }
     let schema_path = err.schema_path().as_str();
     // The subschema that holds the failing keyword, for its description and properties.
     let parent = schema_at(parent_path(schema_path));
@@ -233,7 +252,7 @@ fn property_names(node: Option<&Value>) -> Vec<String> {
 }
 
 /// The allowed name closest to a typo, if it is close.
-fn closest<'a>(name: &str, allowed: &'a [String]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, allowed: &'a [String]) -> Option<&'a str> {
     allowed
         .iter()
         .map(|a| (edit_distance(name, a), a))
@@ -242,7 +261,8 @@ fn closest<'a>(name: &str, allowed: &'a [String]) -> Option<&'a str> {
         .map(|(_, a)| a.as_str())
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance, in characters.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -260,6 +280,62 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_timezone_list_is_the_daemons() {
+        let listed: Vec<&str> = schema()["definitions"]["timing"]["properties"]["timezone"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut known: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect();
+        known.sort_unstable();
+        assert_eq!(listed, known, "regenerate the timezone enum from chrono-tz");
+    }
+
+    #[test]
+    fn editor_patterns_accept_what_validate_accepts() {
+        let re = |p: &str| {
+            let s = &schema()["definitions"];
+            let v = match p {
+                "time" => &s["time"]["pattern"],
+                "once" => &s["timing"]["properties"]["once"]["properties"]["at"]["pattern"],
+                _ => &s["timing"]["properties"]["cron"]["pattern"],
+            };
+            jsonschema::validator_for(&json!({"type": "string", "pattern": v})).unwrap()
+        };
+        for ok in ["00:00", "09:00", "23:59"] {
+            assert!(re("time").is_valid(&json!(ok)), "{ok}");
+            assert!(crate::calendar::parse_time(ok).is_ok());
+        }
+        for bad in ["25:99", "9:00", "24:00", "09:60"] {
+            assert!(!re("time").is_valid(&json!(bad)), "{bad}");
+            assert!(crate::calendar::parse_time(bad).is_err(), "{bad}");
+        }
+        assert!(re("once").is_valid(&json!("2026-12-24T09:00")));
+        assert!(re("once").is_valid(&json!("2026-12-24T09:00:30")));
+        assert!(!re("once").is_valid(&json!("2026-13-24T09:00")));
+        assert!(!re("once").is_valid(&json!("2026-12-24 09:00")));
+        for ok in [
+            "0 9 * * 1",
+            "*/30 * * * *",
+            "0 9 1-7 JAN-MAR MON-FRI",
+            "0 9 L * *",
+        ] {
+            assert!(re("cron").is_valid(&json!(ok)), "{ok}");
+        }
+        assert!(!re("cron").is_valid(&json!("0 9 * *")));
+        // The schema's enum does not double the calendar check's finding.
+        let doc = json!({"apiVersion": "adsched/v1", "kind": "Schedule", "id": "a", "name": "a",
+            "product": "p", "templates": {"mode": "unused", "count": 1},
+            "schedule": {"daily": {"at": "25:99"}, "timezone": "Mars/Base"}});
+        assert!(
+            check(&doc).is_empty(),
+            "{:?}",
+            check(&doc).iter().map(|e| &e.message).collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn unknown_field_names_the_field_and_the_allowed_ones() {

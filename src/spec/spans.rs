@@ -38,6 +38,9 @@ pub struct NodeSpan {
 #[derive(Debug, Clone, Default)]
 pub struct SpanIndex {
     nodes: HashMap<String, NodeSpan>,
+    /// YAML merge keys: a mapping's path to the paths of the anchored
+    /// mappings merged into it (`<<: *defaults`), in order of precedence.
+    merged: HashMap<String, Vec<String>>,
     /// Where the document starts (its first node), for errors about it as a whole.
     pub start: Pos,
 }
@@ -52,12 +55,41 @@ impl SpanIndex {
             if let Some(n) = self.nodes.get(p) {
                 return Some((*n, exact));
             }
+            if exact {
+                if let Some(n) = self.through_merge(path, 0) {
+                    return Some((n, true));
+                }
+            }
             exact = false;
             match p.rfind('/') {
                 Some(i) => p = &p[..i],
                 None => return None,
             }
         }
+    }
+
+    /// The node a merge key brought to `path`: the same relative path in the
+    /// anchored mapping, where the text actually has it.
+    fn through_merge(&self, path: &str, depth: usize) -> Option<NodeSpan> {
+        // Merges can chain (an anchor that merges another); bound the walk.
+        if depth > 8 || self.merged.is_empty() {
+            return None;
+        }
+        let mut cut = path.len();
+        while let Some(i) = path[..cut].rfind('/') {
+            let (prefix, rest) = (&path[..i], &path[i..]);
+            for source in self.merged.get(prefix).into_iter().flatten() {
+                let candidate = format!("{source}{rest}");
+                if let Some(n) = self.nodes.get(&candidate) {
+                    return Some(*n);
+                }
+                if let Some(n) = self.through_merge(&candidate, depth + 1) {
+                    return Some(n);
+                }
+            }
+            cut = i;
+        }
+        None
     }
 
     /// Whether the document has any node (an empty document has none).
@@ -139,11 +171,14 @@ pub fn index_documents(text: &str) -> Vec<SpanIndex> {
     let mut docs = Vec::new();
     let mut current: Option<SpanIndex> = None;
     let mut stack: Vec<Frame> = Vec::new();
+    // Anchor id -> the path of the node it names, for merge keys.
+    let mut anchors: HashMap<usize, String> = HashMap::new();
     let mut parser = Parser::new_from_str(text);
     while let Some(Ok((event, span))) = parser.next_event() {
         match event {
             Event::DocumentStart(_) => {
                 stack.clear();
+                anchors.clear();
                 current = Some(SpanIndex::default());
             }
             Event::DocumentEnd => {
@@ -195,6 +230,32 @@ pub fn index_documents(text: &str) -> Vec<SpanIndex> {
                 if path.is_empty() {
                     doc.start = pos;
                 }
+                let anchor = match &event {
+                    Event::Scalar(_, _, a, _)
+                    | Event::MappingStart(a, _)
+                    | Event::SequenceStart(a, _) => *a,
+                    _ => 0,
+                };
+                if anchor != 0 {
+                    anchors.insert(anchor, path.clone());
+                }
+                // `<<: *a`, `<<: [*a, *b]` or `<<: {...}`: the mapping holding
+                // `<<` takes the keys of the merged mapping, found at `source`.
+                let target = path.strip_suffix("/<<").or_else(|| {
+                    path.rsplit_once('/')
+                        .and_then(|(p, _)| p.strip_suffix("/<<"))
+                });
+                let source = match &event {
+                    Event::Alias(id) => anchors.get(id).cloned(),
+                    Event::MappingStart(..) => Some(path.clone()),
+                    _ => None,
+                };
+                if let (Some(target), Some(source)) = (target, source) {
+                    doc.merged
+                        .entry(target.to_string())
+                        .or_default()
+                        .push(source);
+                }
                 if !path.contains('\u{0}') {
                     doc.nodes.insert(
                         path.clone(),
@@ -217,6 +278,46 @@ pub fn index_documents(text: &str) -> Vec<SpanIndex> {
         docs.push(doc);
     }
     docs
+}
+
+/// The position of the first mapping key that repeats an earlier key of the
+/// same mapping: serde_yaml refuses such a document but reports no position.
+pub fn first_duplicate_key(text: &str) -> Option<Pos> {
+    let offsets = Offsets::new(text);
+    // One entry per open collection: the keys seen (None for a sequence) and
+    // whether the next node is a key.
+    let mut stack: Vec<(Option<std::collections::HashSet<String>>, bool)> = Vec::new();
+    let mut parser = Parser::new_from_str(text);
+    while let Some(Ok((event, span))) = parser.next_event() {
+        match event {
+            // The parent's key/value turn was taken when the collection opened.
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            Event::Scalar(..)
+            | Event::Alias(_)
+            | Event::MappingStart(..)
+            | Event::SequenceStart(..) => {
+                if let Some((Some(keys), expect_key)) = stack.last_mut() {
+                    if *expect_key {
+                        if let Event::Scalar(value, ..) = &event {
+                            if !keys.insert(value.to_string()) {
+                                return Some(offsets.pos(span, true));
+                            }
+                        }
+                    }
+                    *expect_key = !*expect_key;
+                }
+                match event {
+                    Event::MappingStart(..) => stack.push((Some(Default::default()), true)),
+                    Event::SequenceStart(..) => stack.push((None, false)),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn container(event: &Event, path: String) -> Frame {
@@ -252,6 +353,28 @@ mod tests {
         // Unknown paths fall back to the nearest ancestor.
         assert_eq!(docs[1].value("/schedule/nope").line, 8);
         assert_eq!(docs[1].start.line, 6);
+    }
+
+    #[test]
+    fn merged_keys_point_into_the_anchored_mapping() {
+        let text = "base: &b\n  at: \"25:00\"\n  day: monday\nweekly:\n  <<: *b\n  day: friday\n";
+        let docs = index_documents(text);
+        // From the anchor: its own line.
+        let v = docs[0].value("/weekly/at");
+        assert_eq!((v.line, v.column), (2, 7));
+        // Written beside the merge key: that line wins.
+        let v = docs[0].value("/weekly/day");
+        assert_eq!((v.line, v.column), (6, 8));
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_at_its_second_place() {
+        let text = "kind: Schedule\nschedule:\n  daily: { at: \"09:00\" }\nlist: [{a: 1}, {a: 2}]\nname: a\nname: b\n";
+        let p = first_duplicate_key(text).unwrap();
+        assert_eq!((p.line, p.column), (6, 1));
+        assert!(first_duplicate_key("a: {b: 1, c: {b: 2}}\nb: 3\n").is_none());
+        let p = first_duplicate_key("a:\n  b: 1\n  b: 2\n").unwrap();
+        assert_eq!((p.line, p.column), (3, 3));
     }
 
     #[test]
