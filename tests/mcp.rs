@@ -133,6 +133,8 @@ struct Mcp {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     next_id: u64,
+    /// Each tool's output schema, from [`Mcp::tools`]: every result is checked against it.
+    outputs: HashMap<String, jsonschema::Validator>,
 }
 
 impl Mcp {
@@ -186,6 +188,7 @@ impl Mcp {
             stdin,
             lines: rx,
             next_id: 0,
+            outputs: HashMap::new(),
         }
     }
 
@@ -226,6 +229,18 @@ impl Mcp {
         }
         let structured = result["structuredContent"].clone();
         assert!(structured.is_object(), "{name}: structured result: {resp}");
+        let output = self
+            .outputs
+            .get(name)
+            .unwrap_or_else(|| panic!("{name}: no output schema; call tools() first"));
+        let wrong: Vec<String> = output
+            .iter_errors(&structured)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{name}: the result does not match the tool's output schema: {wrong:?}\n{structured}"
+        );
         let from_text: Value = serde_json::from_str(text).expect("the text block is the JSON");
         assert_eq!(from_text, structured, "{name}");
         (false, structured)
@@ -235,6 +250,34 @@ impl Mcp {
         let (is_error, v) = self.call(name, args.clone());
         assert!(!is_error, "{name}({args}) failed: {v}");
         v
+    }
+
+    /// validate_schedule, whose findings must lie inside the draft.
+    fn validate(&mut self, args: Value) -> Value {
+        let v = self.ok("validate_schedule", args.clone());
+        assert_findings_inside(args["yaml"].as_str().unwrap(), &v);
+        v
+    }
+
+    /// tools/list, each tool's schemas checked as clients check them; keeps
+    /// the output schemas to check every result against.
+    fn tools(&mut self) -> Vec<Value> {
+        let list = self.request("tools/list", json!({}));
+        let tools = list["result"]["tools"].as_array().expect("tools").clone();
+        for t in &tools {
+            let name = t["name"].as_str().unwrap();
+            let input = &t["inputSchema"];
+            let output = &t["outputSchema"];
+            assert_eq!(input["type"], "object", "{name}");
+            assert_eq!(output["type"], "object", "{name}");
+            let mut problems = schema_problems(input, true, "");
+            problems.extend(schema_problems(output, false, ""));
+            assert!(problems.is_empty(), "{name}: {problems:#?}\n{t}");
+            compile(name, "inputSchema", input);
+            self.outputs
+                .insert(name.to_string(), compile(name, "outputSchema", output));
+        }
+        tools
     }
 
     fn err(&mut self, name: &str, args: Value) -> String {
@@ -271,6 +314,110 @@ impl Drop for Mcp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+// ------------------------------------------------------------- schemas
+
+/// The formats JSON Schema 2020-12 defines; Ajv-based clients warn on any other.
+const STANDARD_FORMATS: [&str; 19] = [
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Checks `schema` against its meta-schema and compiles it, an unknown
+/// `format` being an error (as Ajv's strict mode has it).
+fn compile(tool: &str, which: &str, schema: &Value) -> jsonschema::Validator {
+    if let Err(e) = jsonschema::meta::validate(schema) {
+        panic!("{tool}: its {which} is not valid JSON Schema: {e}\n{schema}");
+    }
+    jsonschema::options()
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("{tool}: its {which} does not compile: {e}\n{schema}"))
+}
+
+/// What clients trip on anywhere in `schema`: a `format` JSON Schema does
+/// not define and, in an input schema (`no_null`), a parameter that may be
+/// `null` (a form cannot fill `["integer", "null"]`).
+fn schema_problems(schema: &Value, no_null: bool, at: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    match schema {
+        Value::Object(o) => {
+            if let Some(Value::String(f)) = o.get("format") {
+                if !STANDARD_FORMATS.contains(&f.as_str()) {
+                    out.push(format!("{at}: format `{f}` is not a JSON Schema format"));
+                }
+            }
+            if no_null {
+                let nullable = match o.get("type") {
+                    Some(Value::String(t)) => t == "null",
+                    Some(Value::Array(ts)) => ts.iter().any(|t| t == "null"),
+                    _ => false,
+                };
+                let null_value = ["enum", "const", "default"]
+                    .iter()
+                    .any(|k| match o.get(*k) {
+                        Some(Value::Array(vs)) if *k == "enum" => vs.iter().any(Value::is_null),
+                        Some(v) => v.is_null(),
+                        None => false,
+                    });
+                if nullable || null_value {
+                    out.push(format!("{at}: an input that may be null"));
+                }
+            }
+            for (k, v) in o {
+                out.extend(schema_problems(v, no_null, &format!("{at}/{k}")));
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                out.extend(schema_problems(v, no_null, &format!("{at}/{i}")));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Every finding of a validate_schedule result lies inside `yaml`: on one of
+/// its lines, at most one column past that line's end.
+fn assert_findings_inside(yaml: &str, v: &Value) {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let findings = v["errors"].as_array().unwrap().iter();
+    for f in findings.chain(v["warnings"].as_array().unwrap()) {
+        let (line, column) = (
+            f["line"].as_u64().unwrap() as usize,
+            f["column"].as_u64().unwrap() as usize,
+        );
+        assert!(
+            (1..=lines.len().max(1)).contains(&line),
+            "line {line} is outside the {} lines of the draft: {f}",
+            lines.len()
+        );
+        let width = lines.get(line - 1).map_or(0, |l| l.chars().count());
+        assert!(
+            (1..=width + 1).contains(&column),
+            "column {column} is outside line {line} ({width} characters): {f}"
+        );
     }
 }
 
@@ -335,18 +482,15 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
         .as_str()
         .unwrap()
         .contains("validate_schedule"));
-    let list = mcp.request("tools/list", json!({}));
-    let tools = list["result"]["tools"].as_array().expect("tools").clone();
+    let tools = mcp.tools();
     let names: BTreeSet<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, TOOLS.into_iter().collect(), "{list}");
+    assert_eq!(names, TOOLS.into_iter().collect(), "{tools:?}");
     for t in &tools {
         let name = &t["name"];
         assert!(
             t["description"].as_str().unwrap().len() > 80,
             "{name}: a description for an LLM"
         );
-        assert_eq!(t["inputSchema"]["type"], "object", "{name}");
-        assert_eq!(t["outputSchema"]["type"], "object", "{name}");
     }
     let schema_of = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["inputSchema"].clone();
     let required: BTreeSet<String> =
@@ -412,6 +556,11 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
         "{next}"
     );
     assert_eq!(next["status"], "active");
+    let as_text = mcp.ok(
+        "next_fire_times",
+        json!({"schedule_id": "mail", "count": "3", "after": "2026-03-07T12:00:00Z"}),
+    );
+    assert_eq!(as_text["times"], next["times"], "{as_text}");
     let quiet = mcp.ok(
         "next_fire_times",
         json!({"schedule_id": "quiet", "count": 1}),
@@ -481,8 +630,15 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
     assert_eq!(failed["count"], 0);
     let since = mcp.ok("list_runs", json!({"since": "2000-01-01"}));
     assert_eq!(since["count"], 1);
-    let e = mcp.err("list_runs", json!({"limit": 5000}));
-    assert!(e.contains("limit"), "{e}");
+    // limit: the JSON API's range, as a number or a numeric string.
+    for limit in [json!(1000), json!("1000"), json!("1")] {
+        let runs = mcp.ok("list_runs", json!({"limit": limit}));
+        assert_eq!(runs["count"], 1, "{limit}: {runs}");
+    }
+    for limit in [json!(0), json!(1001), json!(-1), json!("5000")] {
+        let e = mcp.err("list_runs", json!({"limit": limit}));
+        assert!(e.contains("limit must be 1 to 1000"), "{limit}: {e}");
+    }
     let e = mcp.err("get_run", json!({"run_id": "01NOPE"}));
     assert!(e.contains("no run"), "{e}");
     let e = mcp.err("trigger_run", json!({"schedule_id": "nope"}));
@@ -603,15 +759,12 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
 
     // validate_schedule: valid, then mistakes at their line and column.
     let ok = schedule("drafted", "  daily: { at: \"08:30\" }", 3);
-    let v = mcp.ok("validate_schedule", json!({"yaml": ok}));
+    let v = mcp.validate(json!({"yaml": ok}));
     assert_eq!(v["valid"], true, "{v}");
     assert_eq!(v["documents"], 1);
     assert_eq!(v["schedules"][0]["id"], "drafted");
     assert!(v["schedules"][0]["next_fire_time"].is_string(), "{v}");
-    let v = mcp.ok(
-        "validate_schedule",
-        json!({"yaml": schedule("drafted", "  daily: { at: \"08:30\" }", 500)}),
-    );
+    let v = mcp.validate(json!({"yaml": schedule("drafted", "  daily: { at: \"08:30\" }", 500)}));
     assert_eq!(v["valid"], false);
     let first = &v["errors"][0];
     assert_eq!(
@@ -620,10 +773,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
         "{v}"
     );
     assert!(first["message"].as_str().unwrap().contains("500"), "{v}");
-    let v = mcp.ok(
-        "validate_schedule",
-        json!({"yaml": ok.replace("product: collagen", "product: kombucha")}),
-    );
+    let v = mcp.validate(json!({"yaml": ok.replace("product: collagen", "product: kombucha")}));
     let first = &v["errors"][0];
     assert_eq!(
         (&first["code"], &first["line"], &first["column"]),
@@ -636,7 +786,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
     );
     // An id already in the folder is a duplicate, unless the draft replaces its file.
     let edit = schedule("mail", "  daily: { at: \"07:00\" }", 2);
-    let v = mcp.ok("validate_schedule", json!({"yaml": edit}));
+    let v = mcp.validate(json!({"yaml": edit}));
     assert_eq!(v["errors"][0]["code"], "duplicate-id", "{v}");
     assert_eq!(v["errors"][0]["line"], 3);
     assert!(
@@ -647,14 +797,11 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
         "{v}"
     );
     for path in ["s.yaml", "schedules/s.yaml"] {
-        let v = mcp.ok("validate_schedule", json!({"yaml": edit, "path": path}));
+        let v = mcp.validate(json!({"yaml": edit, "path": path}));
         assert_eq!(v["valid"], true, "{path}: {v}");
         assert_eq!(v["file"], "s.yaml");
     }
-    let v = mcp.ok(
-        "validate_schedule",
-        json!({"yaml": "apiVersion: adsched/v1\nkind: Schedule\nid: [oops\n"}),
-    );
+    let v = mcp.validate(json!({"yaml": "apiVersion: adsched/v1\nkind: Schedule\nid: [oops\n"}));
     assert_eq!(v["errors"][0]["code"], "yaml-syntax", "{v}");
     assert!(v["summary"].as_str().unwrap().contains("line"), "{v}");
     let e = mcp.err(
@@ -685,13 +832,144 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
     assert!(!log.contains(TOKEN), "the token never shows in logs");
 }
 
+/// A server with no daemon behind it: for the tools that need none.
+fn without_daemon(p: &Project) -> Mcp {
+    let mut mcp = Mcp::start(p, &format!("http://127.0.0.1:{}", free_port()), &[]);
+    mcp.handshake();
+    mcp.tools();
+    mcp
+}
+
+/// The optional numbers as the MCP Inspector can fill them: a plain
+/// `integer` left out of `required` (no `null`, no `uint32` format), and
+/// accepted as a numeric string, which is what form-based clients send.
+#[test]
+fn optional_numbers_are_plain_integers_and_may_come_as_strings() {
+    let p = Project::new();
+    let mut mcp = without_daemon(&p);
+    let tools = mcp.tools();
+    for (tool, name, max, default) in [
+        ("next_fire_times", "count", 100, 5),
+        ("list_runs", "limit", 1000, 20),
+    ] {
+        let schema = &tools.iter().find(|t| t["name"] == tool).unwrap()["inputSchema"];
+        let property = &schema["properties"][name];
+        assert_eq!(
+            (
+                &property["type"],
+                &property["minimum"],
+                &property["maximum"],
+                &property["default"]
+            ),
+            (&json!("integer"), &json!(1), &json!(max), &json!(default)),
+            "{tool}.{name}: {property}"
+        );
+        assert!(
+            property.get("format").is_none(),
+            "{tool}.{name}: {property}"
+        );
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        assert!(!required.contains(&json!(name)), "{tool}: {schema}");
+    }
+
+    let draft = schedule("drafted", "  daily: { at: \"09:00\" }", 3);
+    let after = "2026-03-01T00:00:00Z";
+    for count in [
+        json!(5),
+        json!("5"),
+        json!(" 5 "),
+        json!(5.0),
+        json!(""),
+        json!(null),
+    ] {
+        let next = mcp.ok(
+            "next_fire_times",
+            json!({"yaml": draft, "count": count, "after": after}),
+        );
+        assert_eq!(
+            next["times"].as_array().unwrap().len(),
+            5,
+            "{count}: {next}"
+        );
+    }
+    let next = mcp.ok(
+        "next_fire_times",
+        json!({"yaml": draft, "count": "2", "after": after}),
+    );
+    assert_eq!(
+        next["times"],
+        json!(["2026-03-01T09:00:00-08:00", "2026-03-02T09:00:00-08:00"])
+    );
+    for (count, says) in [
+        (json!("five"), "a whole number"),
+        (json!(2.5), "a whole number"),
+        (json!("101"), "count must be 1 to 100"),
+        (json!(-1), "count must be 1 to 100"),
+    ] {
+        let e = mcp.err("next_fire_times", json!({"yaml": draft, "count": count}));
+        assert!(e.contains(says), "{count}: {e}");
+    }
+    assert_eq!(mcp.close(), Some(0));
+}
+
+/// A syntax error at the end of the text (an unclosed bracket or quote) is
+/// placed on the draft's last line, not on the line after it.
+#[test]
+fn validate_schedule_places_findings_inside_the_draft() {
+    let p = Project::new();
+    let mut mcp = without_daemon(&p);
+    let unclosed = "apiVersion: adsched/v1
+kind: Schedule
+id: unclosed
+name: unclosed
+product: collagen
+schedule:
+  daily: { at: \"09:00\" }
+templates:
+  mode: unused
+  count: [3
+";
+    assert_eq!(unclosed.lines().count(), 10);
+    let v = mcp.validate(json!({"yaml": unclosed}));
+    let first = &v["errors"][0];
+    assert_eq!(
+        (&first["code"], &first["line"]),
+        (&json!("yaml-syntax"), &json!(10)),
+        "{v}"
+    );
+    assert!(v["summary"].as_str().unwrap().contains("line 10,"), "{v}");
+    for yaml in [
+        unclosed.trim_end().to_string(),
+        unclosed.replace("[3", "{ n: 3"),
+        unclosed.replace("[3", "\"3"),
+        unclosed.replace("[3", "'3"),
+        unclosed.replace('\n', "\r\n"),
+        format!("{unclosed}\n\n"),
+    ] {
+        let v = mcp.validate(json!({"yaml": yaml}));
+        assert_eq!(v["errors"][0]["code"], "yaml-syntax", "{yaml:?}: {v}");
+    }
+    assert_eq!(mcp.close(), Some(0));
+}
+
 /// pydantic-ai (with its TestModel, no LLM) as the users' agent. It fails,
 /// naming the set-up command, where pydantic-ai is not installed.
 #[test]
 fn a_pydantic_ai_agent_uses_the_tools() {
-    let p = Project::new();
-    common::require_python_module("pydantic_ai.mcp, fastmcp");
     let python = common::python();
+    let installed = Command::new(&python)
+        .args(["-c", "import pydantic_ai.mcp, fastmcp"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        common::missing(&format!(
+            "pydantic-ai (Python modules pydantic_ai.mcp and fastmcp, for {})",
+            python.display()
+        ));
+    }
+    let p = Project::new();
     p.write(
         "schedules/s.yaml",
         &schedule("mail", "  daily: { at: \"09:00\" }", 2),

@@ -5,7 +5,8 @@ they returned).
 
 Usage: mcp_pydantic.py ADSCHED_BIN SERVER_URL STATE TEMPLATES SCHEDULES
 
-Needs `pip install "pydantic-ai-slim[mcp]"`. Prints one JSON object on
+Needs pydantic-ai-slim[mcp] (tests/requirements.txt; ./scripts/test.sh
+installs it into .venv). Prints one JSON object on
 stdout; exits non-zero (with a traceback) when a check fails.
 """
 import asyncio

@@ -17,6 +17,7 @@
 
 mod draft;
 mod files;
+mod schema;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -146,10 +147,14 @@ impl std::fmt::Debug for Adsched {
 impl Adsched {
     /// A server with these settings.
     pub fn new(config: Config) -> Adsched {
+        let mut tool_router = Self::tool_router();
+        for route in tool_router.map.values_mut() {
+            schema::for_clients(&mut route.attr);
+        }
         Adsched {
             config: Arc::new(config),
             query_lock: Arc::new(tokio::sync::Mutex::new(())),
-            tool_router: Self::tool_router(),
+            tool_router,
         }
     }
 

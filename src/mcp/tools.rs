@@ -10,10 +10,20 @@ use serde_json::{json, Value};
 
 use super::draft::{self, ScratchDir};
 use super::files::{self, html_to_text};
+use super::schema;
 use super::{blocking, Adsched, MAX_BODY_BYTES, MAX_EMAIL_ATTACHED_BYTES, MAX_SLACK_TEXT_CHARS};
 use crate::export::{email, slack};
 
 // ---------------------------------------------------------------- inputs
+
+/// Fire times `next_fire_times` lists when not told.
+const DEFAULT_COUNT: i64 = 5;
+/// The most fire times `next_fire_times` lists.
+const MAX_COUNT: i64 = 100;
+/// Runs `list_runs` lists when not told.
+const DEFAULT_LIMIT: i64 = 20;
+/// The most runs `list_runs` lists: as many as the JSON API gives in one page.
+const MAX_LIMIT: i64 = 1000;
 
 /// A schedule's status.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
@@ -72,9 +82,9 @@ pub struct NextFireTimesArgs {
     #[serde(default)]
     pub yaml: Option<String>,
     /// How many fire times to list, 1 to 100 (default 5).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 100))]
-    pub count: Option<u32>,
+    #[serde(default, deserialize_with = "schema::lenient_int")]
+    #[schemars(range(min = 1, max = MAX_COUNT), extend("default" = DEFAULT_COUNT))]
+    pub count: Option<i64>,
     /// List times strictly after this RFC 3339 instant, e.g. `2026-03-01T00:00:00Z` (default: now).
     #[serde(default)]
     pub after: Option<String>,
@@ -92,10 +102,10 @@ pub struct ListRunsArgs {
     /// Only runs queued since this date (`YYYY-MM-DD`) or RFC 3339 time.
     #[serde(default)]
     pub since: Option<String>,
-    /// At most this many runs, newest first, 1 to 200 (default 20).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 200))]
-    pub limit: Option<u32>,
+    /// At most this many runs, newest first, 1 to 1000 (default 20).
+    #[serde(default, deserialize_with = "schema::lenient_int")]
+    #[schemars(range(min = 1, max = MAX_LIMIT), extend("default" = DEFAULT_LIMIT))]
+    pub limit: Option<i64>,
 }
 
 /// One run.
@@ -233,14 +243,17 @@ pub struct Triggered {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct FindingOut {
     /// `error` (the file is invalid) or `warning`.
+    #[schemars(extend("enum" = ["error", "warning"]))]
     pub severity: String,
     /// A stable code: yaml-syntax, schema, unknown-field, cron, timezone, time,
     /// duplicate-id, unknown-product, template-missing, path-escape, email,
     /// export, file-too-large, never-fires, once-in-past, pool-too-small.
     pub code: String,
     /// 1-based line in the YAML text.
+    #[schemars(range(min = 1))]
     pub line: usize,
     /// 1-based column in the YAML text.
+    #[schemars(range(min = 1))]
     pub column: usize,
     /// What is wrong and what is allowed.
     pub message: String,
@@ -368,10 +381,11 @@ impl Adsched {
         &self,
         Parameters(args): Parameters<NextFireTimesArgs>,
     ) -> Result<Json<FireTimes>, String> {
-        let count = args.count.unwrap_or(5);
-        if !(1..=100).contains(&count) {
-            return Err(format!("count must be 1 to 100, not {count}"));
+        let count = args.count.unwrap_or(DEFAULT_COUNT);
+        if !(1..=MAX_COUNT).contains(&count) {
+            return Err(format!("count must be 1 to {MAX_COUNT}, not {count}"));
         }
+        let count = count as u32;
         let after = match args.after.as_deref() {
             None | Some("") => Utc::now(),
             Some(s) => DateTime::parse_from_rfc3339(s)
@@ -409,9 +423,9 @@ impl Adsched {
         &self,
         Parameters(args): Parameters<ListRunsArgs>,
     ) -> Result<Json<RunList>, String> {
-        let limit = args.limit.unwrap_or(20);
-        if !(1..=200).contains(&limit) {
-            return Err(format!("limit must be 1 to 200, not {limit}"));
+        let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(format!("limit must be 1 to {MAX_LIMIT}, not {limit}"));
         }
         let status = args.status.map(|s| s.as_str());
         let (schedule, since) = (args.schedule_id, args.since);
