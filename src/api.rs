@@ -15,9 +15,10 @@ use serde_json::{json, Value};
 use crate::daemon::Ctx;
 use crate::records::{fmt_time, RunStatus, ScheduleState};
 
-/// Runs listed when no `limit` is given, and the most one page may hold.
+/// Runs listed when no `limit` is given.
 const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 1000;
+/// The largest page of runs, in the API, the CLI and the MCP tools alike.
+pub const MAX_LIMIT: usize = 1000;
 
 /// The router.
 pub fn router(ctx: Arc<Ctx>) -> Router {
@@ -37,7 +38,23 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/", get(crate::dashboard::index))
         .route("/schedules/{id}", get(crate::dashboard::schedule))
         .route("/runs/{run_id}", get(crate::dashboard::run))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no such page or endpoint: {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// A JSON error response.
@@ -45,8 +62,18 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+/// A store failure: 503 with `Retry-After` while the store is being reopened
+/// (after a full disk), so clients wait instead of reporting a bug; else 500.
+pub fn internal(e: crate::store::StoreError) -> Response {
+    match e {
+        crate::store::StoreError::Unavailable(_) => {
+            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+            r
+        }
+        e => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -223,6 +250,22 @@ fn parse_run_filter(f: RunFilter) -> Result<RunQuery, Box<Response>> {
     })
 }
 
+/// A `before` cursor must name a run: a typo must not answer the whole list
+/// (or none of it) as if it were a page.
+fn check_cursor(ctx: &Ctx, before: Option<&str>) -> Result<(), Box<Response>> {
+    let Some(id) = before else { return Ok(()) };
+    match ctx.store.run(id) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "before `{id}` is not a run id; pass the `id` of the last run of the previous page"
+            ),
+        ))),
+        Err(e) => Err(Box::new(internal(e))),
+    }
+}
+
 /// A date (midnight UTC) or an RFC 3339 instant.
 pub fn parse_since(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
@@ -248,6 +291,9 @@ async fn schedule_runs(
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("no schedule with id `{id}`")),
         Err(e) => return internal(e),
     }
+    if let Err(r) = check_cursor(&ctx, q.before.as_deref()) {
+        return *r;
+    }
     match ctx
         .store
         .runs(Some(&id), q.status, q.before.as_deref(), q.since, q.limit)
@@ -262,6 +308,9 @@ async fn all_runs(State(ctx): State<Arc<Ctx>>, Query(f): Query<RunFilter>) -> Re
         Ok(q) => q,
         Err(r) => return *r,
     };
+    if let Err(r) = check_cursor(&ctx, q.before.as_deref()) {
+        return *r;
+    }
     match ctx
         .store
         .runs(None, q.status, q.before.as_deref(), q.since, q.limit)
@@ -380,5 +429,19 @@ async fn ad_image(State(ctx): State<Arc<Ctx>>, Path(path): Path<String>) -> Resp
                 .into_response()
         }
         Err(_) => error(StatusCode::NOT_FOUND, "no such image"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_being_reopened_is_a_503_with_retry_after() {
+        let r = internal(crate::store::StoreError::Unavailable("reopening".into()));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        let r = internal(crate::store::StoreError::Aborted("bug".into()));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -213,6 +213,30 @@ pub struct ExportResult {
     pub detail: String,
 }
 
+impl ExportResult {
+    /// One line for the run's log: an export that never got to try (no
+    /// token, no settings, refused) says so instead of "after 0 attempts".
+    pub fn log_line(&self) -> String {
+        match self.attempts {
+            0 if self.status == "refused" => {
+                format!("export to {}: refused: {}", self.destination, self.detail)
+            }
+            0 => format!(
+                "export to {}: not sent, it could not start: {}",
+                self.destination, self.detail
+            ),
+            1 => format!(
+                "export to {}: {} after 1 attempt: {}",
+                self.destination, self.status, self.detail
+            ),
+            n => format!(
+                "export to {}: {} after {n} attempts: {}",
+                self.destination, self.status, self.detail
+            ),
+        }
+    }
+}
+
 /// One run of a schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
@@ -348,4 +372,31 @@ pub struct Usage {
 pub fn fmt_time(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz)
         .to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_that_never_started_says_what_was_missing() {
+        let r = ExportResult {
+            destination: "slack".into(),
+            status: "failed".into(),
+            attempts: 0,
+            detail: "ADSCHED_SLACK_TOKEN is not set".into(),
+        };
+        let line = r.log_line();
+        assert!(!line.contains("0 attempt"), "{line}");
+        assert!(
+            line.contains("could not start: ADSCHED_SLACK_TOKEN is not set"),
+            "{line}"
+        );
+        let r = ExportResult {
+            attempts: 2,
+            status: "sent".into(),
+            ..r
+        };
+        assert!(r.log_line().contains("sent after 2 attempts"));
+    }
 }

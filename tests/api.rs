@@ -224,6 +224,33 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
         assert_eq!(s, 400, "{bad}");
     }
     assert_eq!(api.get("/api/v1/schedules/nope/runs").await.0, 404);
+    // A cursor that names no run is refused, not taken for "from the start" or "the end".
+    for bad in ["before=garbage", "before=0000"] {
+        for path in ["/api/v1/schedules/acme-weekly/runs", "/api/v1/runs"] {
+            let (s, v) = api.get(&format!("{path}?{bad}")).await;
+            assert_eq!(s, 400, "{path}?{bad}: {v}");
+            assert!(v["error"].as_str().unwrap().contains("not a run id"), "{v}");
+        }
+    }
+    // Unknown routes and wrong methods answer JSON errors like every other error.
+    let (s, v) = api.get("/api/v1/nothing-here").await;
+    assert_eq!(s, 404);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/nothing-here"),
+        "{v}"
+    );
+    let r = api
+        .http
+        .delete(format!("{}/api/v1/schedules/acme-weekly", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("DELETE"), "{v}");
 
     let run = api.ok(&format!("/api/v1/runs/{}", acme_runs[0])).await;
     for field in [

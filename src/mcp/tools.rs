@@ -23,7 +23,7 @@ const MAX_COUNT: i64 = 100;
 /// Runs `list_runs` lists when not told.
 const DEFAULT_LIMIT: i64 = 20;
 /// The most runs `list_runs` lists: as many as the JSON API gives in one page.
-const MAX_LIMIT: i64 = 1000;
+const MAX_LIMIT: i64 = crate::api::MAX_LIMIT as i64;
 
 /// A schedule's status.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]

@@ -582,14 +582,7 @@ impl Runner {
         for r in &results {
             self.metrics.export(&r.destination, &r.status);
             let level = if r.status == "sent" { "info" } else { "error" };
-            self.log(
-                run,
-                level,
-                &format!(
-                    "export to {}: {} after {} attempt(s): {}",
-                    r.destination, r.status, r.attempts, r.detail
-                ),
-            );
+            self.log(run, level, &r.log_line());
         }
         let run_id = run.id.clone();
         self.store.transact(|tx| {
