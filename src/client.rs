@@ -114,10 +114,10 @@ impl Client {
             if status.is_success() {
                 Ok(body)
             } else {
-                let msg = body["error"]
-                    .as_str()
-                    .unwrap_or("request failed")
-                    .to_string();
+                let msg = body["error"].as_str().map_or_else(
+                    || format!("the daemon answered {status} to {path}"),
+                    str::to_string,
+                );
                 let code = if status.is_client_error() && status != reqwest::StatusCode::BAD_REQUEST
                 {
                     EXIT_INVALID
@@ -127,6 +127,21 @@ impl Client {
                 Err(fail(code, msg))
             }
         })
+    }
+
+    /// The files the daemon could not apply (from `/readyz`); none in store
+    /// mode, where no daemon has read the folder.
+    fn invalid_files(&self) -> Vec<Value> {
+        let Source::Api { base, http, rt } = &self.source else {
+            return Vec::new();
+        };
+        rt.block_on(async {
+            // /readyz answers 503 with the same body while not ready.
+            let resp = http.get(format!("{base}/readyz")).send().await.ok()?;
+            let body: Value = resp.json().await.ok()?;
+            body["invalid_files"].as_array().cloned()
+        })
+        .unwrap_or_default()
     }
 
     fn store_err(e: StoreError) -> Failure {
@@ -462,6 +477,7 @@ pub fn list(
     let list = c.schedules(brand, product, status)?;
     match format {
         OutFormat::Json => print_json(&Value::Array(list)),
+        OutFormat::Human if list.is_empty() => println!("no schedules"),
         OutFormat::Human => {
             let rows: Vec<Vec<String>> = list
                 .iter()
@@ -470,7 +486,12 @@ pub fn list(
                         s(&v["id"]),
                         s(&v["brand"]["name"]),
                         s(&v["product"]["name"]),
-                        s(&v["status"]),
+                        // The version in force runs; its file needs a fix.
+                        if v["error"].is_object() {
+                            format!("{} (file invalid)", s(&v["status"]))
+                        } else {
+                            s(&v["status"])
+                        },
                         s(&v["next_run_at"]),
                         format!(
                             "{}/{}",
@@ -491,11 +512,32 @@ pub fn list(
             );
         }
     }
+    if format == OutFormat::Human {
+        let invalid = c.invalid_files();
+        if !invalid.is_empty() {
+            println!("\nfiles with errors (their schedules are not applied; the last valid version stays in force):");
+        }
+        for f in invalid {
+            println!(
+                "  {}:{}:{}: {}",
+                s(&f["file"]),
+                s(&f["line"]),
+                s(&f["column"]),
+                s(&f["message"])
+            );
+        }
+    }
     Ok(EXIT_OK)
 }
 
 /// `adsched show`.
 pub fn show(c: &Client, id: &str, format: OutFormat) -> Result<u8, Failure> {
+    if id.trim().is_empty() {
+        return Err(fail(
+            EXIT_USAGE,
+            "the schedule id is empty; `adsched list` shows the ids",
+        ));
+    }
     let sched = c.schedule(id)?;
     let runs = c.runs(Some(id), None, None, 10)?;
     match format {

@@ -357,8 +357,12 @@ pub fn daemon(config: crate::daemon::Config, log_format: LogFormat) -> u8 {
     };
     match rt.block_on(crate::daemon::run(config, clock, shutdown_signal())) {
         Ok(()) => EXIT_OK,
-        Err(e) => {
+        // Once: as a log record where logs are machine-read, else as a line.
+        Err(e) if log_format == LogFormat::Json => {
             tracing::error!("{e}");
+            EXIT_INVALID
+        }
+        Err(e) => {
             eprintln!("adsched daemon: {e}");
             EXIT_INVALID
         }

@@ -28,6 +28,9 @@ pub enum StoreError {
     /// Another process holds the store.
     #[error("the state folder {0} is in use by another adsched daemon (sled holds a lock on it); stop that daemon or pass another --state")]
     Locked(String),
+    /// The state folder cannot be created or written.
+    #[error("the state folder {0} cannot be written ({1}); give adsched a writable folder with --state DIR (or ADSCHED_STATE), or fix its permissions")]
+    NotWritable(String, String),
     /// sled failed (I/O, corruption, full disk).
     #[error("store error: {}", sled_message(.0))]
     Sled(#[from] sled::Error),
@@ -156,7 +159,15 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Handles {
     fn open(dir: &Path) -> Result<Handles, StoreError> {
-        std::fs::create_dir_all(dir).map_err(sled::Error::Io)?;
+        let not_writable = |io: &std::io::Error| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            )
+            .then(|| StoreError::NotWritable(dir.display().to_string(), io.to_string()))
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|io| not_writable(&io).unwrap_or(StoreError::Sled(sled::Error::Io(io))))?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
@@ -168,6 +179,7 @@ impl Handles {
                 {
                     StoreError::Locked(dir.display().to_string())
                 }
+                sled::Error::Io(io) => not_writable(io).unwrap_or(StoreError::Sled(e)),
                 _ => StoreError::Sled(e),
             })?;
         Ok(Handles {

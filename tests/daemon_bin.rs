@@ -349,3 +349,93 @@ fn sigkill_at_random_moments_never_fires_twice_or_loses_records() {
         "{s}"
     );
 }
+
+/// `adsched list` through the running daemon, human format.
+fn list_human(p: &Project, bin: &Bin) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
+        .current_dir(p.dir.path())
+        .args([
+            "list",
+            "--server",
+            &format!("http://127.0.0.1:{}", bin.port),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn list_shows_files_in_error_and_schedules_running_an_older_version() {
+    let p = Project::new();
+    let good = schedule("kept", "  daily: { at: \"09:00\" }", 1);
+    p.write("schedules/kept.yaml", &good);
+    p.write(
+        "schedules/never.yaml",
+        &schedule("never-valid", "  daily: { at: \"25:00\" }", 1),
+    );
+    let bin = Bin::start(&p, &gen(&p, "gen-ok.sh"), &[]);
+    let text = list_human(&p, &bin);
+    assert!(
+        text.contains("schedules/never.yaml:"),
+        "a file that never was valid is listed:\n{text}"
+    );
+    assert!(text.contains("25:00"), "{text}");
+    // The file of a running schedule breaks: it stays, marked.
+    p.write("schedules/kept.yaml", &good.replace("count: 1", "count: 0"));
+    wait_for(20, "the error on the schedule", || {
+        schedule_field(&bin, "kept", "error").filter(Value::is_object)
+    });
+    let text = list_human(&p, &bin);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("kept"))
+        .unwrap_or_default();
+    assert!(row.contains("active (file invalid)"), "{text}");
+    assert!(text.contains("schedules/kept.yaml:"), "{text}");
+}
+
+#[test]
+fn a_start_up_error_is_printed_once_and_a_read_only_state_is_named() {
+    let p = Project::new();
+    // Root ignores permissions: make the state folder a read-only mount.
+    std::fs::create_dir_all(p.path("state")).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
+        .arg(p.path("state"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        mounted,
+        "this test mounts a read-only tmpfs and needs root (CI runs as root)"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(p.path("state"));
+    let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
+        .current_dir(p.dir.path())
+        .args(["daemon", "--listen", "127.0.0.1:0", "--state"])
+        .arg(p.path("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let state = p.path("state").display().to_string();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cannot be written"))
+        .collect();
+    assert_eq!(lines.len(), 1, "printed once:\n{err}");
+    assert!(
+        lines[0].contains(&state) && lines[0].contains("--state"),
+        "{err}"
+    );
+}
