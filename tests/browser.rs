@@ -39,9 +39,11 @@ fn missing_tools() -> Option<String> {
         Ok(o) if o.status.success() => {}
         _ => missing.push("Node.js (`node` not on PATH)".into()),
     }
-    let pw = repo().join("tests/browser/node_modules/playwright-core/package.json");
-    if !pw.exists() {
-        missing.push(format!("playwright-core ({} not found)", pw.display()));
+    for package in ["playwright-core", "axe-core"] {
+        let pw = repo().join(format!("tests/browser/node_modules/{package}/package.json"));
+        if !pw.exists() {
+            missing.push(format!("{package} ({} not found)", pw.display()));
+        }
     }
     (!missing.is_empty()).then(|| missing.join(", "))
 }
@@ -200,6 +202,11 @@ fn dashboard_filters_follows_a_run_and_shows_loaded_thumbnails() {
     assert_eq!(ids("filtered"), ["acme-hero", "acme-spare"], "{result}");
     assert_eq!(result["schedule"], "/schedules/acme-hero", "{result}");
     assert_eq!(result["run"], format!("/runs/{acme_run}"), "{result}");
+    assert_eq!(
+        result["axe_pages"],
+        serde_json::json!(["list", "schedule", "run"]),
+        "axe-core checked every page: {result}"
+    );
     let images = result["images"].as_array().unwrap();
     assert_eq!(images.len(), acme_ads, "{result}");
     for (img, ad) in images.iter().zip(runs[0]["ads"].as_array().unwrap()) {

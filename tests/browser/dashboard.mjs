@@ -14,9 +14,20 @@
 // Env: CHROMIUM_PATH (default /usr/bin/chromium).
 
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+
+// axe-core's browser bundle, injected into each page: accessibility as a
+// screen-reader user meets it, checked on every dashboard page visited.
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const axeFindings = {};
+async function axeCheck(page, label) {
+  await page.addScriptTag({ path: axePath });
+  const result = await page.evaluate(() => globalThis.axe.run(document));
+  axeFindings[label] = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}, ${v.nodes.length} node(s)`);
+}
 
 const [base, shot, wantedBrand] = process.argv.slice(2);
 if (!base || !shot) {
@@ -80,6 +91,7 @@ try {
   step(`open ${base}/`);
   const resp = await page.goto(`${base}/`);
   check(resp && resp.ok(), `GET / answered ${resp?.status()}`);
+  await axeCheck(page, 'list');
   const all = await scheduleRows(page);
   const allBrands = [...new Set(all.map((r) => r.brand))];
   check(
@@ -137,6 +149,7 @@ try {
     page.waitForURL(`**${scheduleHref}`),
     page.click(`tr.schedule a[href="${scheduleHref}"]`),
   ]);
+  await axeCheck(page, 'schedule');
   const runLinks = page.locator('tr.run a[href^="/runs/"]');
   check((await runLinks.count()) > 0, `${scheduleHref} lists no runs`);
   const runHref = await runLinks.first().getAttribute('href');
@@ -184,6 +197,9 @@ try {
   const logText = (await log.innerText()).trim();
   check(logText.length > 0, '#log is empty on the run page');
   check(badResponses.length === 0, `failed requests: ${JSON.stringify(badResponses)}`);
+  await axeCheck(page, 'run');
+  const violations = Object.entries(axeFindings).filter(([, v]) => v.length > 0);
+  check(violations.length === 0, `axe-core found accessibility violations: ${JSON.stringify(violations)}`);
 
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: shot, fullPage: true });
@@ -196,6 +212,7 @@ try {
         schedule: scheduleHref,
         run: runHref,
         images,
+        axe_pages: Object.keys(axeFindings),
         log_lines: logText.split('\n').length,
         screenshots: [listShot, shot],
       }),
