@@ -355,7 +355,7 @@ pub fn daemon(config: crate::daemon::Config, log_format: LogFormat) -> u8 {
         },
         _ => std::sync::Arc::new(crate::clock::SystemClock),
     };
-    match rt.block_on(crate::daemon::run(config, clock, shutdown_signal())) {
+    match rt.block_on(async { crate::daemon::run(config, clock, shutdown_signal()).await }) {
         Ok(()) => EXIT_OK,
         // Once: as a log record where logs are machine-read, else as a line.
         Err(e) if log_format == LogFormat::Json => {
@@ -369,25 +369,34 @@ pub fn daemon(config: crate::daemon::Config, log_format: LogFormat) -> u8 {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM; the handlers are installed when this is called.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    // Registered now, not when first polled: a SIGTERM that arrives while the
+    // daemon starts (after /readyz said ready) must stop it gracefully, not
+    // kill it with the default action.
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {}
+                _ = wait(int) => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

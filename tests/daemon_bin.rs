@@ -439,3 +439,55 @@ fn a_start_up_error_is_printed_once_and_a_read_only_state_is_named() {
         "{err}"
     );
 }
+
+/// Whether a process with this pid is still alive (and not a zombie).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_generator_past_its_timeout_is_killed_with_its_children_and_the_run_goes_on() {
+    let p = Project::new();
+    // The first call hangs (with a child of its own, as a shell script's curl
+    // would); later calls answer at once.
+    p.script(
+        "gen-hang-once.sh",
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\nif [ ! -e {marker} ]; then\n  touch {marker}\n  sleep 300 &\n  echo $$ $! > {pids}\n  wait\nfi\necho '{{\"ad_run_id\": \"ar-'$$'\", \"images\": [{{\"png_base64\": \"{png}\"}}]}}'\n",
+            marker = p.path("hung").display(),
+            pids = p.path("pids").display(),
+            png = common::PNG_1X1,
+        ),
+    );
+    p.write(
+        "schedules/s.yaml",
+        &schedule("hang", "  daily: { at: \"09:00\" }\n  timeout: 2s", 2),
+    );
+    let bin = Bin::start(&p, &gen(&p, "gen-hang-once.sh"), &[]);
+    let (status, body) = common::http("POST", bin.port, "/api/v1/schedules/hang/trigger").unwrap();
+    assert_eq!(status, 202, "{body}");
+    let run_id = serde_json::from_str::<Value>(&body).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run = wait_for(30, "the run to end", || {
+        let r = bin.get(&format!("/api/v1/runs/{run_id}"))?;
+        matches!(r["status"].as_str()?, "completed" | "failed").then_some(r)
+    });
+    // The hung template failed; the next one ran.
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["ads"].as_array().unwrap().len(), 1, "{run}");
+    let logs = bin.get(&format!("/api/v1/runs/{run_id}/logs")).unwrap();
+    assert!(
+        logs.to_string().contains("timed out after 2s"),
+        "the log says why: {logs}"
+    );
+    let pids = std::fs::read_to_string(p.path("pids")).unwrap();
+    for pid in pids.split_whitespace() {
+        wait_for(5, &format!("process {pid} to be gone"), || {
+            (!alive(pid)).then_some(())
+        });
+    }
+}

@@ -9,8 +9,36 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// How long one generator call may take before it is abandoned.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The outer bound of one generator call; each schedule's `timeout`
+/// (1s..24h, default 30m) cuts it shorter.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Kills a `cmd:` generator's whole process group when dropped before
+/// [`GroupGuard::disarm`]: a shell script's children (curl, python) would
+/// otherwise outlive an abandoned call, and `kill_on_drop` reaches only the
+/// direct child.
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pgid) = self.0 {
+            // The group id is the child's pid (process_group(0)); a negative
+            // pid makes kill(1) signal the whole group.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pgid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
 
 /// A generator's stdout larger than this is refused (base64 images included).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
@@ -63,14 +91,18 @@ impl Generator for CmdGenerator {
 
     fn generate<'a>(&'a self, request: &'a Value, log: LogFn<'a>) -> GenFuture<'a> {
         Box::pin(async move {
-            let mut child = tokio::process::Command::new(&self.program)
-                .args(&self.args)
+            let mut cmd = tokio::process::Command::new(&self.program);
+            cmd.args(&self.args)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .kill_on_drop(true)
+                .kill_on_drop(true);
+            #[cfg(unix)]
+            cmd.process_group(0);
+            let mut child = cmd
                 .spawn()
                 .map_err(|e| format!("cannot start generator `{}`: {e}", self.program))?;
+            let mut group = GroupGuard(child.id());
             let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
             let mut stdin = child.stdin.take().ok_or("no stdin")?;
             let stdout = child.stdout.take().ok_or("no stdout")?;
@@ -115,6 +147,8 @@ impl Generator for CmdGenerator {
                             self.timeout.as_secs()
                         )
                     })?;
+            // Exited and reaped: its group id may be reused, never signal it.
+            group.disarm();
             let status = status.map_err(|e| e.to_string())?;
             let out = out.map_err(|e| format!("reading the generator's output: {e}"))?;
             if !status.success() {

@@ -488,10 +488,21 @@ impl Runner {
             let _ = self.write_log();
         };
         self.metrics.generator_calls.fetch_add(1, Ordering::Relaxed);
-        let parsed = match self.generator.generate(&request, &log).await {
-            Ok(resp) => parse_response(&resp, &out_dir, &state_dir, n),
-            Err(e) => Err(e),
-        };
+        // A hung call must not hold the one worker: past the schedule's
+        // timeout the call is dropped (an HTTP request is cut, a `cmd:`
+        // program is killed with its process group) and the run goes on.
+        let limit = crate::spec::check::generator_timeout(schedule);
+        let parsed =
+            match tokio::time::timeout(limit, self.generator.generate(&request, &log)).await {
+                Ok(Ok(resp)) => parse_response(&resp, &out_dir, &state_dir, n),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(format!(
+                    "timed out after {}; the generator call was abandoned",
+                    crate::scheduler::human_duration(
+                        chrono::Duration::from_std(limit).unwrap_or_default()
+                    )
+                )),
+            };
         let (ad_run_id, images) = parsed.inspect_err(|_| {
             self.metrics
                 .generator_failures

@@ -106,6 +106,21 @@ pub fn catchup_window(s: &Schedule) -> Duration {
         .unwrap_or_else(|| Duration::hours(1))
 }
 
+/// The longest and shortest `schedule.timeout`.
+const TIMEOUT_RANGE: (i64, i64) = (1, 24 * 3600);
+
+/// How long one generator call of a schedule may take (default 30 min).
+pub fn generator_timeout(s: &Schedule) -> std::time::Duration {
+    let secs = s
+        .schedule
+        .timeout
+        .as_deref()
+        .and_then(|w| calendar::parse_duration(w).ok())
+        .map_or(30 * 60, |d| d.num_seconds())
+        .clamp(TIMEOUT_RANGE.0, TIMEOUT_RANGE.1);
+    std::time::Duration::from_secs(secs as u64)
+}
+
 /// A document id and where it is defined.
 #[derive(Debug, Clone)]
 pub struct IdRef {
@@ -213,6 +228,23 @@ fn check_timing(
                 Code::Schema,
                 file,
                 at("/schedule/catchup_window"),
+                message,
+            ));
+        }
+    }
+    if let Some(t) = &timing.timeout {
+        let message = match calendar::parse_duration(t) {
+            Err(message) => Some(message),
+            Ok(d) if !(TIMEOUT_RANGE.0..=TIMEOUT_RANGE.1).contains(&d.num_seconds()) => Some(format!(
+                "`{t}` is outside the allowed timeout of 1s to 24h; a generator call that takes longer is abandoned"
+            )),
+            Ok(_) => None,
+        };
+        if let Some(message) = message {
+            out.push(Finding::error(
+                Code::Schema,
+                file,
+                at("/schedule/timeout"),
                 message,
             ));
         }

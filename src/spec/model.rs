@@ -108,6 +108,8 @@ pub struct Timing {
     pub catchup_window: Option<String>,
     /// Retries of a failed calendar run, 0..=5 (default 2).
     pub retries: Option<u8>,
+    /// How long one generator call may take, 1s..24h (default 30m).
+    pub timeout: Option<String>,
 }
 
 /// `{ at: ... }` — a time (daily) or a date-time (once).
