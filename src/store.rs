@@ -272,11 +272,7 @@ impl Store {
         // The old database must be gone before sled will lock the folder again;
         // readers hold it only for the length of a call.
         if let Some(old) = guard.take() {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            drop(old);
+            release(old);
         }
         let handles = Handles::open(&self.shared.dir)?;
         handles.probe()?;
@@ -314,6 +310,32 @@ impl Store {
         let h = self.h()?;
         h.db.flush_async().await?;
         Ok(())
+    }
+
+    /// Flushes and releases the folder's lock, so another process (or a
+    /// restarted daemon) can open it as soon as this returns. Calls after it
+    /// answer `Unavailable`.
+    pub fn close(&self) -> Result<(), StoreError> {
+        let old = self
+            .shared
+            .handles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some("the store is closed".into());
+        match old {
+            Some(old) => {
+                let flushed = old.db.flush();
+                release(old);
+                flushed.map(|_| ())?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Writes everything to disk, blocking.
@@ -544,6 +566,16 @@ impl IdGen {
         *last = id;
         ulid::Ulid(id).to_string()
     }
+}
+
+/// Drops the database once no reader holds it: sled unlocks the folder only
+/// when its last handle goes. Readers hold it for the length of one call.
+fn release(handles: Arc<Handles>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Arc::strong_count(&handles) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(handles);
 }
 
 #[cfg(test)]

@@ -894,9 +894,19 @@ impl Daemon {
             recover(&ctx.store, ctx.clock.now(), None).map_err(|e| e.to_string())?;
         }
         let _ = self.scheduler.await;
-        ctx.store.flush().await.map_err(|e| e.to_string())?;
+        let _ = self.reloader.await;
+        let _ = self.supervisor.await;
         self.server_stop.notify_one();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.server).await;
+        self.server.abort();
+        // Closing (not just flushing) releases sled's lock now, whatever task
+        // still holds the context: a restart in the same process, or another
+        // daemon started right after this one, opens the folder at once.
+        let store = ctx.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
         tracing::info!("stopped");
         Ok(())
     }
