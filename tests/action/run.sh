@@ -63,6 +63,17 @@ if [[ -n ${ADSCHED_CARGO_LOCK:-} ]]; then
   need flock "install util-linux"
   lock=(flock "$ADSCHED_CARGO_LOCK")
 fi
+# timed COMMAND...: runs it (under the cargo lock, when there is one) and
+# writes its run time, not counting the wait for the lock, to $tmp/seconds.
+timed() {
+  local rc
+  set +e
+  ${lock[@]+"${lock[@]}"} bash -c 'date +%s > "$0" && exec "$@"' "$tmp/started" "$@"
+  rc=$?
+  set -e
+  echo $(($(date +%s) - $(cat "$tmp/started" 2> /dev/null || date +%s))) > "$tmp/seconds"
+  return $rc
+}
 
 bin_in=${ADSCHED_BIN:-target/debug/adsched}
 [[ $bin_in == /* ]] || bin_in=$root/$bin_in
@@ -79,7 +90,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A copy: step 3's cargo install may relink target/debug/adsched.
+# A copy named adsched: the release archive holds it under that name, and the
+# system hook finds it on PATH.
 mkdir -p "$tmp/bin"
 cp "$bin_in" "$tmp/bin/adsched"
 bin=$tmp/bin/adsched
@@ -309,15 +321,12 @@ if [[ ${ADSCHED_TEST_CARGO_FALLBACK:-1} != 0 ]]; then
   echo "== the cargo fallback, for real"
   git clone --quiet "$root" "$tmp/src"
   git -C "$tmp/src" tag -f "$tag" > /dev/null
-  start=$(date +%s)
-  set +e
-  env ADSCHED_REPOSITORY=example/adsched ADSCHED_VERSION="$tag" ADSCHED_INSTALL_ROOT="$tmp/cargo" \
+  rc=0
+  timed env ADSCHED_REPOSITORY=example/adsched ADSCHED_VERSION="$tag" ADSCHED_INSTALL_ROOT="$tmp/cargo" \
     ADSCHED_DOWNLOAD_BASE="$url/missing/$tag" ADSCHED_GIT_URL="file://$tmp/src" \
     ADSCHED_CARGO_INSTALL_ARGS=--debug CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" \
-    ${lock[@]+"${lock[@]}"} "$install_sh" > "$tmp/cargo.log" 2>&1
-  rc=$?
-  set -e
-  seconds=$(($(date +%s) - start))
+    "$install_sh" > "$tmp/cargo.log" 2>&1 || rc=$?
+  seconds=$(cat "$tmp/seconds")
   ((rc == 0)) && grep -q "built from source" "$tmp/cargo.log" || { tail -30 "$tmp/cargo.log" >&2; fail "cargo install --git file://... --tag $tag exited $rc"; }
   [[ $("$tmp/cargo/bin/adsched" --version | awk '{ print $2 }') == "$version" ]] || fail "the built binary is not version $version"
   (cd "$tmp/repo" && ADSCHED_BIN="$tmp/cargo/bin/adsched" "$run_sh" > /dev/null 2>&1) || fail "the built binary does not validate the starter"
@@ -361,12 +370,9 @@ if [[ ${ADSCHED_TEST_PRECOMMIT_RUST:-0} == 1 ]]; then
   # pre-commit builds adsched itself (cargo install --path . in its clone, a
   # release build); no adsched of ours on PATH.
   hook_path=$PATH
-  start=$(date +%s)
-  set +e
-  (cd "$tmp/pc" && ${lock[@]+"${lock[@]}"} pre-commit try-repo --color never "$root" adsched-validate --all-files) > "$tmp/pc.log" 2>&1
-  rc=$?
-  set -e
-  seconds=$(($(date +%s) - start))
+  rc=0
+  (cd "$tmp/pc" && timed pre-commit try-repo --color never "$root" adsched-validate --all-files) > "$tmp/pc.log" 2>&1 || rc=$?
+  seconds=$(cat "$tmp/seconds")
   ((rc == 0)) && grep -q 'adsched validate.*Passed' "$tmp/pc.log" || { tail -40 "$tmp/pc.log" >&2; fail "adsched-validate (language: rust): exit $rc"; }
   pass "pre-commit try-repo adsched-validate (language: rust) builds and passes (${seconds}s)"
   break_schedule
