@@ -5,10 +5,13 @@
 #   - Debian packages: chromium (the dashboard browser test), nodejs and npm,
 #     python3-venv (skipped when already present; apt needs root or sudo);
 #   - a Python virtual environment in .venv/ with tests/requirements.txt
-#     (aiosmtpd for the SMTP server, pydantic-ai for the MCP agent test);
+#     (aiosmtpd for the SMTP server, pydantic-ai for the MCP agent test,
+#     check-jsonschema, actionlint, shellcheck and pre-commit for the Action);
 #   - playwright-core in tests/browser/node_modules (it drives the system
 #     Chromium; no browser is downloaded).
-# Then `cargo test --locked`, with any extra arguments passed on.
+# Then `cargo test --locked`, with any extra arguments passed on, and, when
+# there are none, tests/action/run.sh (the GitHub Action, the pre-commit hooks
+# and the starter schedules repository, run locally).
 # Re-running it is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,3 +62,9 @@ export ADSCHED_PYTHON="$root/.venv/bin/python"
 
 say "cargo test --locked $*"
 cargo test --locked "$@"
+
+# A filtered run (arguments given) is about one part of the Rust suite.
+if (($# == 0)); then
+  say "tests/action/run.sh"
+  PATH="$root/.venv/bin:$PATH" ADSCHED_BIN=target/debug/adsched tests/action/run.sh
+fi
