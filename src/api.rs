@@ -10,15 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::daemon::Ctx;
-use crate::records::{fmt_time, RunStatus, ScheduleState};
+use crate::service::{self, QueryError, RunParams, ScheduleFilter};
+use crate::store::StoreError;
+use crate::views::{LogLineView, RunView, ScheduleView, TriggerView};
 
-/// Runs listed when no `limit` is given.
-const DEFAULT_LIMIT: usize = 50;
-/// The largest page of runs, in the API, the CLI and the MCP tools alike.
-pub const MAX_LIMIT: usize = 1000;
+pub use crate::service::MAX_LIMIT;
 
 /// The router.
 pub fn router(ctx: Arc<Ctx>) -> Router {
@@ -62,18 +61,70 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-/// A store failure: 503 with `Retry-After` while the store is being reopened
-/// (after a full disk), so clients wait instead of reporting a bug; else 500.
-pub fn internal(e: crate::store::StoreError) -> Response {
-    match e {
-        crate::store::StoreError::Unavailable(_) => {
-            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+/// Why a request failed; answers `{"error": "..."}` with its status, so
+/// handlers use `?`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A query's answer is "no", or its arguments are not allowed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// A token is needed and was not given.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Not from this caller.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A bug or a lost task.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Query(q) => match q {
+                QueryError::NoSchedule(_) | QueryError::NoRun(_) => StatusCode::NOT_FOUND,
+                QueryError::Invalid(_) => StatusCode::BAD_REQUEST,
+                QueryError::Removed(_) => StatusCode::CONFLICT,
+                QueryError::Stopping | QueryError::Store(StoreError::Unavailable(_)) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                QueryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::Query(QueryError::Store(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut r = error(status, self.to_string());
+        // A store being reopened (after a full disk) comes back: clients wait
+        // instead of reporting a bug.
+        if matches!(
+            self,
+            ApiError::Query(QueryError::Store(StoreError::Unavailable(_)))
+        ) {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
-            r
         }
-        e => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        r
     }
+}
+
+/// A store failure as a response (see [`ApiError`]).
+pub fn internal(e: StoreError) -> Response {
+    ApiError::from(e).into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -101,250 +152,73 @@ async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// A schedule as the API shows it.
-pub fn schedule_json(store: &crate::store::Store, s: &ScheduleState) -> Value {
-    let tz = s.tz();
-    let last_run = s
-        .last_run_id
-        .as_deref()
-        .and_then(|id| store.run(id).ok().flatten())
-        .map(|r| r.to_api());
-    json!({
-        "id": s.id,
-        "name": s.name,
-        "tenant_id": s.tenant_id,
-        "product": s.product,
-        "brand": s.brand,
-        "status": s.status,
-        "description": s.description,
-        "timezone": s.timezone,
-        "next_run_at": s.next_run_at.map(|t| fmt_time(t, tz)),
-        "runs_completed": s.runs_completed,
-        "max_runs": s.max_runs,
-        "source": s.source,
-        "error": s.error,
-        "last_run": last_run,
-        "pending_run": s.pending_run,
-        "running_run": s.running_run,
-        "retry": s.retry.as_ref().map(|r| json!({"attempt": r.attempt, "at": fmt_time(r.at, tz)})),
-        "spec": s.spec,
-    })
+async fn list_schedules(
+    State(ctx): State<Arc<Ctx>>,
+    Query(f): Query<ScheduleParams>,
+) -> Result<Json<Vec<ScheduleView>>, ApiError> {
+    let f = ScheduleFilter::parse(
+        f.brand.as_deref(),
+        f.product.as_deref(),
+        f.status.as_deref(),
+    )?;
+    Ok(Json(
+        blocking(move || service::schedules(&ctx.store, &f)).await?,
+    ))
 }
 
 #[derive(Deserialize)]
-struct ScheduleFilter {
+struct ScheduleParams {
     brand: Option<String>,
     product: Option<String>,
     status: Option<String>,
 }
 
-/// Whether a schedule passes the list filters (brand and product match id or name).
-pub fn matches_filter(
-    s: &ScheduleState,
-    brand: Option<&str>,
-    product: Option<&str>,
-    status: Option<&str>,
-) -> bool {
-    let eq = |want: Option<&str>, r: &crate::records::NamedRef| {
-        want.is_none_or(|w| {
-            w.is_empty() || w.eq_ignore_ascii_case(&r.id) || w.eq_ignore_ascii_case(&r.name)
-        })
-    };
-    eq(brand, &s.brand)
-        && eq(product, &s.product)
-        && status.is_none_or(|w| w.is_empty() || w == s.status.as_str())
-}
-
-const SCHEDULE_STATUSES: [&str; 4] = ["active", "paused", "completed", "removed"];
-
-async fn list_schedules(State(ctx): State<Arc<Ctx>>, Query(f): Query<ScheduleFilter>) -> Response {
-    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
-        if !SCHEDULE_STATUSES.contains(&s) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "status `{s}` is not one of {}",
-                    SCHEDULE_STATUSES.join(", ")
-                ),
-            );
-        }
-    }
-    let all = match ctx.store.schedules() {
-        Ok(a) => a,
-        Err(e) => return internal(e),
-    };
-    let list: Vec<Value> = all
-        .iter()
-        .filter(|s| {
-            matches_filter(
-                s,
-                f.brand.as_deref(),
-                f.product.as_deref(),
-                f.status.as_deref(),
-            )
-        })
-        .map(|s| schedule_json(&ctx.store, s))
-        .collect();
-    Json(list).into_response()
-}
-
-async fn get_schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
-    match ctx.store.schedule(&id) {
-        Ok(Some(s)) => Json(schedule_json(&ctx.store, &s)).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no schedule with id `{id}`")),
-        Err(e) => internal(e),
-    }
-}
-
-#[derive(Deserialize)]
-struct RunFilter {
-    status: Option<String>,
-    limit: Option<String>,
-    before: Option<String>,
-    since: Option<String>,
-}
-
-struct RunQuery {
-    status: Option<RunStatus>,
-    limit: usize,
-    before: Option<String>,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-fn parse_run_filter(f: RunFilter) -> Result<RunQuery, Box<Response>> {
-    let status = match f.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                format!("status `{s}` is not one of pending, running, completed, failed, interrupted, missed"),
-            ))
-        })?),
-    };
-    let limit = match f.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(Box::new(error(
-                    StatusCode::BAD_REQUEST,
-                    format!("limit `{l}` is not a number from 1 to {MAX_LIMIT}"),
-                )))
-            }
-        },
-    };
-    let since = match f.since.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(parse_since(s).ok_or_else(|| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                format!("since `{s}` is not a date (YYYY-MM-DD) or an RFC 3339 time"),
-            ))
-        })?),
-    };
-    Ok(RunQuery {
-        status,
-        limit,
-        before: f.before.filter(|b| !b.is_empty()),
-        since,
-    })
-}
-
-/// A `before` cursor must name a run: a typo must not answer the whole list
-/// (or none of it) as if it were a page.
-fn check_cursor(ctx: &Ctx, before: Option<&str>) -> Result<(), Box<Response>> {
-    let Some(id) = before else { return Ok(()) };
-    match ctx.store.run(id) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "before `{id}` is not a run id; pass the `id` of the last run of the previous page"
-            ),
-        ))),
-        Err(e) => Err(Box::new(internal(e))),
-    }
-}
-
-/// A date (midnight UTC) or an RFC 3339 instant.
-pub fn parse_since(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&chrono::Utc));
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+async fn get_schedule(
+    State(ctx): State<Arc<Ctx>>,
+    Path(id): Path<String>,
+) -> Result<Json<ScheduleView>, ApiError> {
+    Ok(Json(
+        blocking(move || service::schedule(&ctx.store, &id)).await?,
+    ))
 }
 
 async fn schedule_runs(
     State(ctx): State<Arc<Ctx>>,
     Path(id): Path<String>,
-    Query(f): Query<RunFilter>,
-) -> Response {
-    let q = match parse_run_filter(f) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
-    match ctx.store.schedule(&id) {
-        Ok(Some(_)) => {}
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no schedule with id `{id}`")),
-        Err(e) => return internal(e),
-    }
-    if let Err(r) = check_cursor(&ctx, q.before.as_deref()) {
-        return *r;
-    }
-    match ctx
-        .store
-        .runs(Some(&id), q.status, q.before.as_deref(), q.since, q.limit)
-    {
-        Ok(runs) => Json(runs.iter().map(|r| r.to_api()).collect::<Vec<_>>()).into_response(),
-        Err(e) => internal(e),
-    }
+    Query(p): Query<RunParams>,
+) -> Result<Json<Vec<RunView>>, ApiError> {
+    let f = p.parse()?;
+    Ok(Json(
+        blocking(move || service::runs(&ctx.store, Some(&id), &f)).await?,
+    ))
 }
 
-async fn all_runs(State(ctx): State<Arc<Ctx>>, Query(f): Query<RunFilter>) -> Response {
-    let q = match parse_run_filter(f) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_cursor(&ctx, q.before.as_deref()) {
-        return *r;
-    }
-    match ctx
-        .store
-        .runs(None, q.status, q.before.as_deref(), q.since, q.limit)
-    {
-        Ok(runs) => Json(runs.iter().map(|r| r.to_api()).collect::<Vec<_>>()).into_response(),
-        Err(e) => internal(e),
-    }
+async fn all_runs(
+    State(ctx): State<Arc<Ctx>>,
+    Query(p): Query<RunParams>,
+) -> Result<Json<Vec<RunView>>, ApiError> {
+    let f = p.parse()?;
+    Ok(Json(
+        blocking(move || service::runs(&ctx.store, None, &f)).await?,
+    ))
 }
 
-async fn get_run(State(ctx): State<Arc<Ctx>>, Path(run_id): Path<String>) -> Response {
-    match ctx.store.run(&run_id) {
-        Ok(Some(r)) => Json(r.to_api()).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no run with id `{run_id}`")),
-        Err(e) => internal(e),
-    }
+async fn get_run(
+    State(ctx): State<Arc<Ctx>>,
+    Path(run_id): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
+    Ok(Json(
+        blocking(move || service::run(&ctx.store, &run_id)).await?,
+    ))
 }
 
-async fn run_logs(State(ctx): State<Arc<Ctx>>, Path(run_id): Path<String>) -> Response {
-    let run = match ctx.store.run(&run_id) {
-        Ok(Some(r)) => r,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no run with id `{run_id}`")),
-        Err(e) => return internal(e),
-    };
-    let tz: chrono_tz::Tz = run.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
-    match ctx.store.logs(&run_id) {
-        Ok(lines) => Json(
-            lines
-                .iter()
-                .map(|l| json!({"time": fmt_time(l.time, tz), "level": l.level, "message": l.message}))
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(e) => internal(e),
-    }
+async fn run_logs(
+    State(ctx): State<Arc<Ctx>>,
+    Path(run_id): Path<String>,
+) -> Result<Json<Vec<LogLineView>>, ApiError> {
+    Ok(Json(
+        blocking(move || service::logs(&ctx.store, &run_id)).await?,
+    ))
 }
 
 async fn trigger(
@@ -352,7 +226,7 @@ async fn trigger(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<(StatusCode, Json<TriggerView>), ApiError> {
     // With a token, it is required; without one, only local callers may trigger.
     match std::env::var("ADSCHED_API_TOKEN")
         .ok()
@@ -364,38 +238,31 @@ async fn trigger(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
             if given != Some(token.as_str()) {
-                return error(StatusCode::UNAUTHORIZED, "a valid `Authorization: Bearer` token (ADSCHED_API_TOKEN) is required to trigger runs");
+                return Err(ApiError::Unauthorized(
+                    "a valid `Authorization: Bearer` token (ADSCHED_API_TOKEN) is required to trigger runs",
+                ));
             }
         }
         None if !peer.ip().is_loopback() => {
-            return error(
-                StatusCode::FORBIDDEN,
+            return Err(ApiError::Forbidden(
                 "set ADSCHED_API_TOKEN on the daemon to trigger runs from another host",
-            );
+            ));
         }
         None => {}
     }
-    match ctx.trigger(&id) {
-        Ok((run_id, already)) => (
-            StatusCode::ACCEPTED,
-            Json(json!({"run_id": run_id, "already_pending": already})),
-        )
-            .into_response(),
-        Err(crate::daemon::TriggerError::NotFound) => {
-            error(StatusCode::NOT_FOUND, format!("no schedule with id `{id}`"))
-        }
-        Err(crate::daemon::TriggerError::Removed) => error(
-            StatusCode::CONFLICT,
-            format!(
-                "schedule `{id}` is removed (its document is gone); restore the file to run it"
-            ),
-        ),
-        Err(crate::daemon::TriggerError::Stopping) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is shutting down",
-        ),
-        Err(crate::daemon::TriggerError::Store(e)) => internal(e),
-    }
+    let view = blocking(move || service::trigger_in(&ctx, &id)).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// Runs a store query on tokio's blocking pool: sled reads and the flushes of
+/// a trigger block, and must not stall the threads serving other requests.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("the query stopped: {e}")))?
+        .map_err(ApiError::from)
 }
 
 /// Serves a generated image from `state/ads`, never anything outside it.
@@ -438,10 +305,10 @@ mod tests {
 
     #[test]
     fn a_store_being_reopened_is_a_503_with_retry_after() {
-        let r = internal(crate::store::StoreError::Unavailable("reopening".into()));
+        let r = internal(StoreError::Unavailable("reopening".into()));
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
-        let r = internal(crate::store::StoreError::Aborted("bug".into()));
+        let r = internal(StoreError::Aborted("bug".into()));
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

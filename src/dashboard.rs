@@ -138,7 +138,7 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
         .collect();
     products.sort();
     products.dedup();
-    let statuses: Vec<(String, String)> = ["active", "paused", "completed", "removed"]
+    let statuses: Vec<(String, String)> = crate::records::ScheduleStatus::NAMES
         .iter()
         .map(|s| (s.to_string(), s.to_string()))
         .collect();
@@ -149,16 +149,15 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
         options("product", &products, f.product.as_deref()),
         options("status", &statuses, f.status.as_deref()),
     );
+    // An unknown status matches nothing, as a filter on a typed URL would.
+    let filter = crate::service::ScheduleFilter::parse(
+        f.brand.as_deref(),
+        f.product.as_deref(),
+        f.status.as_deref(),
+    );
     let shown: Vec<&ScheduleState> = all
         .iter()
-        .filter(|s| {
-            crate::api::matches_filter(
-                s,
-                f.brand.as_deref(),
-                f.product.as_deref(),
-                f.status.as_deref(),
-            )
-        })
+        .filter(|s| filter.as_ref().is_ok_and(|f| f.matches(s)))
         .collect();
     body.push_str("<div class=\"wrap\"><table><thead><tr><th>Schedule</th><th>Brand</th><th>Product</th><th class=\"opt\">When</th><th>Next run</th><th>Status</th><th class=\"opt\">Runs</th><th class=\"opt\">Last run</th></tr></thead><tbody>");
     for s in &shown {

@@ -4,6 +4,8 @@
 //! times in a zone), [`reconcile`] (documents against stored state) and
 //! [`scheduler`] (firing decisions) — carry the logic. [`store`] is the only
 //! code that knows sled; [`daemon`], [`run`] and [`api`] are the edges.
+//! Every edge (API, CLI, MCP server, dashboard) answers the queries of
+//! [`service`] and speaks the types of [`views`].
 
 pub mod api;
 pub mod calendar;
@@ -20,5 +22,7 @@ pub mod reconcile;
 pub mod records;
 pub mod run;
 pub mod scheduler;
+pub mod service;
 pub mod spec;
 pub mod store;
+pub mod views;

@@ -4,10 +4,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Status of a schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScheduleStatus {
     /// Fires on its calendar.
@@ -21,6 +21,14 @@ pub enum ScheduleStatus {
 }
 
 impl ScheduleStatus {
+    /// Every status, as in the API.
+    pub const NAMES: [&'static str; 4] = ["active", "paused", "completed", "removed"];
+
+    /// Parses an API filter value.
+    pub fn parse(s: &str) -> Option<ScheduleStatus> {
+        serde_json::from_value(Value::String(s.to_string())).ok()
+    }
+
     /// The status as in the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,6 +59,16 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status, as in the API.
+    pub const NAMES: [&'static str; 6] = [
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "interrupted",
+        "missed",
+    ];
+
     /// The status as in the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,7 +88,7 @@ impl RunStatus {
 }
 
 /// Why a run exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// Its calendar time came.
@@ -84,6 +102,14 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// Every trigger, as in the API.
+    pub const NAMES: [&'static str; 4] = ["schedule", "catchup", "manual", "retry"];
+
+    /// Parses an API filter value.
+    pub fn parse(s: &str) -> Option<Trigger> {
+        serde_json::from_value(Value::String(s.to_string())).ok()
+    }
+
     /// Whether the run counts toward `max_runs`.
     pub fn counts(self) -> bool {
         matches!(self, Trigger::Schedule | Trigger::Catchup)
@@ -91,7 +117,7 @@ impl Trigger {
 }
 
 /// An id and a display name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct NamedRef {
     /// Id.
     pub id: String,
@@ -100,7 +126,7 @@ pub struct NamedRef {
 }
 
 /// Where a schedule is defined.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct SourceRef {
     /// The file, as shown by `validate`.
     pub file: String,
@@ -109,7 +135,7 @@ pub struct SourceRef {
 }
 
 /// An error in a schedule's file, shown until the file is fixed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileError {
     /// The file.
     pub file: String,
@@ -201,7 +227,7 @@ pub struct Ad {
 }
 
 /// The result of one export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportResult {
     /// email or slack.
     pub destination: String,
@@ -308,35 +334,6 @@ impl Run {
             timezone: state.timezone.clone(),
             product_id: state.product.id.clone(),
         }
-    }
-
-    /// The run as the API shows it: times in the schedule's zone.
-    pub fn to_api(&self) -> Value {
-        let tz: Tz = self.timezone.parse().unwrap_or(Tz::UTC);
-        json!({
-            "id": self.id,
-            "schedule_id": self.schedule_id,
-            "tenant_id": self.tenant_id,
-            "trigger": self.trigger,
-            "attempt": self.attempt,
-            "status": self.status,
-            "scheduled_for": self.scheduled_for.map(|t| fmt_time(t, tz)),
-            "queued_at": fmt_time(self.queued_at, tz),
-            "started_at": self.started_at.map(|t| fmt_time(t, tz)),
-            "completed_at": self.completed_at.map(|t| fmt_time(t, tz)),
-            "duration_seconds": match (self.started_at, self.completed_at) {
-                (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
-                _ => None,
-            },
-            "error_message": self.error_message,
-            "templates_used": self.templates_used,
-            "ad_run_ids": self.ad_run_ids,
-            "ads": self.ads.iter().map(|a| json!({
-                "template": a.template, "ad_run_id": a.ad_run_id, "image": a.image, "status": a.status,
-            })).collect::<Vec<_>>(),
-            "exports": self.exports,
-            "missed_count": self.missed_count,
-        })
     }
 }
 

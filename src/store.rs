@@ -398,6 +398,21 @@ impl Store {
         since: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Result<Vec<Run>, StoreError> {
+        self.runs_matching(schedule, before, since, limit, |r| {
+            status.is_none_or(|s| s == r.status)
+        })
+    }
+
+    /// Runs newest first, as [`Store::runs`], keeping those `keep` accepts:
+    /// the limit counts kept runs only.
+    pub fn runs_matching(
+        &self,
+        schedule: Option<&str>,
+        before: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+        keep: impl Fn(&Run) -> bool,
+    ) -> Result<Vec<Run>, StoreError> {
         let h = self.h()?;
         let mut out = Vec::new();
         let ids: Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>>> = match schedule {
@@ -433,7 +448,7 @@ impl Store {
                     break;
                 }
             }
-            if status.is_none_or(|s| s == run.status) {
+            if keep(&run) {
                 out.push(run);
             }
         }

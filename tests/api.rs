@@ -232,6 +232,113 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
             assert!(v["error"].as_str().unwrap().contains("not a run id"), "{v}");
         }
     }
+    // Every schedule's runs, filtered by the schedule's brand and product
+    // (id or name) and by trigger.
+    let globex = api.ok("/api/v1/runs?brand=globex").await;
+    assert_eq!(globex.as_array().unwrap().len(), 2, "{globex}");
+    assert!(globex
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["schedule_id"] == "globex-daily"));
+    assert_eq!(
+        ids(&api.ok("/api/v1/runs?product=Collagen&limit=1000").await),
+        newest_first
+    );
+    assert_eq!(
+        ids(&api.ok("/api/v1/runs?brand=acme&product=trail-bar").await).len(),
+        0
+    );
+    assert_eq!(
+        ids(&api.ok("/api/v1/runs?trigger=manual&limit=5").await).len(),
+        5,
+        "the limit counts matching runs"
+    );
+    assert_eq!(ids(&api.ok("/api/v1/runs?trigger=schedule").await).len(), 0);
+    let (s, v) = api.get("/api/v1/runs?trigger=cron").await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(
+        v["error"],
+        "trigger `cron` is not one of schedule, catchup, manual, retry"
+    );
+    // Each answer has exactly the fields SPEC 6 names, plus the ones
+    // docs/queries.md adds (marked), and nothing else.
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let sorted = |names: &[&str]| {
+        let mut k: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        k.sort();
+        k
+    };
+    let schedule_fields = sorted(&[
+        "id",
+        "name",
+        "tenant_id",
+        "product",
+        "brand",
+        "status",
+        "description",
+        "timezone",
+        "next_run_at",
+        "runs_completed",
+        "max_runs",
+        "source",
+        "error",
+        "last_run",
+        "spec",
+        // docs/queries.md
+        "pending_run",
+        "running_run",
+        "retry",
+    ]);
+    let run_fields = sorted(&[
+        "id",
+        "schedule_id",
+        "tenant_id",
+        "trigger",
+        "attempt",
+        "status",
+        "scheduled_for",
+        "started_at",
+        "completed_at",
+        "error_message",
+        "templates_used",
+        "ad_run_ids",
+        "ads",
+        "exports",
+        "missed_count",
+        // docs/queries.md
+        "queued_at",
+        "duration_seconds",
+    ]);
+    for s in api.ok("/api/v1/schedules").await.as_array().unwrap() {
+        assert_eq!(keys(s), schedule_fields, "{s}");
+        if s["last_run"].is_object() {
+            assert_eq!(keys(&s["last_run"]), run_fields);
+        }
+    }
+    let one_run = api.ok(&format!("/api/v1/runs/{}", acme_runs[0])).await;
+    assert_eq!(keys(&one_run), run_fields);
+    assert_eq!(
+        keys(&one_run["ads"][0]),
+        sorted(&["template", "ad_run_id", "image", "status"])
+    );
+    for path in ["/api/v1/runs", "/api/v1/schedules/acme-weekly/runs"] {
+        for r in api.ok(path).await.as_array().unwrap() {
+            assert_eq!(keys(r), run_fields, "{path}");
+        }
+    }
+    for l in api
+        .ok(&format!("/api/v1/runs/{}/logs", acme_runs[0]))
+        .await
+        .as_array()
+        .unwrap()
+    {
+        assert_eq!(keys(l), sorted(&["time", "level", "message"]));
+    }
     // Unknown routes and wrong methods answer JSON errors like every other error.
     let (s, v) = api.get("/api/v1/nothing-here").await;
     assert_eq!(s, 404);
@@ -327,6 +434,7 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     assert_eq!(r.status(), 202);
     let body: Value = r.json().await.unwrap();
     assert!(body["run_id"].is_string());
+    assert_eq!(keys(&body), sorted(&["run_id", "already_pending"]));
     wait_idle(&d.ctx.store).await;
     let r = api
         .http

@@ -443,7 +443,7 @@ async fn manual_trigger_queues_once_and_does_not_count() {
     assert_eq!(h.state("m").status, ScheduleStatus::Active);
     assert!(matches!(
         h.d().ctx.trigger("nope"),
-        Err(daemon::TriggerError::NotFound)
+        Err(daemon::TriggerError::NotFound(id)) if id == "nope"
     ));
 }
 

@@ -51,10 +51,10 @@ pub struct Config {
 /// Why a trigger was refused.
 #[derive(Debug)]
 pub enum TriggerError {
-    /// No such schedule.
-    NotFound,
-    /// The schedule is removed.
-    Removed,
+    /// No schedule has this id.
+    NotFound(String),
+    /// The schedule with this id is removed.
+    Removed(String),
     /// The daemon is stopping.
     Stopping,
     /// The store failed.
@@ -153,10 +153,10 @@ pub fn queue_manual(
     let (run_id, already) = store
         .transact(|tx| {
             let Some(mut s) = tx.schedule(id)? else {
-                return Ok(Err(TriggerError::NotFound));
+                return Ok(Err(TriggerError::NotFound(id.to_string())));
             };
             if s.status == ScheduleStatus::Removed {
-                return Ok(Err(TriggerError::Removed));
+                return Ok(Err(TriggerError::Removed(id.to_string())));
             }
             if let Some(p) = &s.pending_run {
                 return Ok(Ok((p.clone(), true)));

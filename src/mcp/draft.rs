@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::tools::{DraftSchedule, FindingOut, FireTimes, Validation};
 use super::Config;
 use crate::client::Client;
+use crate::records::ScheduleStatus;
 use crate::spec::{self, Options, Pool, Severity};
 
 /// A private folder under the system's temp folder, removed when dropped.
@@ -249,27 +250,30 @@ pub(super) fn known_fire_times(
     match Client::connect(&cfg.server, &cfg.state) {
         Ok(client) => {
             let v = client.schedule(id).map_err(|e| e.message)?;
-            let doc: spec::Schedule = serde_json::from_value(v["spec"].clone()).map_err(|e| {
+            let doc: spec::Schedule = serde_json::from_value(v.spec.clone()).map_err(|e| {
                 format!("the daemon's copy of schedule `{id}` cannot be read ({e})")
             })?;
             let mut out = fire_times(&doc, after, count)?;
-            let status = v["status"].as_str().unwrap_or_default().to_string();
-            out.note = match status.as_str() {
-                "paused" => {
+            out.note = match v.status {
+                ScheduleStatus::Paused => {
                     Some("the schedule is paused: it does not fire until `paused: false`".into())
                 }
-                "completed" => Some("the schedule is completed: it does not fire any more".into()),
-                "removed" => Some("the schedule's file is gone: it does not fire".into()),
-                _ => match (v["max_runs"].as_u64(), v["runs_completed"].as_u64()) {
-                    (Some(max), Some(done)) => Some(format!(
-                        "max_runs {max}: {done} done, so at most {} more calendar run(s)",
-                        max.saturating_sub(done)
-                    )),
-                    _ => None,
-                },
+                ScheduleStatus::Completed => {
+                    Some("the schedule is completed: it does not fire any more".into())
+                }
+                ScheduleStatus::Removed => {
+                    Some("the schedule's file is gone: it does not fire".into())
+                }
+                ScheduleStatus::Active => v.max_runs.map(|max| {
+                    format!(
+                        "max_runs {max}: {} done, so at most {} more calendar run(s)",
+                        v.runs_completed,
+                        max.saturating_sub(v.runs_completed)
+                    )
+                }),
             };
-            out.status = Some(status);
-            out.next_run_at = v["next_run_at"].as_str().map(str::to_string);
+            out.status = Some(v.status.as_str().to_string());
+            out.next_run_at = v.next_run_at;
             Ok(out)
         }
         Err(e) => {

@@ -13,6 +13,7 @@ use super::files::{self, html_to_text};
 use super::schema;
 use super::{blocking, Adsched, MAX_BODY_BYTES, MAX_EMAIL_ATTACHED_BYTES, MAX_SLACK_TEXT_CHARS};
 use crate::export::{email, slack};
+use crate::views::{RunView, ScheduleView, TriggerView};
 
 // ---------------------------------------------------------------- inputs
 
@@ -23,7 +24,7 @@ const MAX_COUNT: i64 = 100;
 /// Runs `list_runs` lists when not told.
 const DEFAULT_LIMIT: i64 = 20;
 /// The most runs `list_runs` lists: as many as the JSON API gives in one page.
-const MAX_LIMIT: i64 = crate::api::MAX_LIMIT as i64;
+const MAX_LIMIT: i64 = crate::service::MAX_LIMIT as i64;
 
 /// A schedule's status.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
@@ -364,7 +365,7 @@ impl Adsched {
             .query(move |c| Ok((c.schedule(&id)?, c.runs(Some(&id), None, None, 10)?)))
             .await?;
         Ok(Json(ScheduleDetail {
-            schedule,
+            schedule: value(&schedule),
             recent_runs: runs.iter().map(compact_run).collect(),
         }))
     }
@@ -456,7 +457,10 @@ impl Adsched {
     ) -> Result<Json<RunDetail>, String> {
         let id = args.run_id;
         let (run, logs) = self.query(move |c| Ok((c.run(&id)?, c.logs(&id)?))).await?;
-        Ok(Json(RunDetail { run, logs }))
+        Ok(Json(RunDetail {
+            run: value(&run),
+            logs: logs.iter().map(value).collect(),
+        }))
     }
 
     #[tool(
@@ -475,9 +479,10 @@ impl Adsched {
     ) -> Result<Json<Triggered>, String> {
         let id = args.schedule_id;
         let id2 = id.clone();
-        let v = self.query(move |c| c.trigger(&id2)).await?;
-        let run_id = v["run_id"].as_str().unwrap_or_default().to_string();
-        let already_pending = v["already_pending"] == true;
+        let TriggerView {
+            run_id,
+            already_pending,
+        } = self.query(move |c| c.trigger(&id2)).await?;
         let message = if already_pending {
             format!("{id} already had a queued run: {run_id}")
         } else {
@@ -634,9 +639,14 @@ impl Adsched {
     }
 }
 
+/// A view as the JSON the tools answer.
+fn value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
 /// A schedule for lists: without its `spec`, the last run shortened.
-fn compact_schedule(v: &Value) -> Value {
-    let mut v = v.clone();
+fn compact_schedule(v: &ScheduleView) -> Value {
+    let mut v = value(v);
     if let Some(o) = v.as_object_mut() {
         o.remove("spec");
         if let Some(last) = o.get("last_run").filter(|l| l.is_object()) {
@@ -655,8 +665,8 @@ fn compact_schedule(v: &Value) -> Value {
 }
 
 /// A run for lists: the ads counted, not listed.
-fn compact_run(v: &Value) -> Value {
-    let mut v = v.clone();
+fn compact_run(v: &RunView) -> Value {
+    let mut v = value(v);
     if let Some(o) = v.as_object_mut() {
         let ads = o
             .remove("ads")

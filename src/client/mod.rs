@@ -1,0 +1,329 @@
+//! Where the query commands get their data: the running daemon's API, or
+//! the store directly when no daemon answers. Either way the answers are
+//! the API's views ([`crate::views`]); [`render`] prints them.
+
+mod render;
+
+pub use render::{list, logs, plan, run, runs, show, table, trigger, OutFormat};
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::commands::{EXIT_INVALID, EXIT_USAGE};
+use crate::records::{FileError, ScheduleState};
+use crate::service::{self, QueryError, RunParams, ScheduleFilter};
+use crate::store::{Store, StoreError};
+use crate::views::{LogLineView, RunView, ScheduleView, TriggerView};
+
+/// Where the commands get their data.
+pub struct Client {
+    source: Source,
+}
+
+enum Source {
+    Api {
+        base: String,
+        http: reqwest::Client,
+        rt: tokio::runtime::Runtime,
+    },
+    Store(Store),
+}
+
+/// A failed query, with the exit code it deserves.
+pub struct Failure {
+    /// 1 for "not found" and the like, 2 for usage or connection problems.
+    pub code: u8,
+    /// What to print.
+    pub message: String,
+}
+
+fn fail(code: u8, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+    }
+}
+
+impl Client {
+    /// Connects to the daemon at `server`, or opens the store in `state`.
+    pub fn connect(server: &str, state: &Path) -> Result<Client, Failure> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| fail(EXIT_USAGE, format!("cannot start the runtime: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| fail(EXIT_USAGE, e.to_string()))?;
+        let base = server.trim_end_matches('/').to_string();
+        let alive = rt.block_on(async {
+            http.get(format!("{base}/healthz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        });
+        if alive {
+            eprintln!("(from the daemon at {base})");
+            return Ok(Client {
+                source: Source::Api { base, http, rt },
+            });
+        }
+        if !state.join("db").exists() && !state.join("conf").exists() {
+            return Err(fail(
+                EXIT_USAGE,
+                format!(
+                    "no daemon answers at {base}, and there is no store in {}; start `adsched daemon` or pass --server / --state",
+                    state.display()
+                ),
+            ));
+        }
+        match Store::open(state) {
+            Ok(store) => {
+                eprintln!("(from the store in {}; no daemon answers at {base})", state.display());
+                Ok(Client {
+                    source: Source::Store(store),
+                })
+            }
+            Err(StoreError::Locked(dir)) => Err(fail(
+                EXIT_USAGE,
+                format!("a daemon holds the store in {dir} but does not answer at {base}; pass its address with --server"),
+            )),
+            Err(e) => Err(fail(EXIT_USAGE, e.to_string())),
+        }
+    }
+
+    fn api(&self, method: reqwest::Method, path: &str) -> Result<Value, Failure> {
+        let Source::Api { base, http, rt } = &self.source else {
+            return Err(fail(EXIT_USAGE, "not connected to a daemon"));
+        };
+        let mut req = http.request(method, format!("{base}{path}"));
+        if let Ok(token) = std::env::var("ADSCHED_API_TOKEN") {
+            if !token.is_empty() {
+                req = req.bearer_auth(token);
+            }
+        }
+        rt.block_on(async {
+            let resp = req.send().await.map_err(|e| {
+                fail(
+                    EXIT_USAGE,
+                    format!("the daemon at {base} did not answer: {e}"),
+                )
+            })?;
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            if status.is_success() {
+                Ok(body)
+            } else {
+                let msg = body["error"].as_str().map_or_else(
+                    || format!("the daemon answered {status} to {path}"),
+                    str::to_string,
+                );
+                let code = if status.is_client_error() && status != reqwest::StatusCode::BAD_REQUEST
+                {
+                    EXIT_INVALID
+                } else {
+                    EXIT_USAGE
+                };
+                Err(fail(code, msg))
+            }
+        })
+    }
+
+    /// The files the daemon could not apply (from `/readyz`); none in store
+    /// mode, where no daemon has read the folder.
+    fn invalid_files(&self) -> Vec<FileError> {
+        let Source::Api { base, http, rt } = &self.source else {
+            return Vec::new();
+        };
+        rt.block_on(async {
+            // /readyz answers 503 with the same body while not ready.
+            let resp = http.get(format!("{base}/readyz")).send().await.ok()?;
+            let body: Value = resp.json().await.ok()?;
+            serde_json::from_value(body.get("invalid_files")?.clone()).ok()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Schedules matching the filters.
+    pub fn schedules(
+        &self,
+        brand: Option<&str>,
+        product: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<ScheduleView>, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let q = query(&[("brand", brand), ("product", product), ("status", status)]);
+                self.get(&format!("/api/v1/schedules{q}"))
+            }
+            Source::Store(store) => {
+                let f = ScheduleFilter::parse(brand, product, status).map_err(Failure::from)?;
+                Ok(service::schedules(store, &f)?)
+            }
+        }
+    }
+
+    /// One schedule.
+    pub fn schedule(&self, id: &str) -> Result<ScheduleView, Failure> {
+        match &self.source {
+            Source::Api { .. } => self.get(&format!("/api/v1/schedules/{}", urlencode(id))),
+            Source::Store(store) => Ok(service::schedule(store, id)?),
+        }
+    }
+
+    /// Runs, newest first.
+    pub fn runs(
+        &self,
+        schedule: Option<&str>,
+        status: Option<&str>,
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunView>, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let limit = limit.to_string();
+                let q = query(&[
+                    ("limit", Some(&limit)),
+                    ("status", status),
+                    ("since", since),
+                ]);
+                match schedule {
+                    Some(id) => self.get(&format!("/api/v1/schedules/{}/runs{q}", urlencode(id))),
+                    None => self.get(&format!("/api/v1/runs{q}")),
+                }
+            }
+            Source::Store(store) => {
+                let f = RunParams {
+                    status: status.map(str::to_string),
+                    since: since.map(str::to_string),
+                    limit: Some(limit.to_string()),
+                    ..Default::default()
+                }
+                .parse()?;
+                Ok(service::runs(store, schedule, &f)?)
+            }
+        }
+    }
+
+    /// One run.
+    pub fn run(&self, id: &str) -> Result<RunView, Failure> {
+        match &self.source {
+            Source::Api { .. } => self.get(&format!("/api/v1/runs/{}", urlencode(id))),
+            Source::Store(store) => Ok(service::run(store, id)?),
+        }
+    }
+
+    /// A run's log.
+    pub fn logs(&self, id: &str) -> Result<Vec<LogLineView>, Failure> {
+        match &self.source {
+            Source::Api { .. } => self.get(&format!("/api/v1/runs/{}/logs", urlencode(id))),
+            Source::Store(store) => Ok(service::logs(store, id)?),
+        }
+    }
+
+    /// Queues a manual run.
+    pub fn trigger(&self, id: &str) -> Result<TriggerView, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let v = self.api(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/schedules/{}/trigger", urlencode(id)),
+                )?;
+                decode(v, "trigger")
+            }
+            Source::Store(store) => Ok(service::trigger(store, id, Utc::now())?),
+        }
+    }
+
+    /// The stored schedule states, for `plan`.
+    pub fn states(&self) -> Result<Vec<ScheduleState>, Failure> {
+        match &self.source {
+            Source::Api { .. } => Ok(self
+                .schedules(None, None, None)?
+                .iter()
+                .map(state_from_view)
+                .collect()),
+            Source::Store(store) => store
+                .schedules()
+                .map_err(|e| Failure::from(QueryError::from(e))),
+        }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        let v = self.api(reqwest::Method::GET, path)?;
+        decode(v, path)
+    }
+}
+
+impl From<QueryError> for Failure {
+    fn from(e: QueryError) -> Failure {
+        fail(e.exit_code(), e.to_string())
+    }
+}
+
+/// An answer of the daemon as a view; a daemon of another version may
+/// answer another shape, and that is said rather than half-printed.
+fn decode<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, Failure> {
+    serde_json::from_value(v).map_err(|e| {
+        fail(
+            EXIT_USAGE,
+            format!("the daemon's answer to {what} is not what this adsched reads ({e}); is it another version? `adsched version` shows this one's"),
+        )
+    })
+}
+
+/// `?k=v&...` of the values given, or nothing.
+fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let q: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", urlencode(v))))
+        .collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+/// Rebuilds enough of a stored state from its view for `plan`.
+fn state_from_view(v: &ScheduleView) -> ScheduleState {
+    ScheduleState {
+        id: v.id.clone(),
+        name: v.name.clone(),
+        tenant_id: v.tenant_id.clone(),
+        product: v.product.clone(),
+        brand: v.brand.clone(),
+        status: v.status,
+        timezone: v.timezone.clone(),
+        description: v.description.clone(),
+        next_run_at: v.next_run(),
+        runs_completed: v.runs_completed,
+        max_runs: v.max_runs,
+        source: v.source.clone(),
+        calendar_key: crate::reconcile::calendar_key(&v.spec),
+        spec: v.spec.clone(),
+        product_spec: Value::Null,
+        error: v.error.clone(),
+        pending_run: None,
+        running_run: None,
+        retry: None,
+        last_run_id: None,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

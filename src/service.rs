@@ -1,0 +1,386 @@
+//! The queries (SPEC 6), once: list, get, runs, logs, trigger. The API's
+//! handlers and the CLI's store mode call these same functions, so a filter
+//! or an error message cannot differ between them. Each answers views or a
+//! [`QueryError`], which the API maps to a status and the CLI to an exit code.
+
+use chrono::{DateTime, Utc};
+
+use crate::records::{NamedRef, Run, RunStatus, ScheduleState, ScheduleStatus, Trigger};
+use crate::store::{Store, StoreError};
+use crate::views::{LogLineView, RunView, ScheduleView, TriggerView};
+
+/// Runs listed when no limit is given.
+pub const DEFAULT_LIMIT: usize = 50;
+/// The largest page of runs, in the API, the CLI and the MCP tools alike.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Why a query has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// No schedule has this id.
+    #[error("no schedule with id `{0}`")]
+    NoSchedule(String),
+    /// No run has this id.
+    #[error("no run with id `{0}`")]
+    NoRun(String),
+    /// A filter or argument is not allowed; the message says what is.
+    #[error("{0}")]
+    Invalid(String),
+    /// The schedule's document is gone: it cannot run.
+    #[error("schedule `{0}` is removed (its document is gone); restore the file to run it")]
+    Removed(String),
+    /// The daemon is shutting down and takes no new work.
+    #[error("the daemon is shutting down")]
+    Stopping,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl QueryError {
+    /// The CLI's exit code: 1 for an answer that is "no", 2 for bad usage or
+    /// a store that cannot answer.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            QueryError::NoSchedule(_) | QueryError::NoRun(_) | QueryError::Removed(_) => {
+                crate::commands::EXIT_INVALID
+            }
+            QueryError::Invalid(_) | QueryError::Stopping | QueryError::Store(_) => {
+                crate::commands::EXIT_USAGE
+            }
+        }
+    }
+}
+
+impl From<crate::daemon::TriggerError> for QueryError {
+    fn from(e: crate::daemon::TriggerError) -> QueryError {
+        use crate::daemon::TriggerError as T;
+        match e {
+            T::NotFound(id) => QueryError::NoSchedule(id),
+            T::Removed(id) => QueryError::Removed(id),
+            T::Stopping => QueryError::Stopping,
+            T::Store(e) => QueryError::Store(e),
+        }
+    }
+}
+
+/// Filters of the schedule list; brand and product match an id or a name.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleFilter {
+    /// Brand id or name (any case).
+    pub brand: Option<String>,
+    /// Product id or name (any case).
+    pub product: Option<String>,
+    /// Status.
+    pub status: Option<ScheduleStatus>,
+}
+
+impl ScheduleFilter {
+    /// The filter from its text form; empty values filter nothing.
+    pub fn parse(
+        brand: Option<&str>,
+        product: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<ScheduleFilter, QueryError> {
+        Ok(ScheduleFilter {
+            brand: non_empty(brand),
+            product: non_empty(product),
+            status: match non_empty(status) {
+                None => None,
+                Some(s) => Some(ScheduleStatus::parse(&s).ok_or_else(|| {
+                    QueryError::Invalid(format!(
+                        "status `{s}` is not one of {}",
+                        ScheduleStatus::NAMES.join(", ")
+                    ))
+                })?),
+            },
+        })
+    }
+
+    /// Whether a schedule passes.
+    pub fn matches(&self, s: &ScheduleState) -> bool {
+        names(self.brand.as_deref(), &s.brand)
+            && names(self.product.as_deref(), &s.product)
+            && self.status.is_none_or(|w| w == s.status)
+    }
+}
+
+fn names(want: Option<&str>, r: &NamedRef) -> bool {
+    want.is_none_or(|w| w.eq_ignore_ascii_case(&r.id) || w.eq_ignore_ascii_case(&r.name))
+}
+
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Filters and page of a run list.
+#[derive(Debug, Clone)]
+pub struct RunFilter {
+    /// Status.
+    pub status: Option<RunStatus>,
+    /// Why the runs exist.
+    pub trigger: Option<Trigger>,
+    /// The schedule's brand, id or name.
+    pub brand: Option<String>,
+    /// The schedule's product, id or name.
+    pub product: Option<String>,
+    /// Only runs queued at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// The page starts after this run (the last `id` of the previous page).
+    pub before: Option<String>,
+    /// At most this many runs.
+    pub limit: usize,
+}
+
+impl Default for RunFilter {
+    fn default() -> RunFilter {
+        RunFilter {
+            status: None,
+            trigger: None,
+            brand: None,
+            product: None,
+            since: None,
+            before: None,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// The text form of a run list's filters, as query parameters carry it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RunParams {
+    /// `status=`
+    pub status: Option<String>,
+    /// `trigger=`
+    pub trigger: Option<String>,
+    /// `brand=`
+    pub brand: Option<String>,
+    /// `product=`
+    pub product: Option<String>,
+    /// `since=` a date or an RFC 3339 time
+    pub since: Option<String>,
+    /// `before=` a run id
+    pub before: Option<String>,
+    /// `limit=` 1 to [`MAX_LIMIT`]
+    pub limit: Option<String>,
+}
+
+impl RunParams {
+    /// Checks every value, naming what is allowed.
+    pub fn parse(&self) -> Result<RunFilter, QueryError> {
+        let p = |s: &Option<String>| non_empty(s.as_deref());
+        let status = match p(&self.status) {
+            None => None,
+            Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
+                QueryError::Invalid(format!(
+                    "status `{s}` is not one of {}",
+                    RunStatus::NAMES.join(", ")
+                ))
+            })?),
+        };
+        let trigger = match p(&self.trigger) {
+            None => None,
+            Some(s) => Some(Trigger::parse(&s).ok_or_else(|| {
+                QueryError::Invalid(format!(
+                    "trigger `{s}` is not one of {}",
+                    Trigger::NAMES.join(", ")
+                ))
+            })?),
+        };
+        let limit = match p(&self.limit) {
+            None => DEFAULT_LIMIT,
+            Some(l) => match l.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(QueryError::Invalid(format!(
+                        "limit `{l}` is not a number from 1 to {MAX_LIMIT}"
+                    )))
+                }
+            },
+        };
+        let since = match p(&self.since) {
+            None => None,
+            Some(s) => Some(parse_since(&s).ok_or_else(|| {
+                QueryError::Invalid(format!(
+                    "since `{s}` is not a date (YYYY-MM-DD) or an RFC 3339 time"
+                ))
+            })?),
+        };
+        Ok(RunFilter {
+            status,
+            trigger,
+            brand: p(&self.brand),
+            product: p(&self.product),
+            since,
+            before: p(&self.before),
+            limit,
+        })
+    }
+}
+
+/// A date (midnight UTC) or an RFC 3339 instant.
+pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+fn view(store: &Store, s: &ScheduleState) -> Result<ScheduleView, QueryError> {
+    let last = match s.last_run_id.as_deref() {
+        Some(id) => store.run(id)?,
+        None => None,
+    };
+    Ok(ScheduleView::new(s, last.as_ref()))
+}
+
+/// Schedules passing the filter, by id.
+pub fn schedules(store: &Store, f: &ScheduleFilter) -> Result<Vec<ScheduleView>, QueryError> {
+    store
+        .schedules()?
+        .iter()
+        .filter(|s| f.matches(s))
+        .map(|s| view(store, s))
+        .collect()
+}
+
+/// One schedule.
+pub fn schedule(store: &Store, id: &str) -> Result<ScheduleView, QueryError> {
+    let s = store
+        .schedule(id)?
+        .ok_or_else(|| QueryError::NoSchedule(id.to_string()))?;
+    view(store, &s)
+}
+
+/// Runs newest first: of one schedule, or of all.
+pub fn runs(
+    store: &Store,
+    schedule: Option<&str>,
+    f: &RunFilter,
+) -> Result<Vec<RunView>, QueryError> {
+    if let Some(id) = schedule {
+        if store.schedule(id)?.is_none() {
+            return Err(QueryError::NoSchedule(id.to_string()));
+        }
+    }
+    // A typo in a cursor must not answer the whole list (or none of it) as
+    // if it were a page.
+    if let Some(id) = f.before.as_deref() {
+        if store.run(id)?.is_none() {
+            return Err(QueryError::Invalid(format!(
+                "before `{id}` is not a run id; pass the `id` of the last run of the previous page"
+            )));
+        }
+    }
+    // Brand and product belong to schedules: the runs of the matching ones.
+    let owners: Option<Vec<String>> = if f.brand.is_some() || f.product.is_some() {
+        let sf = ScheduleFilter {
+            brand: f.brand.clone(),
+            product: f.product.clone(),
+            status: None,
+        };
+        Some(
+            store
+                .schedules()?
+                .into_iter()
+                .filter(|s| sf.matches(s))
+                .map(|s| s.id)
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let keep = |r: &Run| {
+        f.status.is_none_or(|s| s == r.status)
+            && f.trigger.is_none_or(|t| t == r.trigger)
+            && owners.as_ref().is_none_or(|o| o.contains(&r.schedule_id))
+    };
+    let runs = store.runs_matching(schedule, f.before.as_deref(), f.since, f.limit, keep)?;
+    Ok(runs.iter().map(RunView::from).collect())
+}
+
+/// One run.
+pub fn run(store: &Store, id: &str) -> Result<RunView, QueryError> {
+    let r = store
+        .run(id)?
+        .ok_or_else(|| QueryError::NoRun(id.to_string()))?;
+    Ok(RunView::from(&r))
+}
+
+/// A run's log, oldest line first, in the run's zone.
+pub fn logs(store: &Store, id: &str) -> Result<Vec<LogLineView>, QueryError> {
+    let r = store
+        .run(id)?
+        .ok_or_else(|| QueryError::NoRun(id.to_string()))?;
+    let tz = r.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+    Ok(store
+        .logs(id)?
+        .iter()
+        .map(|l| LogLineView::new(l, tz))
+        .collect())
+}
+
+/// Queues a manual run (at most one queued per schedule: a second trigger
+/// answers the queued one).
+pub fn trigger(store: &Store, id: &str, now: DateTime<Utc>) -> Result<TriggerView, QueryError> {
+    let (run_id, already_pending) = crate::daemon::queue_manual(store, id, now)?;
+    Ok(TriggerView {
+        run_id,
+        already_pending,
+    })
+}
+
+/// As [`trigger`], in the daemon: refused while it stops, and the worker
+/// woken for the new run.
+pub fn trigger_in(ctx: &crate::daemon::Ctx, id: &str) -> Result<TriggerView, QueryError> {
+    let (run_id, already_pending) = ctx.trigger(id)?;
+    Ok(TriggerView {
+        run_id,
+        already_pending,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_filters_name_what_is_allowed() {
+        let e = RunParams {
+            trigger: Some("cron".into()),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "trigger `cron` is not one of schedule, catchup, manual, retry"
+        );
+        let e = RunParams {
+            limit: Some("0".into()),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap_err();
+        assert_eq!(e.to_string(), "limit `0` is not a number from 1 to 1000");
+        let e = ScheduleFilter::parse(None, None, Some("done")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "status `done` is not one of active, paused, completed, removed"
+        );
+        assert_eq!(e.exit_code(), crate::commands::EXIT_USAGE);
+        let f = RunParams {
+            since: Some("2026-11-30".into()),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap();
+        assert_eq!(f.since.unwrap().to_rfc3339(), "2026-11-30T00:00:00+00:00");
+        assert_eq!(f.limit, DEFAULT_LIMIT);
+    }
+}
