@@ -500,6 +500,32 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     assert_eq!(s, 200);
     assert!(html.contains(img) && html.contains("class=\"log\""));
     assert_eq!(page("/schedules/nope".into()).await.0, 404);
+    // Every schedule's runs, with the API's filters.
+    let (s, html) = page("/runs".into()).await;
+    assert_eq!(s, 200);
+    assert_eq!(html.matches("<tr class=\"run\">").count(), 10, "{html}");
+    assert!(html.contains(&format!("href=\"/runs/{}\"", acme_runs[0])));
+    let (_, html) = page("/runs?brand=globex&trigger=manual".into()).await;
+    assert_eq!(html.matches("<tr class=\"run\">").count(), 3);
+    assert!(!html.contains(&format!("href=\"/runs/{}\"", acme_runs[0])));
+    let (s, html) = page("/runs?trigger=cron".into()).await;
+    assert_eq!(s, 400);
+    assert!(html.contains("trigger `cron` is not one of schedule, catchup, manual, retry"));
+    // The next 7 days: a daily schedule 7 times, the weekly one once, the
+    // paused one never.
+    let (s, html) = page("/week".into()).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        html.matches("href=\"/schedules/globex-daily\"").count(),
+        7,
+        "{html}"
+    );
+    assert_eq!(html.matches("href=\"/schedules/acme-weekly\"").count(), 1);
+    assert!(!html.contains("href=\"/schedules/acme-paused\""));
+    assert!(html.contains("America/Los_Angeles") && html.contains("08:00"));
+    let (_, html) = page("/week?tz=Asia/Tokyo".into()).await;
+    assert!(html.contains("in Asia/Tokyo") && html.contains("(08:00 America/Los_Angeles)"));
+    assert_eq!(page("/week?tz=Mars/Olympus".into()).await.0, 400);
 
     // The CLI talks to the daemon...
     let cli = |args: &[&str]| {

@@ -204,7 +204,7 @@ fn dashboard_filters_follows_a_run_and_shows_loaded_thumbnails() {
     assert_eq!(result["run"], format!("/runs/{acme_run}"), "{result}");
     assert_eq!(
         result["axe_pages"],
-        serde_json::json!(["list", "schedule", "run"]),
+        serde_json::json!(["list", "schedule", "run", "runs", "week"]),
         "axe-core checked every page: {result}"
     );
     let images = result["images"].as_array().unwrap();

@@ -198,6 +198,21 @@ try {
   check(logText.length > 0, '#log is empty on the run page');
   check(badResponses.length === 0, `failed requests: ${JSON.stringify(badResponses)}`);
   await axeCheck(page, 'run');
+
+  // 6. Every run, and the week ahead, reached from the header's links.
+  await page.goto(`${base}/`);
+  await page.getByRole('navigation', { name: 'pages' }).getByRole('link', { name: 'Runs' }).click();
+  await page.waitForURL(`${base}/runs`);
+  const runRows = await page.locator('tr.run').count();
+  check(runRows > 0, 'the Runs page lists no run');
+  await axeCheck(page, 'runs');
+  await page.getByRole('navigation', { name: 'pages' }).getByRole('link', { name: 'Week' }).click();
+  await page.waitForURL(`${base}/week`);
+  // The schedules here fire in 2099: seven days, each saying nothing fires.
+  const fires = await page.locator('main h2').count();
+  check(fires >= 7, `the Week page shows ${fires} days, not 7`);
+  await axeCheck(page, 'week');
+  check(badResponses.length === 0, `failed requests: ${JSON.stringify(badResponses)}`);
   const violations = Object.entries(axeFindings).filter(([, v]) => v.length > 0);
   check(violations.length === 0, `axe-core found accessibility violations: ${JSON.stringify(violations)}`);
 
@@ -213,6 +228,8 @@ try {
         run: runHref,
         images,
         axe_pages: Object.keys(axeFindings),
+        run_rows: runRows,
+        week_days: fires,
         log_lines: logText.split('\n').length,
         screenshots: [listShot, shot],
       }),

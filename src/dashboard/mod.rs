@@ -14,6 +14,10 @@ use serde_json::Value;
 use crate::daemon::Ctx;
 use crate::records::{fmt_time, ScheduleState};
 
+mod history;
+
+pub use history::{runs, week};
+
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -25,14 +29,14 @@ pub fn esc(s: &str) -> String {
 
 const CSS: &str = "
 *{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1f2937;background:#f8fafc}
-header{background:#0f766e;color:#fff;padding:.7rem 1rem}header a{color:#fff;text-decoration:none;font-weight:600}
+header{background:#0f766e;color:#fff;padding:.7rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:baseline}header a{color:#fff;text-decoration:none;font-weight:600}header nav{display:flex;gap:.8rem}header nav a{font-weight:400}
 main{padding:1rem;max-width:1200px;margin:auto}h1{font-size:1.3rem;margin:.2rem 0 1rem}h2{font-size:1.1rem;margin-top:1.6rem}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.45rem .6rem;border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:top}
 th{background:#f1f5f9;font-weight:600;font-size:.85rem}.wrap{overflow-x:auto}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-size:.8rem;background:#e5e7eb}
 .active,.completed,.sent{background:#d1fae5}.paused,.pending,.running{background:#fef3c7}.failed,.interrupted,.refused{background:#fee2e2}.removed,.missed{background:#e5e7eb}
 .error{background:#fef2f2;border:1px solid #fecaca;padding:.6rem .8rem;margin:.5rem 0;border-radius:.4rem}
-form.filters{display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem}form.filters select,form.filters button{padding:.35rem .5rem;font-size:.95rem}
+form.filters{display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem}form.filters select,form.filters input,form.filters button{padding:.35rem .5rem;font-size:.95rem}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:.6rem}.gallery figure{margin:0;background:#fff;padding:.4rem;border:1px solid #e5e7eb;border-radius:.4rem}
 .gallery img{width:100%;height:auto;display:block}.gallery figcaption{font-size:.8rem;color:#475569;margin-top:.3rem;word-break:break-all}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
@@ -44,7 +48,7 @@ pre.log{background:#0f172a;color:#e2e8f0;padding:.8rem;overflow-x:auto;font-size
 fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{} · adsched</title><style>{CSS}</style></head><body><header><a href=\"/\">adsched</a></header><main>{body}</main></body></html>",
+         <title>{} · adsched</title><style>{CSS}</style></head><body><header><a href=\"/\">adsched</a><nav aria-label=\"pages\"><a href=\"/\">Schedules</a><a href=\"/runs\">Runs</a><a href=\"/week\">Week</a></nav></header><main>{body}</main></body></html>",
         esc(title)
     ))
 }
