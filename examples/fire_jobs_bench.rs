@@ -248,7 +248,7 @@ fn main() {
                 first.message
             ));
         }
-        let stored = d.ctx.store.schedule_ids().map(|v| v.len()).unwrap_or(0);
+        let stored = d.ctx.store.schedule_ids().await.map(|v| v.len()).unwrap_or(0);
         if stored != n {
             die(&format!("the daemon stored {stored} schedules, expected {n}"));
         }
@@ -286,7 +286,7 @@ fn main() {
         let runs = d
             .ctx
             .store
-            .runs(None, None, None, None, usize::MAX)
+            .latest_runs(None, usize::MAX).await
             .unwrap_or_else(|e| die(&format!("reading runs: {e}")));
         let mut problems = Vec::new();
         if runs.len() != n {

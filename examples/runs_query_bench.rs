@@ -10,7 +10,7 @@ use std::time::Instant;
 use adsched::records::{
     NamedRef, Run, RunStatus, ScheduleState, ScheduleStatus, SourceRef, Trigger,
 };
-use adsched::store::Store;
+use adsched::store::{RunSelect, Store};
 use chrono::{Duration, Utc};
 
 fn state(id: &str) -> ScheduleState {
@@ -38,7 +38,7 @@ fn state(id: &str) -> ScheduleState {
     }
 }
 
-fn seed(store: &Store, s: &ScheduleState, n: usize, start: chrono::DateTime<Utc>) {
+async fn seed(store: &Store, s: &ScheduleState, n: usize, start: chrono::DateTime<Utc>) {
     const BATCH: usize = 1000;
     let mut made = 0;
     while made < n {
@@ -51,29 +51,30 @@ fn seed(store: &Store, s: &ScheduleState, n: usize, start: chrono::DateTime<Utc>
                 r
             })
             .collect();
-        store
-            .transact(|tx| {
-                for r in &runs {
-                    tx.put_run(r)?;
-                }
-                Ok(())
-            })
-            .unwrap();
         made += runs.len();
+        store.import_runs(runs).await.unwrap();
     }
 }
 
-fn time_query(store: &Store, id: &str) -> f64 {
+async fn time_query(store: &Store, id: &str) -> f64 {
     let rounds = 200;
     let start = Instant::now();
     for _ in 0..rounds {
-        let runs = store.runs(Some(id), None, None, None, 50).unwrap();
+        let runs = store
+            .runs(RunSelect {
+                schedule: Some(id.into()),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(runs.len(), 50);
     }
     start.elapsed().as_secs_f64() / rounds as f64
 }
 
-fn main() {
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -84,12 +85,12 @@ fn main() {
     let small = state("small-history");
     let t0 = Utc::now() - Duration::days(400);
     // Interleave in time: the big schedule's runs surround the small one's.
-    seed(&store, &big, n / 2, t0);
-    seed(&store, &small, 50, t0 + Duration::minutes(n as i64 / 2));
-    seed(&store, &big, n - n / 2, t0 + Duration::minutes(n as i64));
-    let big_t = time_query(&store, "big-history");
-    let small_t = time_query(&store, "small-history");
-    println!("store: {} runs", store.run_count());
+    seed(&store, &big, n / 2, t0).await;
+    seed(&store, &small, 50, t0 + Duration::minutes(n as i64 / 2)).await;
+    seed(&store, &big, n - n / 2, t0 + Duration::minutes(n as i64)).await;
+    let big_t = time_query(&store, "big-history").await;
+    let small_t = time_query(&store, "small-history").await;
+    println!("store: {} runs", store.run_count().await.unwrap());
     println!(
         "latest 50 of a schedule with {n} runs: {:.3} ms",
         big_t * 1000.0

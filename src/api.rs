@@ -163,9 +163,7 @@ async fn list_schedules(
         f.product.as_deref(),
         f.status.as_deref(),
     )?;
-    Ok(Json(
-        blocking(move || service::schedules(&ctx.store, &f)).await?,
-    ))
+    Ok(Json(service::schedules(&ctx.store, &f).await?))
 }
 
 #[derive(Deserialize)]
@@ -179,9 +177,7 @@ async fn get_schedule(
     State(ctx): State<Arc<Ctx>>,
     Path(id): Path<String>,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    Ok(Json(
-        blocking(move || service::schedule(&ctx.store, &id)).await?,
-    ))
+    Ok(Json(service::schedule(&ctx.store, &id).await?))
 }
 
 async fn schedule_runs(
@@ -190,9 +186,7 @@ async fn schedule_runs(
     Query(p): Query<RunParams>,
 ) -> Result<Json<Vec<RunView>>, ApiError> {
     let f = p.parse()?;
-    Ok(Json(
-        blocking(move || service::runs(&ctx.store, Some(&id), &f)).await?,
-    ))
+    Ok(Json(service::runs(&ctx.store, Some(&id), &f).await?))
 }
 
 async fn all_runs(
@@ -200,27 +194,21 @@ async fn all_runs(
     Query(p): Query<RunParams>,
 ) -> Result<Json<Vec<RunView>>, ApiError> {
     let f = p.parse()?;
-    Ok(Json(
-        blocking(move || service::runs(&ctx.store, None, &f)).await?,
-    ))
+    Ok(Json(service::runs(&ctx.store, None, &f).await?))
 }
 
 async fn get_run(
     State(ctx): State<Arc<Ctx>>,
     Path(run_id): Path<String>,
 ) -> Result<Json<RunView>, ApiError> {
-    Ok(Json(
-        blocking(move || service::run(&ctx.store, &run_id)).await?,
-    ))
+    Ok(Json(service::run(&ctx.store, &run_id).await?))
 }
 
 async fn run_logs(
     State(ctx): State<Arc<Ctx>>,
     Path(run_id): Path<String>,
 ) -> Result<Json<Vec<LogLineView>>, ApiError> {
-    Ok(Json(
-        blocking(move || service::logs(&ctx.store, &run_id)).await?,
-    ))
+    Ok(Json(service::logs(&ctx.store, &run_id).await?))
 }
 
 async fn trigger(
@@ -252,19 +240,8 @@ async fn trigger(
         }
         None => {}
     }
-    let view = blocking(move || service::trigger_in(&ctx, &id)).await?;
+    let view = service::trigger_in(&ctx, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(view)))
-}
-
-/// Runs a store query on tokio's blocking pool: sled reads and the flushes of
-/// a trigger block, and must not stall the threads serving other requests.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("the query stopped: {e}")))?
-        .map_err(ApiError::from)
 }
 
 /// Serves a generated image from `state/ads`, never anything outside it.
@@ -276,7 +253,7 @@ async fn ad_image(State(ctx): State<Arc<Ctx>>, Path(path): Path<String>) -> Resp
     {
         return error(StatusCode::BAD_REQUEST, "bad image path");
     }
-    let Ok(root) = std::fs::canonicalize(ctx.store.dir().join("ads")) else {
+    let Ok(root) = std::fs::canonicalize(ctx.config.state.join("ads")) else {
         return error(StatusCode::NOT_FOUND, "no such image");
     };
     let Ok(full) = std::fs::canonicalize(root.join(rel)) else {

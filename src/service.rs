@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::records::{NamedRef, Run, RunStatus, ScheduleState, ScheduleStatus, Trigger};
-use crate::store::{Store, StoreError};
+use crate::records::{NamedRef, RunStatus, ScheduleState, ScheduleStatus, Trigger};
+use crate::store::{RunSelect, Store, StoreError};
 use crate::views::{LogLineView, RunView, ScheduleView, TriggerView};
 
 /// Runs listed when no limit is given.
@@ -231,47 +231,47 @@ pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-fn view(store: &Store, s: &ScheduleState) -> Result<ScheduleView, QueryError> {
+async fn view(store: &Store, s: &ScheduleState) -> Result<ScheduleView, QueryError> {
     let last = match s.last_run_id.as_deref() {
-        Some(id) => store.run(id)?,
+        Some(id) => store.run(id).await?,
         None => None,
     };
     Ok(ScheduleView::new(s, last.as_ref()))
 }
 
 /// Schedules passing the filter, by id.
-pub fn schedules(store: &Store, f: &ScheduleFilter) -> Result<Vec<ScheduleView>, QueryError> {
-    store
-        .schedules()?
-        .iter()
-        .filter(|s| f.matches(s))
-        .map(|s| view(store, s))
-        .collect()
+pub async fn schedules(store: &Store, f: &ScheduleFilter) -> Result<Vec<ScheduleView>, QueryError> {
+    let mut out = Vec::new();
+    for s in store.schedules().await?.iter().filter(|s| f.matches(s)) {
+        out.push(view(store, s).await?);
+    }
+    Ok(out)
 }
 
 /// One schedule.
-pub fn schedule(store: &Store, id: &str) -> Result<ScheduleView, QueryError> {
+pub async fn schedule(store: &Store, id: &str) -> Result<ScheduleView, QueryError> {
     let s = store
-        .schedule(id)?
+        .schedule(id)
+        .await?
         .ok_or_else(|| QueryError::NoSchedule(id.to_string()))?;
-    view(store, &s)
+    view(store, &s).await
 }
 
 /// Runs newest first: of one schedule, or of all.
-pub fn runs(
+pub async fn runs(
     store: &Store,
     schedule: Option<&str>,
     f: &RunFilter,
 ) -> Result<Vec<RunView>, QueryError> {
     if let Some(id) = schedule {
-        if store.schedule(id)?.is_none() {
+        if store.schedule(id).await?.is_none() {
             return Err(QueryError::NoSchedule(id.to_string()));
         }
     }
     // A typo in a cursor must not answer the whole list (or none of it) as
     // if it were a page.
     if let Some(id) = f.before.as_deref() {
-        if store.run(id)?.is_none() {
+        if store.run(id).await?.is_none() {
             return Err(QueryError::Invalid(format!(
                 "before `{id}` is not a run id; pass the `id` of the last run of the previous page"
             )));
@@ -286,7 +286,8 @@ pub fn runs(
         };
         Some(
             store
-                .schedules()?
+                .schedules()
+                .await?
                 .into_iter()
                 .filter(|s| sf.matches(s))
                 .map(|s| s.id)
@@ -295,31 +296,38 @@ pub fn runs(
     } else {
         None
     };
-    let keep = |r: &Run| {
-        f.status.is_none_or(|s| s == r.status)
-            && f.trigger.is_none_or(|t| t == r.trigger)
-            && owners.as_ref().is_none_or(|o| o.contains(&r.schedule_id))
+    let select = RunSelect {
+        schedule: schedule.map(str::to_string),
+        schedules: owners,
+        status: f.status,
+        trigger: f.trigger,
+        before: f.before.clone(),
+        since: f.since,
+        limit: f.limit,
     };
-    let runs = store.runs_matching(schedule, f.before.as_deref(), f.since, f.limit, keep)?;
+    let runs = store.runs(select).await?;
     Ok(runs.iter().map(RunView::from).collect())
 }
 
 /// One run.
-pub fn run(store: &Store, id: &str) -> Result<RunView, QueryError> {
+pub async fn run(store: &Store, id: &str) -> Result<RunView, QueryError> {
     let r = store
-        .run(id)?
+        .run(id)
+        .await?
         .ok_or_else(|| QueryError::NoRun(id.to_string()))?;
     Ok(RunView::from(&r))
 }
 
 /// A run's log, oldest line first, in the run's zone.
-pub fn logs(store: &Store, id: &str) -> Result<Vec<LogLineView>, QueryError> {
+pub async fn logs(store: &Store, id: &str) -> Result<Vec<LogLineView>, QueryError> {
     let r = store
-        .run(id)?
+        .run(id)
+        .await?
         .ok_or_else(|| QueryError::NoRun(id.to_string()))?;
     let tz = r.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
     Ok(store
-        .logs(id)?
+        .logs(id)
+        .await?
         .iter()
         .map(|l| LogLineView::new(l, tz))
         .collect())
@@ -327,8 +335,12 @@ pub fn logs(store: &Store, id: &str) -> Result<Vec<LogLineView>, QueryError> {
 
 /// Queues a manual run (at most one queued per schedule: a second trigger
 /// answers the queued one).
-pub fn trigger(store: &Store, id: &str, now: DateTime<Utc>) -> Result<TriggerView, QueryError> {
-    let (run_id, already_pending) = crate::daemon::queue_manual(store, id, now)?;
+pub async fn trigger(
+    store: &Store,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<TriggerView, QueryError> {
+    let (run_id, already_pending) = crate::daemon::queue_manual(store, id, now).await?;
     Ok(TriggerView {
         run_id,
         already_pending,
@@ -337,8 +349,8 @@ pub fn trigger(store: &Store, id: &str, now: DateTime<Utc>) -> Result<TriggerVie
 
 /// As [`trigger`], in the daemon: refused while it stops, and the worker
 /// woken for the new run.
-pub fn trigger_in(ctx: &crate::daemon::Ctx, id: &str) -> Result<TriggerView, QueryError> {
-    let (run_id, already_pending) = ctx.trigger(id)?;
+pub async fn trigger_in(ctx: &crate::daemon::Ctx, id: &str) -> Result<TriggerView, QueryError> {
+    let (run_id, already_pending) = ctx.trigger(id).await?;
     Ok(TriggerView {
         run_id,
         already_pending,

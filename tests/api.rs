@@ -52,7 +52,8 @@ fn ids(v: &Value) -> Vec<String> {
 async fn wait_idle(store: &adsched::store::Store) {
     for _ in 0..4000 {
         let busy = store
-            .runs(None, None, None, None, 1000)
+            .latest_runs(None, 1000)
+            .await
             .unwrap()
             .iter()
             .any(|r| matches!(r.status, RunStatus::Pending | RunStatus::Running));
@@ -108,12 +109,12 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     // Seed: 7 manual runs of acme-weekly, 2 of globex-daily.
     let mut acme_runs = Vec::new();
     for _ in 0..7 {
-        let (id, _) = d.ctx.trigger("acme-weekly").unwrap();
+        let (id, _) = d.ctx.trigger("acme-weekly").await.unwrap();
         acme_runs.push(id);
         wait_idle(&d.ctx.store).await;
     }
     for _ in 0..2 {
-        d.ctx.trigger("globex-daily").unwrap();
+        d.ctx.trigger("globex-daily").await.unwrap();
         wait_idle(&d.ctx.store).await;
     }
 

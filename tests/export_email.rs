@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use adsched::clock::ManualClock;
 use adsched::daemon::{self, Config};
-use adsched::records::RunStatus;
-use common::{free_port, schedule, wait_for, Project};
+use adsched::records::{Run, RunStatus};
+use common::{free_port, schedule, Project};
 use mailparse::MailHeaderMap;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,14 +38,9 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
     let d = daemon::start(config, Arc::new(clock)).await.unwrap();
 
     // The server refuses the first message (451), then accepts the retry.
-    let (run_id, _) = d.ctx.trigger("mail").unwrap();
+    let (run_id, _) = d.ctx.trigger("mail").await.unwrap();
     let store = d.ctx.store.clone();
-    let run = wait_for(30, "the run", || {
-        store
-            .run(&run_id)
-            .unwrap()
-            .filter(|r| r.status == RunStatus::Completed)
-    });
+    let run = completed(&store, &run_id, "the run").await;
     assert_eq!(run.exports.len(), 1, "{run:#?}");
     let e = &run.exports[0];
     assert_eq!(
@@ -126,13 +121,8 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
 
     // An allow-list that does not name the domain: refused, recorded, ads kept.
     std::env::set_var("ADSCHED_EMAIL_ALLOW", "other.example");
-    let (run_id, _) = d.ctx.trigger("mail").unwrap();
-    let run = wait_for(30, "the second run", || {
-        store
-            .run(&run_id)
-            .unwrap()
-            .filter(|r| r.status == RunStatus::Completed)
-    });
+    let (run_id, _) = d.ctx.trigger("mail").await.unwrap();
+    let run = completed(&store, &run_id, "the second run").await;
     assert_eq!(run.exports[0].status, "refused", "{:?}", run.exports);
     assert!(run.exports[0].detail.contains("ADSCHED_EMAIL_ALLOW"));
     assert_eq!(run.ads.len(), 2, "the ads are kept");
@@ -231,4 +221,16 @@ fn a_large_run_attaches_what_fits_and_links_the_rest() {
 fn image_decodes(bytes: &[u8]) {
     let img = image::load_from_memory(bytes).expect("the image decodes");
     assert!(img.width() >= 1);
+}
+
+/// The run once it is completed (30 s at most).
+async fn completed(store: &adsched::store::Store, run_id: &str, what: &str) -> Run {
+    for _ in 0..6000 {
+        let run = store.run(run_id).await.unwrap();
+        if let Some(r) = run.filter(|r| r.status == RunStatus::Completed) {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("timed out waiting for {what}");
 }

@@ -127,6 +127,7 @@ async fn wait_run(store: &adsched::store::Store, id: &str) -> Run {
     for _ in 0..3000 {
         if let Some(r) = store
             .run(id)
+            .await
             .unwrap()
             .filter(|r| r.status == RunStatus::Completed)
         {
@@ -187,7 +188,7 @@ async fn slack_export_uploads_every_image_with_one_summary() {
 
     // First upload URL request is rate limited (429, Retry-After: 1), then all goes through.
     fake.lock().unwrap().rate_limit_next = true;
-    let (id, _) = d.ctx.trigger("bot").unwrap();
+    let (id, _) = d.ctx.trigger("bot").await.unwrap();
     let run = wait_run(&store, &id).await;
     assert_eq!(run.exports.len(), 1);
     let e = &run.exports[0];
@@ -226,7 +227,7 @@ async fn slack_export_uploads_every_image_with_one_summary() {
 
     // channel_not_found is recorded on the run with its code; the ads stay.
     fake.lock().unwrap().fail_channel = true;
-    let (id, _) = d.ctx.trigger("bot").unwrap();
+    let (id, _) = d.ctx.trigger("bot").await.unwrap();
     let run = wait_run(&store, &id).await;
     let e = &run.exports[0];
     assert_eq!(e.status, "failed");
@@ -236,13 +237,13 @@ async fn slack_export_uploads_every_image_with_one_summary() {
 
     // The allow-list refuses other channels.
     std::env::set_var("ADSCHED_SLACK_ALLOW", "C999999999");
-    let (id, _) = d.ctx.trigger("bot").unwrap();
+    let (id, _) = d.ctx.trigger("bot").await.unwrap();
     let run = wait_run(&store, &id).await;
     assert_eq!(run.exports[0].status, "refused");
     std::env::remove_var("ADSCHED_SLACK_ALLOW");
 
     // Webhook mode posts the summary with links (webhooks cannot upload files).
-    let (id, _) = d.ctx.trigger("hook").unwrap();
+    let (id, _) = d.ctx.trigger("hook").await.unwrap();
     let run = wait_run(&store, &id).await;
     assert_eq!(run.exports[0].status, "sent", "{:?}", run.exports);
     {
@@ -256,9 +257,9 @@ async fn slack_export_uploads_every_image_with_one_summary() {
     }
 
     // The token never shows in records or logs.
-    for r in store.runs(None, None, None, None, 100).unwrap() {
+    for r in store.latest_runs(None, 100).await.unwrap() {
         let text = serde_json::to_string(&r).unwrap()
-            + &serde_json::to_string(&store.logs(&r.id).unwrap()).unwrap();
+            + &serde_json::to_string(&store.logs(&r.id).await.unwrap()).unwrap();
         assert!(!text.contains(TOKEN), "the token leaked into run {}", r.id);
         assert!(
             !text.contains("/hooks/T000"),

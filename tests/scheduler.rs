@@ -60,17 +60,18 @@ impl H {
         self.daemon.as_ref().unwrap()
     }
 
-    fn state(&self, id: &str) -> ScheduleState {
-        self.d().ctx.store.schedule(id).unwrap().unwrap()
+    async fn state(&self, id: &str) -> ScheduleState {
+        self.d().ctx.store.schedule(id).await.unwrap().unwrap()
     }
 
     /// Runs of a schedule, oldest first.
-    fn runs(&self, id: &str) -> Vec<Run> {
+    async fn runs(&self, id: &str) -> Vec<Run> {
         let mut r = self
             .d()
             .ctx
             .store
-            .runs(Some(id), None, None, None, 100_000)
+            .latest_runs(Some(id), 100_000)
+            .await
             .unwrap();
         r.reverse();
         r
@@ -79,7 +80,7 @@ impl H {
     /// Waits until the schedule has `n` runs and none is pending or running.
     async fn settle(&self, id: &str, n: usize) -> Vec<Run> {
         for _ in 0..2000 {
-            let runs = self.runs(id);
+            let runs = self.runs(id).await;
             let busy = runs
                 .iter()
                 .any(|r| matches!(r.status, RunStatus::Pending | RunStatus::Running));
@@ -91,7 +92,7 @@ impl H {
         }
         panic!(
             "timed out waiting for {n} settled runs of {id}: {:#?}",
-            self.runs(id)
+            self.runs(id).await
         );
     }
 
@@ -113,6 +114,7 @@ async fn a_year_of_mondays_fires_at_nine_local_across_dst() {
     for i in 0..52 {
         let next = h
             .state("weekly")
+            .await
             .next_run_at
             .expect("an active schedule has a next time");
         h.set(next + chrono::Duration::milliseconds(300));
@@ -131,11 +133,11 @@ async fn a_year_of_mondays_fires_at_nine_local_across_dst() {
             last.started_at.unwrap() - last.scheduled_for.unwrap() < chrono::Duration::seconds(1)
         );
     }
-    let runs = h.runs("weekly");
+    let runs = h.runs("weekly").await;
     let mut slots: Vec<_> = runs.iter().map(|r| r.scheduled_for).collect();
     slots.dedup();
     assert_eq!(slots.len(), 52, "no time fired twice");
-    assert_eq!(h.state("weekly").runs_completed, 52);
+    assert_eq!(h.state("weekly").await.runs_completed, 52);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,18 +147,18 @@ async fn max_runs_completes_the_schedule_and_raising_it_reactivates() {
     p.write("schedules/s.yaml", &text);
     let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     for i in 0..2 {
-        let next = h.state("daily").next_run_at.unwrap();
+        let next = h.state("daily").await.next_run_at.unwrap();
         h.set(next + chrono::Duration::milliseconds(100));
         h.settle("daily", i + 1).await;
     }
-    let s = h.state("daily");
+    let s = h.state("daily").await;
     assert_eq!(s.status, ScheduleStatus::Completed);
     assert_eq!(s.next_run_at, None);
     assert_eq!(s.runs_completed, 2);
     h.set(utc("2026-06-10T00:00:00Z"));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        h.runs("daily").len(),
+        h.runs("daily").await.len(),
         2,
         "a completed schedule fires no more"
     );
@@ -167,7 +169,7 @@ async fn max_runs_completes_the_schedule_and_raising_it_reactivates() {
         &text.replace("max_runs: 2", "max_runs: 3"),
     );
     h.boot("gen-ok.sh").await;
-    let s = h.state("daily");
+    let s = h.state("daily").await;
     assert_eq!((s.status, s.runs_completed), (ScheduleStatus::Active, 2));
     assert!(
         s.next_run_at.unwrap() > utc("2026-06-10T00:00:00Z"),
@@ -190,7 +192,7 @@ async fn missed_times_catch_up_once_inside_the_window_else_a_missed_record() {
     assert_eq!(runs[0].scheduled_for, Some(utc("2026-06-01T03:00:00Z")));
     assert_eq!(runs[0].status, RunStatus::Completed);
     assert_eq!(
-        h.state("hourly").next_run_at,
+        h.state("hourly").await.next_run_at,
         Some(utc("2026-06-01T04:00:00Z"))
     );
     // Now a day passes: the latest missed time (an hour... no: 23:00) is outside? Use a window test:
@@ -219,7 +221,7 @@ async fn outside_the_window_one_missed_record_then_the_next_future_time() {
         .as_deref()
         .unwrap()
         .contains("missed 4"));
-    let s = h.state("daily");
+    let s = h.state("daily").await;
     assert_eq!(s.next_run_at, Some(utc("2026-06-05T09:00:00Z")));
     assert_eq!(s.runs_completed, 0, "a missed record is not a run");
 }
@@ -303,13 +305,13 @@ async fn once_fires_once_then_completed() {
     let late = h.settle("once-late", 1).await;
     assert_eq!(late[0].status, RunStatus::Missed);
     for id in ["once-ok", "once-late"] {
-        let s = h.state(id);
+        let s = h.state(id).await;
         assert_eq!(s.status, ScheduleStatus::Completed, "{id}");
         assert_eq!(s.next_run_at, None);
     }
     h.set(utc("2027-01-01T00:00:00Z"));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(h.runs("once-ok").len(), 1);
+    assert_eq!(h.runs("once-ok").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,13 +334,13 @@ async fn failed_runs_are_retried_with_backoff_and_count_once() {
         "{:?}",
         runs[0].error_message
     );
-    let retry = h.state("flaky").retry.expect("a retry is planned");
+    let retry = h.state("flaky").await.retry.expect("a retry is planned");
     assert_eq!(retry.at, utc("2026-06-01T09:05:00.2Z"));
     h.set(retry.at);
     let runs = h.settle("flaky", 2).await;
     assert_eq!((runs[1].trigger, runs[1].attempt), (Trigger::Retry, 2));
     assert_eq!(runs[1].scheduled_for, runs[0].scheduled_for);
-    let retry = h.state("flaky").retry.expect("a second retry");
+    let retry = h.state("flaky").await.retry.expect("a second retry");
     assert_eq!(
         retry.at - runs[1].completed_at.unwrap(),
         chrono::Duration::minutes(10)
@@ -346,7 +348,7 @@ async fn failed_runs_are_retried_with_backoff_and_count_once() {
     h.set(retry.at);
     let runs = h.settle("flaky", 3).await;
     assert_eq!(runs[2].attempt, 3);
-    let s = h.state("flaky");
+    let s = h.state("flaky").await;
     assert!(s.retry.is_none(), "retries: 2 means two retries");
     assert_eq!(s.runs_completed, 1, "the slot counts once");
     assert_eq!(
@@ -355,7 +357,7 @@ async fn failed_runs_are_retried_with_backoff_and_count_once() {
         "still alive"
     );
     // The log tells the story.
-    let log = h.d().ctx.store.logs(&runs[0].id).unwrap();
+    let log = h.d().ctx.store.logs(&runs[0].id).await.unwrap();
     assert!(
         log.iter().any(|l| l.message.contains("the ad API is down")),
         "{log:#?}"
@@ -371,18 +373,18 @@ async fn paused_time_is_never_caught_up() {
         &text.replace("product: collagen", "product: collagen\npaused: true"),
     );
     let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
-    assert_eq!(h.state("p").status, ScheduleStatus::Paused);
+    assert_eq!(h.state("p").await.status, ScheduleStatus::Paused);
     h.set(utc("2026-06-05T09:10:00Z"));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(h.runs("p").is_empty());
+    assert!(h.runs("p").await.is_empty());
     h.stop().await;
     h.project.write("schedules/s.yaml", &text);
     h.boot("gen-ok.sh").await;
-    let s = h.state("p");
+    let s = h.state("p").await;
     assert_eq!(s.status, ScheduleStatus::Active);
     assert_eq!(s.next_run_at, Some(utc("2026-06-06T09:00:00Z")));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(h.runs("p").is_empty(), "no catch-up for paused time");
+    assert!(h.runs("p").await.is_empty(), "no catch-up for paused time");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,13 +419,16 @@ async fn one_run_at_a_time_and_at_most_one_pending_per_schedule() {
     }
     assert!(all.iter().all(|r| r.status == RunStatus::Completed));
     assert_eq!(a[1].scheduled_for, Some(utc("2026-06-01T00:20:00Z")));
-    let log = h.d().ctx.store.logs(&b[0].id).unwrap();
+    let log = h.d().ctx.store.logs(&b[0].id).await.unwrap();
     let folded = log
         .iter()
         .filter(|l| l.message.contains("not queued twice"))
         .count();
     assert_eq!(folded, 2, "{log:#?}");
-    assert_eq!(h.state("b").next_run_at, Some(utc("2026-06-01T00:40:00Z")));
+    assert_eq!(
+        h.state("b").await.next_run_at,
+        Some(utc("2026-06-01T00:40:00Z"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,15 +439,15 @@ async fn manual_trigger_queues_once_and_does_not_count() {
         &schedule("m", "  daily: { at: \"09:00\" }\n  max_runs: 1", 1),
     );
     let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
-    let (first, again) = h.d().ctx.trigger("m").unwrap();
+    let (first, again) = h.d().ctx.trigger("m").await.unwrap();
     assert!(!again);
     let runs = h.settle("m", 1).await;
     assert_eq!(runs[0].id, first);
     assert_eq!(runs[0].trigger, Trigger::Manual);
-    assert_eq!(h.state("m").runs_completed, 0);
-    assert_eq!(h.state("m").status, ScheduleStatus::Active);
+    assert_eq!(h.state("m").await.runs_completed, 0);
+    assert_eq!(h.state("m").await.status, ScheduleStatus::Active);
     assert!(matches!(
-        h.d().ctx.trigger("nope"),
+        h.d().ctx.trigger("nope").await,
         Err(daemon::TriggerError::NotFound(id)) if id == "nope"
     ));
 }
@@ -460,8 +465,8 @@ async fn a_restart_keeps_counters_and_never_refires_a_time() {
     h.stop().await;
     h.boot("gen-ok.sh").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(h.runs("r").len(), 1);
-    let s = h.state("r");
+    assert_eq!(h.runs("r").await.len(), 1);
+    let s = h.state("r").await;
     assert_eq!(
         (s.runs_completed, s.next_run_at),
         (1, Some(utc("2026-06-02T09:00:00Z")))
@@ -506,7 +511,7 @@ async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted()
         h.set(utc(&format!("2026-06-0{day}T10:00:00.1Z")));
         h.settle("b", day).await;
     }
-    let runs_a = h.runs("a");
+    let runs_a = h.runs("a").await;
     // 2 + 2 + 1 (only one left of five), never a repeat.
     assert_eq!(
         runs_a
@@ -524,14 +529,14 @@ async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted()
         vec!["t000.png", "t001.png", "t002.png", "t003.png", "t004.png"],
         "name order"
     );
-    let log = h.d().ctx.store.logs(&runs_a[2].id).unwrap();
+    let log = h.d().ctx.store.logs(&runs_a[2].id).await.unwrap();
     assert!(
         log.iter()
             .any(|l| l.message.contains("only 1 unused template left")),
         "{log:#?}"
     );
     // The other product has its own history in the same pool.
-    let runs_b = h.runs("b");
+    let runs_b = h.runs("b").await;
     assert_eq!(
         runs_b[0].templates_used,
         vec!["t000.png", "t001.png", "t002.png", "t003.png"]
@@ -557,7 +562,7 @@ async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted()
         "{:?}",
         last.error_message
     );
-    let usage = h.d().ctx.store.used_templates("collagen").unwrap();
+    let usage = h.d().ctx.store.used_templates("collagen").await.unwrap();
     assert_eq!(usage.len(), 5);
     assert!(usage
         .iter()
@@ -600,7 +605,7 @@ async fn a_broken_product_file_keeps_its_schedules_in_force() {
         &schedule("kept", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
     );
     let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
-    let before = h.state("kept");
+    let before = h.state("kept").await;
     h.stop().await;
     // The product's file (not the schedule's) gets a broken second document.
     h.project.write(
@@ -608,7 +613,7 @@ async fn a_broken_product_file_keeps_its_schedules_in_force() {
         &format!("{}---\nkind: Product\nid: oops\n", common::PRODUCT),
     );
     h.boot("gen-ok.sh").await;
-    let s = h.state("kept");
+    let s = h.state("kept").await;
     assert_eq!(s.status, ScheduleStatus::Active, "not removed");
     assert_eq!(s.next_run_at, before.next_run_at);
     let err = s
@@ -616,7 +621,7 @@ async fn a_broken_product_file_keeps_its_schedules_in_force() {
         .expect("the product file's error is shown on the schedule");
     assert!(err.file.ends_with("products.yaml"), "{err:?}");
     // Idempotent: a second reconcile of the same files changes nothing.
-    let again = h.state("kept");
+    let again = h.state("kept").await;
     daemon::reload(&h.d().ctx, true).await;
-    assert_eq!(h.state("kept"), again);
+    assert_eq!(h.state("kept").await, again);
 }

@@ -20,15 +20,14 @@ use crate::views::{LogLineView, RunView, ScheduleView, TriggerView};
 
 /// Where the commands get their data.
 pub struct Client {
+    /// Drives the HTTP calls and the store's operations: the commands are
+    /// synchronous, both are async.
+    rt: tokio::runtime::Runtime,
     source: Source,
 }
 
 enum Source {
-    Api {
-        base: String,
-        http: reqwest::Client,
-        rt: tokio::runtime::Runtime,
-    },
+    Api { base: String, http: reqwest::Client },
     Store(Store),
 }
 
@@ -70,7 +69,8 @@ impl Client {
         if alive {
             eprintln!("(from the daemon at {base})");
             return Ok(Client {
-                source: Source::Api { base, http, rt },
+                rt,
+                source: Source::Api { base, http },
             });
         }
         if !state.join("db").exists() && !state.join("conf").exists() {
@@ -86,6 +86,7 @@ impl Client {
             Ok(store) => {
                 eprintln!("(from the store in {}; no daemon answers at {base})", state.display());
                 Ok(Client {
+                    rt,
                     source: Source::Store(store),
                 })
             }
@@ -98,7 +99,8 @@ impl Client {
     }
 
     fn api(&self, method: reqwest::Method, path: &str) -> Result<Value, Failure> {
-        let Source::Api { base, http, rt } = &self.source else {
+        let rt = &self.rt;
+        let Source::Api { base, http } = &self.source else {
             return Err(fail(EXIT_USAGE, "not connected to a daemon"));
         };
         let mut req = http.request(method, format!("{base}{path}"));
@@ -137,7 +139,8 @@ impl Client {
     /// The files the daemon could not apply (from `/readyz`); none in store
     /// mode, where no daemon has read the folder.
     fn invalid_files(&self) -> Vec<FileError> {
-        let Source::Api { base, http, rt } = &self.source else {
+        let rt = &self.rt;
+        let Source::Api { base, http } = &self.source else {
             return Vec::new();
         };
         rt.block_on(async {
@@ -163,7 +166,7 @@ impl Client {
             }
             Source::Store(store) => {
                 let f = ScheduleFilter::parse(brand, product, status).map_err(Failure::from)?;
-                Ok(service::schedules(store, &f)?)
+                Ok(self.rt.block_on(service::schedules(store, &f))?)
             }
         }
     }
@@ -172,7 +175,7 @@ impl Client {
     pub fn schedule(&self, id: &str) -> Result<ScheduleView, Failure> {
         match &self.source {
             Source::Api { .. } => self.get(&format!("/api/v1/schedules/{}", urlencode(id))),
-            Source::Store(store) => Ok(service::schedule(store, id)?),
+            Source::Store(store) => Ok(self.rt.block_on(service::schedule(store, id))?),
         }
     }
 
@@ -205,7 +208,7 @@ impl Client {
                     ..Default::default()
                 }
                 .parse()?;
-                Ok(service::runs(store, schedule, &f)?)
+                Ok(self.rt.block_on(service::runs(store, schedule, &f))?)
             }
         }
     }
@@ -214,7 +217,7 @@ impl Client {
     pub fn run(&self, id: &str) -> Result<RunView, Failure> {
         match &self.source {
             Source::Api { .. } => self.get(&format!("/api/v1/runs/{}", urlencode(id))),
-            Source::Store(store) => Ok(service::run(store, id)?),
+            Source::Store(store) => Ok(self.rt.block_on(service::run(store, id))?),
         }
     }
 
@@ -222,7 +225,7 @@ impl Client {
     pub fn logs(&self, id: &str) -> Result<Vec<LogLineView>, Failure> {
         match &self.source {
             Source::Api { .. } => self.get(&format!("/api/v1/runs/{}/logs", urlencode(id))),
-            Source::Store(store) => Ok(service::logs(store, id)?),
+            Source::Store(store) => Ok(self.rt.block_on(service::logs(store, id))?),
         }
     }
 
@@ -236,7 +239,9 @@ impl Client {
                 )?;
                 decode(v, "trigger")
             }
-            Source::Store(store) => Ok(service::trigger(store, id, Utc::now())?),
+            Source::Store(store) => {
+                Ok(self.rt.block_on(service::trigger(store, id, Utc::now()))?)
+            }
         }
     }
 
@@ -248,8 +253,9 @@ impl Client {
                 .iter()
                 .map(state_from_view)
                 .collect()),
-            Source::Store(store) => store
-                .schedules()
+            Source::Store(store) => self
+                .rt
+                .block_on(store.schedules())
                 .map_err(|e| Failure::from(QueryError::from(e))),
         }
     }

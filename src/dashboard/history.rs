@@ -43,17 +43,14 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
         Ok(f) => f,
         Err(e) => return bad_request(&e),
     };
-    let c = ctx.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let runs = service::runs(&c.store, None, &filter)?;
-        let schedules = c.store.schedules()?;
+    let answer = async {
+        let runs = service::runs(&ctx.store, None, &filter).await?;
+        let schedules = ctx.store.schedules().await?;
         Ok::<_, QueryError>((runs, schedules))
-    })
-    .await;
-    let (runs, schedules) = match answer {
-        Ok(Ok(a)) => a,
-        Ok(Err(QueryError::Invalid(m))) => return bad_request(&m),
-        Ok(Err(e)) => return internal(e),
+    };
+    let (runs, schedules) = match answer.await {
+        Ok(a) => a,
+        Err(QueryError::Invalid(m)) => return bad_request(&m),
         Err(e) => return internal(e),
     };
     let names: BTreeMap<&str, &str> = schedules
@@ -192,10 +189,8 @@ struct Fire {
 /// `/week`: the next 7 days of fires of every active schedule, by day and
 /// hour, in one zone (`?tz=`, default the zone most schedules use).
 pub async fn week(State(ctx): State<Arc<Ctx>>, Query(p): Query<WeekParams>) -> Response {
-    let c = ctx.clone();
-    let all = match tokio::task::spawn_blocking(move || c.store.schedules()).await {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => return internal(e),
+    let all = match ctx.store.schedules().await {
+        Ok(a) => a,
         Err(e) => return internal(e),
     };
     let active: Vec<_> = all

@@ -118,7 +118,7 @@ fn options(name: &str, values: &[(String, String)], selected: Option<&str>) -> S
 
 /// `/`: schedules with filters; invalid files first.
 pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Response {
-    let all = match ctx.store.schedules() {
+    let all = match ctx.store.schedules().await {
         Ok(a) => a,
         Err(e) => return internal(e),
     };
@@ -165,10 +165,11 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
         .collect();
     body.push_str("<div class=\"wrap\"><table><thead><tr><th>Schedule</th><th>Brand</th><th>Product</th><th class=\"opt\">When</th><th>Next run</th><th>Status</th><th class=\"opt\">Runs</th><th class=\"opt\">Last run</th></tr></thead><tbody>");
     for s in &shown {
-        let last = s
-            .last_run_id
-            .as_deref()
-            .and_then(|id| ctx.store.run(id).ok().flatten())
+        let last = match s.last_run_id.as_deref() {
+            Some(id) => ctx.store.run(id).await.ok().flatten(),
+            None => None,
+        };
+        let last = last
             .map(|r| {
                 format!(
                     "<a href=\"/runs/{}\">{}</a>",
@@ -223,7 +224,7 @@ fn json_summary(v: &Value) -> String {
 
 /// `/schedules/{id}`: configuration, next times, history.
 pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
-    let s = match ctx.store.schedule(&id) {
+    let s = match ctx.store.schedule(&id).await {
         Ok(Some(s)) => s,
         Ok(None) => return not_found(&format!("No schedule with id `{id}`.")),
         Err(e) => return internal(e),
@@ -284,7 +285,15 @@ pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
         body.push_str("</ul>");
     }
     body.push_str("<h2>Runs</h2>");
-    let runs = match ctx.store.runs(Some(&id), None, None, None, 100) {
+    let runs = match ctx
+        .store
+        .runs(crate::store::RunSelect {
+            schedule: Some(id.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+    {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
@@ -318,7 +327,7 @@ pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
 
 /// `/runs/{id}`: the ads as a gallery, exports, the log, the error.
 pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
-    let r = match ctx.store.run(&id) {
+    let r = match ctx.store.run(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => return not_found(&format!("No run with id `{id}`.")),
         Err(e) => return internal(e),
@@ -384,7 +393,7 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
         body.push_str("</tbody></table></div>");
     }
     body.push_str("<h2>Log</h2><pre class=\"log\" id=\"log\">");
-    match ctx.store.logs(&r.id) {
+    match ctx.store.logs(&r.id).await {
         Ok(lines) => {
             for l in lines {
                 let _ = writeln!(
@@ -406,7 +415,7 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
 pub async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
     let mut out = String::new();
     ctx.metrics.render(&mut out);
-    let schedules = ctx.store.schedules().unwrap_or_default();
+    let schedules = ctx.store.schedules().await.unwrap_or_default();
     let mut by_status = std::collections::BTreeMap::new();
     for st in ["active", "paused", "completed", "removed"] {
         by_status.insert(st, 0u64);

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::records::{Ad, LogLine, Run, RunStatus, ScheduleState, Usage};
 use crate::spec::model::{Product, Schedule, TemplateMode};
 use crate::spec::{self, Pool};
-use crate::store::{Store, StoreError};
+use crate::store::{RunEnd, Store, StoreError, TemplateResult};
 pub use generator::Generator;
 
 /// Retries of a failed calendar run when the schedule does not say (SPEC 5).
@@ -32,6 +32,8 @@ pub struct Runner {
     pub generator: Arc<dyn Generator>,
     /// The template pool folder.
     pub templates: PathBuf,
+    /// The state folder: generated images go under its `ads/`.
+    pub state: PathBuf,
     /// The schedules folder (uploaded templates must stay inside it).
     pub schedules: PathBuf,
     /// Time.
@@ -307,16 +309,17 @@ impl Runner {
     /// line that a crash could take back, at a few flushes per run instead
     /// of one per line.
     /// Returns true when it wrote and flushed something.
-    pub fn write_log(&self) -> bool {
+    pub async fn write_log(&self) -> bool {
         let lines = std::mem::take(&mut *self.unwritten.lock().unwrap_or_else(|e| e.into_inner()));
         if lines.is_empty() {
             return false;
         }
-        match self.store.log_lines(&lines) {
+        let n = lines.len();
+        match self.store.append_logs(lines).await {
             Ok(()) => true,
             Err(e) => {
                 self.store.mark_failed(&e);
-                tracing::error!("cannot write {} log line(s): {e}", lines.len());
+                tracing::error!("cannot write {n} log line(s): {e}");
                 false
             }
         }
@@ -373,7 +376,8 @@ impl Runner {
         let pool = Pool::scan(&self.templates);
         let used: Vec<String> = self
             .store
-            .used_templates(&product.id)?
+            .used_templates(&product.id)
+            .await?
             .into_iter()
             .map(|u| u.template)
             .collect();
@@ -442,7 +446,7 @@ impl Runner {
         template: &Chosen,
         n: usize,
     ) -> Result<(), String> {
-        let state_dir = std::fs::canonicalize(self.store.dir()).map_err(|e| e.to_string())?;
+        let state_dir = std::fs::canonicalize(&self.state).map_err(|e| e.to_string())?;
         let out_dir = state_dir.join("ads").join(&run.id).join(n.to_string());
         std::fs::create_dir_all(&out_dir)
             .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
@@ -482,27 +486,39 @@ impl Runner {
             ),
         );
         // The generator's own lines show while it works.
-        let _ = self.write_log();
+        let _ = self.write_log().await;
+        // The generator's lines are written while the call goes on, in order.
+        let logged = tokio::sync::Notify::new();
         let log = |m: &str| {
             self.log(run, "warn", m);
-            let _ = self.write_log();
+            logged.notify_one();
         };
         self.metrics.generator_calls.fetch_add(1, Ordering::Relaxed);
         // A hung call must not hold the one worker: past the schedule's
         // timeout the call is dropped (an HTTP request is cut, a `cmd:`
         // program is killed with its process group) and the run goes on.
         let limit = crate::spec::check::generator_timeout(schedule);
-        let parsed =
-            match tokio::time::timeout(limit, self.generator.generate(&request, &log)).await {
-                Ok(Ok(resp)) => parse_response(&resp, &out_dir, &state_dir, n),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(format!(
-                    "timed out after {}; the generator call was abandoned",
-                    crate::scheduler::human_duration(
-                        chrono::Duration::from_std(limit).unwrap_or_default()
-                    )
-                )),
-            };
+        let pending = tokio::time::timeout(limit, self.generator.generate(&request, &log));
+        tokio::pin!(pending);
+        let answer = loop {
+            tokio::select! {
+                answer = &mut pending => break answer,
+                _ = logged.notified() => {
+                    self.write_log().await;
+                }
+            }
+        };
+        self.write_log().await;
+        let parsed = match answer {
+            Ok(Ok(resp)) => parse_response(&resp, &out_dir, &state_dir, n),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!(
+                "timed out after {}; the generator call was abandoned",
+                crate::scheduler::human_duration(
+                    chrono::Duration::from_std(limit).unwrap_or_default()
+                )
+            )),
+        };
         let (ad_run_id, images) = parsed.inspect_err(|_| {
             self.metrics
                 .generator_failures
@@ -529,22 +545,15 @@ impl Runner {
             run_id: run.id.clone(),
             tenant_id: state.tenant_id.clone(),
         };
-        let run_id = run.id.clone();
-        let name = template.name.clone();
+        let result = TemplateResult {
+            template: template.name.clone(),
+            ad_run_id: ad_run_id.clone(),
+            ads,
+            usage,
+        };
         self.store
-            .transact(|tx| {
-                let Some(mut r) = tx.run(&run_id)? else {
-                    return Err(sled::transaction::ConflictableTransactionError::Abort(
-                        "run vanished".into(),
-                    ));
-                };
-                r.templates_used.push(name.clone());
-                r.ad_run_ids.push(ad_run_id.clone());
-                r.ads.extend(ads.iter().cloned());
-                tx.put_run(&r)?;
-                tx.record_usage(&usage)?;
-                Ok(())
-            })
+            .add_template(&run.id, result)
+            .await
             .map_err(|e| e.to_string())?;
         self.store.flush().await.map_err(|e| e.to_string())?;
         self.log(
@@ -576,7 +585,7 @@ impl Runner {
         if schedule.export.destination == crate::spec::model::Destination::None {
             return Ok(());
         }
-        let Some(current) = self.store.run(&run.id)? else {
+        let Some(current) = self.store.run(&run.id).await? else {
             return Ok(());
         };
         if current.ads.iter().all(|a| a.status == "rejected") {
@@ -588,21 +597,14 @@ impl Runner {
             return Ok(());
         }
         let summary = crate::export::Summary::of(&current, state, self.public_url.as_deref());
-        let _ = self.write_log();
+        let _ = self.write_log().await;
         let results = crate::export::export_run(&schedule.export, &summary).await;
         for r in &results {
             self.metrics.export(&r.destination, &r.status);
             let level = if r.status == "sent" { "info" } else { "error" };
             self.log(run, level, &r.log_line());
         }
-        let run_id = run.id.clone();
-        self.store.transact(|tx| {
-            if let Some(mut r) = tx.run(&run_id)? {
-                r.exports = results.clone();
-                tx.put_run(&r)?;
-            }
-            Ok(())
-        })?;
+        self.store.set_exports(&run.id, results).await?;
         Ok(())
     }
 
@@ -614,43 +616,13 @@ impl Runner {
         interrupted: bool,
     ) -> Result<Run, StoreError> {
         let now: DateTime<Utc> = self.clock.now();
-        let run_id = run.id.clone();
-        let finished = self.store.transact(|tx| {
-            let Some(mut r) = tx.run(&run_id)? else {
-                return Err(sled::transaction::ConflictableTransactionError::Abort(
-                    "run vanished".into(),
-                ));
-            };
-            r.completed_at = Some(now);
-            if interrupted {
-                r.status = RunStatus::Interrupted;
-                r.error_message = Some("the daemon stopped before every template was done".into());
-            } else if r.ads.is_empty() {
-                r.status = RunStatus::Failed;
-                r.error_message = Some(
-                    error
-                        .clone()
-                        .unwrap_or_else(|| "no template produced ads".into()),
-                );
-            } else {
-                r.status = RunStatus::Completed;
-                r.error_message = error
-                    .clone()
-                    .map(|e| format!("some templates failed; first: {e}"));
-            }
-            tx.put_run(&r)?;
-            // The schedule learns the outcome in the same transaction, so a
-            // crash cannot lose a planned retry.
-            if let Some(s) = tx.schedule(&r.schedule_id)? {
-                let retries = s
-                    .spec
-                    .pointer("/schedule/retries")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(DEFAULT_RETRIES) as u32;
-                tx.put_schedule(&crate::scheduler::on_finish(&s, &r, retries, now))?;
-            }
-            Ok(r)
-        })?;
+        let end = RunEnd {
+            error,
+            interrupted,
+            now,
+            default_retries: DEFAULT_RETRIES as u32,
+        };
+        let finished = self.store.finish_run(&run.id, end).await?;
         let level = if finished.status == RunStatus::Completed {
             "info"
         } else {
@@ -678,7 +650,7 @@ impl Runner {
             ),
         );
         // One flush for the outcome and the last lines.
-        if !self.write_log() {
+        if !self.write_log().await {
             self.store.flush().await?;
         }
         Ok(finished)

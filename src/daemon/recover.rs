@@ -1,0 +1,133 @@
+//! After a crash or a store failure: runs left `running` are marked
+//! `interrupted`, stale pointers cleared, and a failed store reopened once
+//! its folder takes writes again.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Ctx;
+use crate::records::RunStatus;
+use crate::store::{Store, StoreError};
+
+/// Marks runs left `running` by a crash as `interrupted`; `in_progress` is
+/// the run this process is still working on (after a store reopen), left alone.
+pub(super) async fn recover(
+    store: &Store,
+    now: DateTime<Utc>,
+    in_progress: Option<&str>,
+) -> Result<(), StoreError> {
+    for run in store.runs_with_status(RunStatus::Running).await? {
+        if Some(run.id.as_str()) == in_progress {
+            continue;
+        }
+        store.interrupt(&run.id, now).await?;
+        super::log_line(
+            store,
+            &run.id,
+            now,
+            "error",
+            "interrupted: the daemon stopped while this run was in progress",
+        )
+        .await;
+        tracing::warn!(run_id = %run.id, schedule_id = %run.schedule_id, "run marked interrupted at start-up");
+    }
+    // A schedule pointing at a run that is no longer running or pending is cleared.
+    for s in store.schedules().await? {
+        let stale_running = match &s.running_run {
+            Some(r) if Some(r.as_str()) == in_progress => false,
+            Some(r) => store
+                .run(r)
+                .await?
+                .is_none_or(|r| r.status != RunStatus::Running),
+            None => false,
+        };
+        let stale_pending = match &s.pending_run {
+            Some(r) => store
+                .run(r)
+                .await?
+                .is_none_or(|r| r.status != RunStatus::Pending),
+            None => false,
+        };
+        if stale_running || stale_pending {
+            store
+                .clear_stale(&s.id, stale_running, stale_pending)
+                .await?;
+        }
+    }
+    store.flush().await
+}
+
+/// How often a failed store is tried again.
+const STORE_RETRY: Duration = Duration::from_secs(2);
+
+/// Brings the store back after a write failure (a full disk, say). sled's
+/// I/O errors are sticky, so the database is reopened once the state folder
+/// takes writes again; until then nothing fires (no run starts before its
+/// record is flushed) and `/readyz` says why.
+pub(super) async fn store_supervisor(ctx: Arc<Ctx>) {
+    let mut reported = false;
+    loop {
+        tokio::time::sleep(STORE_RETRY).await;
+        if ctx.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(failure) = ctx.store.failure() else {
+            reported = false;
+            continue;
+        };
+        if !reported {
+            tracing::error!(
+                "the store at {} cannot write ({failure}); nothing will fire until it can. Retrying every {} s",
+                ctx.store.location(),
+                STORE_RETRY.as_secs()
+            );
+            reported = true;
+        }
+        let outcome = bring_back(&ctx).await;
+        match outcome {
+            Ok(()) => {
+                tracing::info!(
+                    "the store at {} takes writes again; resuming",
+                    ctx.store.location()
+                );
+                reported = false;
+                ctx.wake_scheduler.notify_one();
+                ctx.wake_worker.notify_one();
+                ctx.reload.notify_one();
+            }
+            Err(e) => tracing::debug!("store still failing: {e}"),
+        }
+    }
+}
+
+/// Reopens the store once its folder takes writes, and recovers.
+async fn bring_back(ctx: &Ctx) -> Result<(), String> {
+    // Reopening drops the handle readers use: only try once a plain file
+    // write succeeds, so a disk that is still full keeps serving reads.
+    let dir = ctx.config.state.clone();
+    tokio::task::spawn_blocking(move || takes_writes(&dir))
+        .await
+        .map_err(|e| e.to_string())??;
+    ctx.store.reopen().await.map_err(|e| e.to_string())?;
+    let in_progress = ctx
+        .current_run
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    recover(&ctx.store, ctx.clock.now(), in_progress.as_deref())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `dir` takes a small write (and its flush) now.
+fn takes_writes(dir: &std::path::Path) -> Result<(), String> {
+    use std::io::Write;
+    let probe = dir.join(".adsched-write-probe");
+    let result = std::fs::File::create(&probe)
+        .and_then(|mut f| f.write_all(&[0u8; 64 * 1024]).and_then(|_| f.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    result.map_err(|e| format!("{}: {e}", dir.display()))
+}

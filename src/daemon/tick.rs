@@ -1,0 +1,150 @@
+//! The scheduler loop: what is due is recorded (queued, missed, retried),
+//! flushed, then the worker is woken.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Ctx;
+use crate::records::{RunStatus, Trigger};
+use crate::scheduler;
+use crate::spec;
+use crate::store::StoreError;
+
+/// Fires what is due, then sleeps until the next time (or a wake-up).
+pub(super) async fn scheduler_loop(ctx: Arc<Ctx>) {
+    loop {
+        if ctx.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        ctx.planned_wake.store(i64::MIN, Ordering::SeqCst);
+        let next = match tick(&ctx).await {
+            Ok(n) => n,
+            Err(e) => {
+                // A store that cannot write is reported once, by the
+                // supervisor, which wakes this loop when it recovers.
+                if !ctx.store.mark_failed(&e) {
+                    tracing::error!("scheduler: {e}; retrying shortly");
+                }
+                // An I/O retry is paced in real time, whatever the clock.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = ctx.wake_scheduler.notified() => {}
+                }
+                continue;
+            }
+        };
+        let until = next.unwrap_or_else(|| ctx.clock.now() + chrono::Duration::seconds(60));
+        ctx.planned_wake
+            .store(until.timestamp_millis(), Ordering::SeqCst);
+        tokio::select! {
+            _ = ctx.clock.sleep_until(until) => {}
+            _ = ctx.wake_scheduler.notified() => {}
+        }
+    }
+}
+
+/// Queues what is due; returns the next instant to look again.
+///
+/// Everything due is recorded first and flushed once, then the log lines
+/// are written with one more flush: a Monday 09:00 with many schedules due
+/// costs two disk syncs, not two per schedule. No run starts before the
+/// flush: the worker is woken after it, and its own start is flushed too.
+async fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let now = ctx.clock.now();
+    let mut lines: Vec<(String, &'static str, String)> = Vec::new();
+    let mut recorded = false;
+    let outcome = fire_due(ctx, now, &mut lines, &mut recorded).await;
+    if recorded {
+        // Durable before any work: a crash now never fires these times again.
+        ctx.store.flush().await?;
+    }
+    let (queued, next) = outcome?;
+    if !lines.is_empty() {
+        if let Err(e) = ctx.store.log_batch(now, &lines).await {
+            ctx.store.mark_failed(&e);
+            tracing::error!("cannot write {} log line(s): {e}", lines.len());
+        }
+    }
+    if queued {
+        ctx.wake_worker.notify_one();
+    }
+    Ok(next)
+}
+
+/// The transactions of [`tick`]: (queued a run, next wake-up).
+async fn fire_due(
+    ctx: &Ctx,
+    now: DateTime<Utc>,
+    lines: &mut Vec<(String, &'static str, String)>,
+    recorded: &mut bool,
+) -> Result<(bool, Option<DateTime<Utc>>), StoreError> {
+    let mut queued = false;
+    let mut next: Option<DateTime<Utc>> = None;
+    for s in ctx.store.schedules().await? {
+        let Some(at) = scheduler::wake_at(&s) else {
+            continue;
+        };
+        if at > now {
+            next = Some(next.map_or(at, |n| n.min(at)));
+            continue;
+        }
+        let spec: spec::Schedule = match serde_json::from_value(s.spec.clone()) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(schedule_id = %s.id, "stored schedule does not parse: {e}");
+                continue;
+            }
+        };
+        let Some(cal) = ctx.calendar(&s, &spec) else {
+            continue;
+        };
+        let window = spec::check::catchup_window(&spec);
+        let fire = ctx.store.fire(&s.id, cal, window, ctx.started, now).await?;
+        let Some(fire) = fire else { continue };
+        *recorded = true;
+        if let Some(run) = &fire.run {
+            let tz = s.tz();
+            let when = run
+                .scheduled_for
+                .map(|t| crate::records::fmt_time(t, tz))
+                .unwrap_or_default();
+            match run.status {
+                RunStatus::Missed => {
+                    ctx.metrics.run_finished("missed", None);
+                    let msg = run.error_message.as_deref().unwrap_or("missed");
+                    lines.push((run.id.clone(), "warn", msg.to_string()));
+                    tracing::warn!(schedule_id = %s.id, run_id = %run.id, "missed {} time(s), latest {when}", run.missed_count);
+                }
+                _ => {
+                    queued = true;
+                    let why = match run.trigger {
+                        Trigger::Catchup => format!(
+                            "queued as a catch-up for {when} ({} earlier time(s) folded in)",
+                            run.missed_count
+                        ),
+                        Trigger::Retry => {
+                            format!("queued as retry attempt {} for {when}", run.attempt)
+                        }
+                        _ => format!("queued for {when}"),
+                    };
+                    tracing::info!(schedule_id = %s.id, run_id = %run.id, "{why}");
+                    lines.push((run.id.clone(), "info", why));
+                }
+            }
+        }
+        if let (Some(t), Some(pending)) = (fire.coalesced, &fire.state.pending_run) {
+            let msg = format!(
+                "the time {} came while this run was still queued; not queued twice",
+                crate::records::fmt_time(t, s.tz())
+            );
+            lines.push((pending.clone(), "warn", msg));
+        }
+        if let Some(at) = scheduler::wake_at(&fire.state) {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+    }
+    Ok((queued, next))
+}

@@ -1,0 +1,110 @@
+//! The worker: one run at a time, oldest queued first. No work starts
+//! before its start is on disk.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Ctx;
+use crate::records::RunStatus;
+use crate::run::Runner;
+use crate::scheduler;
+
+/// Runs queued runs, oldest first, one at a time.
+pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) {
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let next = match ctx.store.first_pending().await {
+            Ok(n) => n,
+            Err(e) => {
+                if !ctx.store.mark_failed(&e) {
+                    tracing::error!("worker: {e}");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let Some(run) = next else {
+            ctx.wake_worker.notified().await;
+            continue;
+        };
+        let now = ctx.clock.now();
+        let run_id = run.id.clone();
+        let started = ctx.store.begin_run(&run_id, now).await;
+        let (state, run) = match started {
+            Ok(Some(x)) => x,
+            Ok(None) => continue,
+            Err(e) => {
+                if !ctx.store.mark_failed(&e) {
+                    tracing::error!(run_id = %run_id, "cannot start run: {e}");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        // No work before its start is on disk: if the store cannot record
+        // it, it did not happen, and the run stays pending until it can.
+        if let Err(e) = ctx.store.flush().await {
+            ctx.store.mark_failed(&e);
+            tracing::error!(run_id = %run.id, "cannot record the run's start, not starting it: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        *ctx.current_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run.id.clone());
+        if let (true, Some(slot), Some(started)) =
+            (run.trigger.counts(), run.scheduled_for, run.started_at)
+        {
+            ctx.metrics
+                .start_delay((started - slot).num_milliseconds() as f64 / 1000.0);
+        }
+        let result = runner.execute(&run, &state, &stop).await;
+        *ctx.current_run.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let finished = match result {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.store.mark_failed(&e);
+                tracing::error!(run_id = %run.id, "run failed to record: {e}");
+                continue;
+            }
+        };
+        let took = match (finished.started_at, finished.completed_at) {
+            (Some(a), Some(b)) => Some((b - a).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        };
+        ctx.metrics.run_finished(finished.status.as_str(), took);
+        if finished.status == RunStatus::Failed {
+            if let Ok(Some(retry)) = ctx
+                .store
+                .schedule(&finished.schedule_id)
+                .await
+                .map(|s| s.and_then(|s| s.retry))
+            {
+                super::log_line(
+                    &ctx.store,
+                    &finished.id,
+                    ctx.clock.now(),
+                    "info",
+                    &format!(
+                        "retry attempt {} planned for {}",
+                        retry.attempt,
+                        crate::records::fmt_time(retry.at, state.tz())
+                    ),
+                )
+                .await;
+            }
+        }
+        let wants = match ctx.store.schedule(&finished.schedule_id).await {
+            Ok(Some(s)) => scheduler::wake_at(&s).map(|t| t.timestamp_millis()),
+            Ok(None) => None,
+            // Unsure: let the scheduler look.
+            Err(_) => Some(i64::MIN),
+        };
+        if wants.is_some_and(|t| t < ctx.planned_wake.load(Ordering::SeqCst))
+            || ctx.planned_wake.load(Ordering::SeqCst) == i64::MIN
+        {
+            ctx.wake_scheduler.notify_one();
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Where records live: the domain operations the daemon, the API and the
+//! CLI need, as one interface ([`RecordStore`]), and its implementations.
+//! Only [`sled`](self::sled) (the embedded default) knows sled; nothing
+//! outside this module sees a backend's types.
+//!
+//! Every state change is one operation and one transaction: a crash between
+//! two never leaves half of one on disk. The logic of each change is written
+//! once, in `ops`, over record-level reads and writes ([`ops::Txn`]) that
+//! each backend provides inside its own transaction.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::calendar::Calendar;
+use crate::reconcile::{Change, DesiredSet};
+use crate::records::{Ad, ExportResult, LogLine, Run, RunStatus, ScheduleState, Trigger, Usage};
+use crate::scheduler::Fire;
+
+pub(crate) mod ops;
+pub mod sled;
+
+pub use self::sled::SledStore;
+
+/// Store failures, whatever the backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store.
+    #[error("the state folder {0} is in use by another adsched daemon (sled holds a lock on it); stop that daemon or pass another --state")]
+    Locked(String),
+    /// The state folder cannot be created or written.
+    #[error("the state folder {0} cannot be written ({1}); give adsched a writable folder with --state DIR (or ADSCHED_STATE), or fix its permissions")]
+    NotWritable(String, String),
+    /// The disk (or the connection) failed; writes fail until the store is
+    /// reopened.
+    #[error("store error: {0}")]
+    Io(String),
+    /// The backend failed in another way (corruption, a bug).
+    #[error("store error: {0}")]
+    Backend(String),
+    /// A record did not (de)serialize.
+    #[error("store record error: {0}")]
+    Record(#[from] serde_json::Error),
+    /// The store failed to write and is being reopened.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A change was refused by its own logic (its run vanished, say).
+    #[error("{0}")]
+    Aborted(String),
+}
+
+/// Which runs a list holds: newest first, at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct RunSelect {
+    /// Runs of this schedule only (through its index, not a scan).
+    pub schedule: Option<String>,
+    /// Runs of these schedules only.
+    pub schedules: Option<Vec<String>>,
+    /// With this status.
+    pub status: Option<RunStatus>,
+    /// With this trigger.
+    pub trigger: Option<Trigger>,
+    /// Older than this run (a page's cursor).
+    pub before: Option<String>,
+    /// Queued at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many (counting only the runs that pass).
+    pub limit: usize,
+}
+
+impl RunSelect {
+    /// Whether a run passes the filters other than `schedule`, `before`,
+    /// `since` and `limit`, which bound the scan itself.
+    pub fn keeps(&self, r: &Run) -> bool {
+        self.status.is_none_or(|s| s == r.status)
+            && self.trigger.is_none_or(|t| t == r.trigger)
+            && self
+                .schedules
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&r.schedule_id))
+    }
+}
+
+/// What a manual trigger did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queued {
+    /// A new run, with this id.
+    New(String),
+    /// The schedule already had this run queued.
+    AlreadyPending(String),
+    /// No schedule has the id.
+    NoSchedule,
+    /// The schedule's document is gone.
+    Removed,
+}
+
+/// What one template produced, recorded on its run in one change.
+#[derive(Debug, Clone)]
+pub struct TemplateResult {
+    /// The template's name.
+    pub template: String,
+    /// The generator's ad run.
+    pub ad_run_id: String,
+    /// The images.
+    pub ads: Vec<Ad>,
+    /// The usage record (first use per product and template wins).
+    pub usage: Usage,
+}
+
+/// How a run's work ended, as the worker saw it.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// The first template error, if any.
+    pub error: Option<String>,
+    /// The daemon stopped before every template was done.
+    pub interrupted: bool,
+    /// When.
+    pub now: DateTime<Utc>,
+    /// Retries of a failed calendar run when the schedule sets none.
+    pub default_retries: u32,
+}
+
+/// The domain operations on the records. Async at the surface: an embedded
+/// store does its blocking I/O off the async threads, a database client
+/// awaits its server.
+///
+/// Writes are recorded when the call returns, durable after
+/// [`RecordStore::flush`] (an embedded store batches its disk syncs; a
+/// database's commit is already durable and its flush does nothing).
+#[async_trait]
+pub trait RecordStore: Send + Sync + 'static {
+    /// Where the store is, for messages (a folder, a host and database).
+    fn location(&self) -> String;
+
+    /// A new time-ordered, unique run id.
+    fn new_run_id(&self, now: DateTime<Utc>) -> String;
+
+    /// Why the store cannot write, if it cannot: set by
+    /// [`RecordStore::mark_failed`], cleared by a successful
+    /// [`RecordStore::reopen`].
+    fn failure(&self) -> Option<String>;
+
+    /// Records that a write failed for a reason that outlives the call (a
+    /// full disk, a lost connection). Returns true if `e` is such an error.
+    fn mark_failed(&self, e: &StoreError) -> bool;
+
+    /// Opens the store afresh after a failure, then proves it takes writes.
+    async fn reopen(&self) -> Result<(), StoreError>;
+
+    /// Makes every write so far durable.
+    async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Flushes and releases the store (a folder's lock, a connection).
+    /// Calls after it answer [`StoreError::Unavailable`].
+    async fn close(&self) -> Result<(), StoreError>;
+
+    /// Every schedule, by id.
+    async fn schedules(&self) -> Result<Vec<ScheduleState>, StoreError>;
+
+    /// Every schedule id, without decoding the states.
+    async fn schedule_ids(&self) -> Result<Vec<String>, StoreError>;
+
+    /// One schedule.
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError>;
+
+    /// One run.
+    async fn run(&self, id: &str) -> Result<Option<Run>, StoreError>;
+
+    /// Runs newest first, as `select` says.
+    async fn runs(&self, select: RunSelect) -> Result<Vec<Run>, StoreError>;
+
+    /// The oldest queued run.
+    async fn first_pending(&self) -> Result<Option<Run>, StoreError>;
+
+    /// Runs in a given status (start-up recovery).
+    async fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>, StoreError>;
+
+    /// How many runs exist.
+    async fn run_count(&self) -> Result<usize, StoreError>;
+
+    /// A run's log, oldest line first.
+    async fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError>;
+
+    /// Appends log lines to their runs, durable on return: a line shown
+    /// once is never lost.
+    async fn append_logs(&self, lines: Vec<(String, LogLine)>) -> Result<(), StoreError>;
+
+    /// Templates already used for a product.
+    async fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError>;
+
+    /// Applies the files' wish for one schedule against its stored state
+    /// (decided inside the transaction: the worker may have moved the
+    /// schedule on meanwhile). Returns the change, if any, and whether the
+    /// schedule is settled (valid and not removed).
+    async fn reconcile(
+        &self,
+        id: &str,
+        desired: Arc<DesiredSet>,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<Change>, bool), StoreError>;
+
+    /// Records what is due for one schedule: a queued run, a missed record,
+    /// a retry, or nothing.
+    async fn fire(
+        &self,
+        id: &str,
+        calendar: Calendar,
+        window: chrono::Duration,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Fire>, StoreError>;
+
+    /// Queues a manual run, unless one is already queued.
+    async fn queue_manual(&self, id: &str, now: DateTime<Utc>) -> Result<Queued, StoreError>;
+
+    /// Starts a queued run: the run `running`, its schedule told. None when
+    /// the run is no longer pending (or its schedule is gone: then the run
+    /// is recorded failed).
+    async fn begin_run(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ScheduleState, Run)>, StoreError>;
+
+    /// Records one template's ads on its run and the template's use.
+    async fn add_template(&self, run_id: &str, result: TemplateResult) -> Result<(), StoreError>;
+
+    /// Records a run's export results.
+    async fn set_exports(&self, run_id: &str, exports: Vec<ExportResult>)
+        -> Result<(), StoreError>;
+
+    /// Ends a run (completed when any template made ads) and tells its
+    /// schedule in the same change, so a crash cannot lose a planned retry.
+    async fn finish_run(&self, run_id: &str, end: RunEnd) -> Result<Run, StoreError>;
+
+    /// Writes runs as they are, in one change: an import of history (from
+    /// another store, a benchmark's seed). Their schedules are not told.
+    async fn import_runs(&self, runs: Vec<Run>) -> Result<(), StoreError>;
+
+    /// Marks a run left `running` by a crash `interrupted`.
+    async fn interrupt(&self, run_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Clears a schedule's pointers at runs that are no longer running or
+    /// queued.
+    async fn clear_stale(
+        &self,
+        schedule_id: &str,
+        running: bool,
+        pending: bool,
+    ) -> Result<(), StoreError>;
+}
+
+/// The store the daemon and the commands hold: cheap to clone, one backend
+/// behind it.
+#[derive(Clone)]
+pub struct Store(Arc<dyn RecordStore>);
+
+impl Store {
+    /// Opens (or creates) the embedded store in the folder `dir`.
+    pub fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
+        Ok(Store::new(SledStore::open(dir)?))
+    }
+
+    /// A store over a backend.
+    pub fn new(backend: impl RecordStore) -> Store {
+        Store(Arc::new(backend))
+    }
+
+    /// The latest runs, newest first: of one schedule, or of all.
+    pub async fn latest_runs(
+        &self,
+        schedule: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Run>, StoreError> {
+        self.runs(RunSelect {
+            schedule: schedule.map(str::to_string),
+            limit,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Appends one log line.
+    pub async fn log(&self, run_id: &str, line: LogLine) -> Result<(), StoreError> {
+        self.append_logs(vec![(run_id.to_string(), line)]).await
+    }
+
+    /// Appends log lines (run id, level, message) at `time`.
+    pub async fn log_batch(
+        &self,
+        time: DateTime<Utc>,
+        lines: &[(String, &str, String)],
+    ) -> Result<(), StoreError> {
+        let lines = lines
+            .iter()
+            .map(|(run_id, level, message)| {
+                let line = LogLine {
+                    time,
+                    level: level.to_string(),
+                    message: message.clone(),
+                };
+                (run_id.clone(), line)
+            })
+            .collect();
+        self.append_logs(lines).await
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn RecordStore;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}

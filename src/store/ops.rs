@@ -1,0 +1,227 @@
+//! The logic of every state change, written once over record-level reads
+//! and writes. A backend runs each function inside one of its transactions
+//! (and may run it again on a conflict: these functions have no side
+//! effects besides the [`Txn`] calls).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Queued, RunEnd, TemplateResult};
+use crate::calendar::Calendar;
+use crate::reconcile::{self, Change, DesiredSet};
+use crate::records::{ExportResult, Run, RunStatus, ScheduleState, ScheduleStatus, Trigger, Usage};
+use crate::scheduler::{self, Fire};
+
+/// Reads and writes of records inside one transaction of a backend.
+pub(crate) trait Txn {
+    /// The backend's transaction error (a conflict retries the transaction).
+    type Error;
+
+    /// An error that ends the transaction with nothing written.
+    fn abort(message: &str) -> Self::Error;
+
+    /// A schedule's state.
+    fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, Self::Error>;
+    /// Writes a schedule's state.
+    fn put_schedule(&self, s: &ScheduleState) -> Result<(), Self::Error>;
+    /// A run.
+    fn run(&self, id: &str) -> Result<Option<Run>, Self::Error>;
+    /// Writes a run (and whatever indexes it: per schedule, the queue).
+    fn put_run(&self, r: &Run) -> Result<(), Self::Error>;
+    /// Records that a template was used for a product; the first use wins.
+    fn record_usage(&self, u: &Usage) -> Result<(), Self::Error>;
+}
+
+/// See [`super::RecordStore::reconcile`].
+pub(crate) fn reconcile<T: Txn>(
+    tx: &T,
+    id: &str,
+    desired: &DesiredSet,
+    now: DateTime<Utc>,
+) -> Result<(Option<Change>, bool), T::Error> {
+    let current = tx.schedule(id)?;
+    let change =
+        reconcile::reconcile_one(desired.schedules.get(id), current.as_ref(), desired, now);
+    if let Some(c) = &change {
+        tx.put_schedule(c.state())?;
+    }
+    let after = change.as_ref().map(|c| c.state()).or(current.as_ref());
+    let settled = after.is_some_and(|s| s.error.is_none() && s.status != ScheduleStatus::Removed);
+    Ok((change, settled))
+}
+
+/// See [`super::RecordStore::fire`].
+pub(crate) fn fire<T: Txn>(
+    tx: &T,
+    id: &str,
+    calendar: &Calendar,
+    window: chrono::Duration,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<Option<Fire>, T::Error> {
+    let Some(current) = tx.schedule(id)? else {
+        return Ok(None);
+    };
+    let Some(fire) = scheduler::on_due(&current, calendar, window, started, now, new_id) else {
+        return Ok(None);
+    };
+    tx.put_schedule(&fire.state)?;
+    if let Some(run) = &fire.run {
+        tx.put_run(run)?;
+    }
+    Ok(Some(fire))
+}
+
+/// See [`super::RecordStore::queue_manual`].
+pub(crate) fn queue_manual<T: Txn>(
+    tx: &T,
+    id: &str,
+    new_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Queued, T::Error> {
+    let Some(mut s) = tx.schedule(id)? else {
+        return Ok(Queued::NoSchedule);
+    };
+    if s.status == ScheduleStatus::Removed {
+        return Ok(Queued::Removed);
+    }
+    if let Some(p) = &s.pending_run {
+        return Ok(Queued::AlreadyPending(p.clone()));
+    }
+    let run = Run::new(new_id.to_string(), &s, Trigger::Manual, 1, None, now);
+    s.pending_run = Some(run.id.clone());
+    tx.put_run(&run)?;
+    tx.put_schedule(&s)?;
+    Ok(Queued::New(run.id))
+}
+
+/// See [`super::RecordStore::begin_run`].
+pub(crate) fn begin_run<T: Txn>(
+    tx: &T,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(ScheduleState, Run)>, T::Error> {
+    let Some(r) = tx.run(run_id)? else {
+        return Ok(None);
+    };
+    if r.status != RunStatus::Pending {
+        return Ok(None);
+    }
+    let Some(s) = tx.schedule(&r.schedule_id)? else {
+        let mut r = r.clone();
+        r.status = RunStatus::Failed;
+        r.completed_at = Some(now);
+        r.error_message = Some("its schedule no longer exists".into());
+        tx.put_run(&r)?;
+        return Ok(None);
+    };
+    let is_once = s
+        .spec
+        .pointer("/schedule/once")
+        .is_some_and(|v| !v.is_null());
+    let (s, r) = scheduler::on_start(&s, &r, is_once, now);
+    tx.put_schedule(&s)?;
+    tx.put_run(&r)?;
+    Ok(Some((s, r)))
+}
+
+/// See [`super::RecordStore::add_template`].
+pub(crate) fn add_template<T: Txn>(
+    tx: &T,
+    run_id: &str,
+    result: &TemplateResult,
+) -> Result<(), T::Error> {
+    let Some(mut r) = tx.run(run_id)? else {
+        return Err(T::abort("run vanished"));
+    };
+    r.templates_used.push(result.template.clone());
+    r.ad_run_ids.push(result.ad_run_id.clone());
+    r.ads.extend(result.ads.iter().cloned());
+    tx.put_run(&r)?;
+    tx.record_usage(&result.usage)
+}
+
+/// See [`super::RecordStore::set_exports`].
+pub(crate) fn set_exports<T: Txn>(
+    tx: &T,
+    run_id: &str,
+    exports: &[ExportResult],
+) -> Result<(), T::Error> {
+    if let Some(mut r) = tx.run(run_id)? {
+        r.exports = exports.to_vec();
+        tx.put_run(&r)?;
+    }
+    Ok(())
+}
+
+/// See [`super::RecordStore::finish_run`].
+pub(crate) fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Error> {
+    let Some(mut r) = tx.run(run_id)? else {
+        return Err(T::abort("run vanished"));
+    };
+    r.completed_at = Some(end.now);
+    if end.interrupted {
+        r.status = RunStatus::Interrupted;
+        r.error_message = Some("the daemon stopped before every template was done".into());
+    } else if r.ads.is_empty() {
+        r.status = RunStatus::Failed;
+        r.error_message = Some(
+            end.error
+                .clone()
+                .unwrap_or_else(|| "no template produced ads".into()),
+        );
+    } else {
+        r.status = RunStatus::Completed;
+        r.error_message = end
+            .error
+            .clone()
+            .map(|e| format!("some templates failed; first: {e}"));
+    }
+    tx.put_run(&r)?;
+    if let Some(s) = tx.schedule(&r.schedule_id)? {
+        let retries = s
+            .spec
+            .pointer("/schedule/retries")
+            .and_then(Value::as_u64)
+            .map_or(end.default_retries, |n| n as u32);
+        tx.put_schedule(&scheduler::on_finish(&s, &r, retries, end.now))?;
+    }
+    Ok(r)
+}
+
+/// See [`super::RecordStore::interrupt`].
+pub(crate) fn interrupt<T: Txn>(tx: &T, run_id: &str, now: DateTime<Utc>) -> Result<(), T::Error> {
+    if let Some(mut r) = tx.run(run_id)? {
+        r.status = RunStatus::Interrupted;
+        r.completed_at = Some(now);
+        r.error_message = Some("the daemon stopped while this run was in progress".into());
+        tx.put_run(&r)?;
+        if let Some(mut s) = tx.schedule(&r.schedule_id)? {
+            if s.running_run.as_deref() == Some(run_id) {
+                s.running_run = None;
+                tx.put_schedule(&s)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// See [`super::RecordStore::clear_stale`].
+pub(crate) fn clear_stale<T: Txn>(
+    tx: &T,
+    schedule_id: &str,
+    running: bool,
+    pending: bool,
+) -> Result<(), T::Error> {
+    if let Some(mut s) = tx.schedule(schedule_id)? {
+        if running {
+            s.running_run = None;
+        }
+        if pending {
+            s.pending_run = None;
+        }
+        tx.put_schedule(&s)?;
+    }
+    Ok(())
+}

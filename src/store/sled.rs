@@ -1,0 +1,671 @@
+//! The embedded store (the default): sled in the state folder. Records are
+//! JSON values in typed trees; every state change is one multi-tree
+//! transaction running one function of `ops`.
+//!
+//! Trees:
+//! - `schedules`: schedule id → [`ScheduleState`]
+//! - `runs`: run id (ULID, time-ordered) → [`Run`]
+//! - `runs_by_schedule`: schedule id, 0, run id → () — newest-first per schedule
+//!   without scanning other schedules' runs
+//! - `pending`: run id → () — the queue, oldest first
+//! - `usage`: product id, 0, template → [`Usage`]
+//! - `logs`: run id, 0, sequence (u64 BE) → [`LogLine`]
+//!
+//! sled is synchronous: each operation runs on tokio's blocking pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::ops::{self, Txn};
+use super::{Queued, RecordStore, RunEnd, RunSelect, StoreError, TemplateResult};
+use crate::calendar::Calendar;
+use crate::reconcile::{Change, DesiredSet};
+use crate::records::{ExportResult, LogLine, Run, RunStatus, ScheduleState, Usage};
+use crate::scheduler::Fire;
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> StoreError {
+        match e {
+            // sled shows I/O errors with Debug formatting; people want the OS's words.
+            sled::Error::Io(io) => StoreError::Io(io.to_string()),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// A transaction's view of the trees.
+struct Tx<'a> {
+    schedules: &'a TransactionalTree,
+    runs: &'a TransactionalTree,
+    by_schedule: &'a TransactionalTree,
+    pending: &'a TransactionalTree,
+    usage: &'a TransactionalTree,
+}
+
+/// What a transaction closure returns on failure.
+type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
+
+fn abort<E: std::fmt::Display>(e: E) -> ConflictableTransactionError<String> {
+    ConflictableTransactionError::Abort(e.to_string())
+}
+
+fn get_json<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        Some(v) => serde_json::from_slice(&v).map(Some).map_err(abort),
+        None => Ok(None),
+    }
+}
+
+fn put_json<T: Serialize>(tree: &TransactionalTree, key: &[u8], v: &T) -> TxResult<()> {
+    let bytes = serde_json::to_vec(v).map_err(abort)?;
+    tree.insert(key, bytes)?;
+    Ok(())
+}
+
+fn pair_key(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+impl Txn for Tx<'_> {
+    type Error = ConflictableTransactionError<String>;
+
+    fn abort(message: &str) -> Self::Error {
+        ConflictableTransactionError::Abort(message.to_string())
+    }
+
+    fn schedule(&self, id: &str) -> TxResult<Option<ScheduleState>> {
+        get_json(self.schedules, id.as_bytes())
+    }
+
+    fn put_schedule(&self, s: &ScheduleState) -> TxResult<()> {
+        put_json(self.schedules, s.id.as_bytes(), s)
+    }
+
+    fn run(&self, id: &str) -> TxResult<Option<Run>> {
+        get_json(self.runs, id.as_bytes())
+    }
+
+    fn put_run(&self, r: &Run) -> TxResult<()> {
+        put_json(self.runs, r.id.as_bytes(), r)?;
+        self.by_schedule
+            .insert(pair_key(&r.schedule_id, &r.id), &[] as &[u8])?;
+        if r.status == RunStatus::Pending {
+            self.pending.insert(r.id.as_bytes(), &[] as &[u8])?;
+        } else {
+            self.pending.remove(r.id.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn record_usage(&self, u: &Usage) -> TxResult<()> {
+        let key = pair_key(&u.product, &u.template);
+        if self.usage.get(&key)?.is_none() {
+            put_json(self.usage, &key, u)?;
+        }
+        Ok(())
+    }
+}
+
+/// The embedded store. Cheap to clone: clones share one sled database.
+#[derive(Clone)]
+pub struct SledStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    ids: IdGen,
+    /// None while a reopen is under way.
+    handles: std::sync::RwLock<Option<Arc<Handles>>>,
+    /// Why the store last failed to write, until a reopen succeeds.
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+struct Handles {
+    db: sled::Db,
+    schedules: sled::Tree,
+    runs: sled::Tree,
+    by_schedule: sled::Tree,
+    pending: sled::Tree,
+    usage: sled::Tree,
+    logs: sled::Tree,
+}
+
+/// Cache for sled's page cache; the records are small and few.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Handles {
+    fn open(dir: &Path) -> Result<Handles, StoreError> {
+        let not_writable = |io: &std::io::Error| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            )
+            .then(|| StoreError::NotWritable(dir.display().to_string(), io.to_string()))
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|io| not_writable(&io).unwrap_or(StoreError::Io(io.to_string())))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| match &e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                sled::Error::Io(io) => not_writable(io).unwrap_or_else(|| e.into()),
+                _ => e.into(),
+            })?;
+        Ok(Handles {
+            schedules: db.open_tree("schedules")?,
+            runs: db.open_tree("runs")?,
+            by_schedule: db.open_tree("runs_by_schedule")?,
+            pending: db.open_tree("pending")?,
+            usage: db.open_tree("usage")?,
+            logs: db.open_tree("logs")?,
+            db,
+        })
+    }
+
+    /// A write that must reach the disk.
+    fn probe(&self) -> Result<(), StoreError> {
+        self.db.insert("probe", &[1u8][..])?;
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let handles = Handles::open(dir)?;
+        Ok(SledStore {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                ids: IdGen::default(),
+                handles: std::sync::RwLock::new(Some(Arc::new(handles))),
+                failure: std::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    fn h(&self) -> Result<Arc<Handles>, StoreError> {
+        let guard = self
+            .shared
+            .handles
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        guard.clone().ok_or_else(|| {
+            StoreError::Unavailable(self.failure().unwrap_or_else(|| "reopening".into()))
+        })
+    }
+
+    /// Runs `f` on the blocking pool with a clone of this store.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SledStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a store task stopped: {e}")))?
+    }
+
+    /// Runs `f` as one transaction over the record trees. `f` may run more
+    /// than once (sled is optimistic): it must have no side effects.
+    fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T, StoreError> {
+        let h = self.h()?;
+        (&h.schedules, &h.runs, &h.by_schedule, &h.pending, &h.usage)
+            .transaction(|(schedules, runs, by_schedule, pending, usage)| {
+                f(&Tx {
+                    schedules,
+                    runs,
+                    by_schedule,
+                    pending,
+                    usage,
+                })
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(m) => StoreError::Aborted(m),
+                TransactionError::Storage(e) => e.into(),
+            })
+    }
+
+    /// A change of `ops` as one transaction, on the blocking pool.
+    async fn change<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Tx) -> TxResult<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.blocking(move |s| s.transact(f)).await
+    }
+
+    fn reopen_blocking(&self) -> Result<(), StoreError> {
+        let mut guard = self
+            .shared
+            .handles
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        // The old database must be gone before sled will lock the folder again;
+        // readers hold it only for the length of a call.
+        if let Some(old) = guard.take() {
+            release(old);
+        }
+        let handles = Handles::open(&self.shared.dir)?;
+        handles.probe()?;
+        *guard = Some(Arc::new(handles));
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+
+    fn close_blocking(&self) -> Result<(), StoreError> {
+        let old = self
+            .shared
+            .handles
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some("the store is closed".into());
+        match old {
+            Some(old) => {
+                let flushed = old.db.flush();
+                release(old);
+                flushed?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match tree.get(key)? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn runs_blocking(&self, q: &RunSelect) -> Result<Vec<Run>, StoreError> {
+        let h = self.h()?;
+        let mut out = Vec::new();
+        let ids: Box<dyn Iterator<Item = Result<Vec<u8>, StoreError>>> = match &q.schedule {
+            Some(s) => {
+                let prefix = pair_key(s, "");
+                let start = prefix.len();
+                let range = match &q.before {
+                    Some(b) => h.by_schedule.range(prefix.clone()..pair_key(s, b)),
+                    None => h.by_schedule.scan_prefix(&prefix),
+                };
+                Box::new(range.keys().rev().map(move |k| Ok(k?[start..].to_vec())))
+            }
+            None => {
+                let range = match &q.before {
+                    Some(b) => h.runs.range(..b.as_bytes().to_vec()),
+                    None => h.runs.range::<Vec<u8>, _>(..),
+                };
+                Box::new(range.keys().rev().map(|k| Ok(k?.to_vec())))
+            }
+        };
+        for id in ids {
+            if out.len() >= q.limit {
+                break;
+            }
+            let Some(run) = Self::get::<Run>(&h.runs, &id?)? else {
+                continue;
+            };
+            if let Some(since) = q.since {
+                // Ids are time-ordered: everything after this is older still.
+                if run.queued_at < since {
+                    break;
+                }
+            }
+            if q.keeps(&run) {
+                out.push(run);
+            }
+        }
+        Ok(out)
+    }
+
+    fn append_logs_blocking(&self, lines: &[(String, LogLine)]) -> Result<(), StoreError> {
+        let h = self.h()?;
+        for (run_id, line) in lines {
+            let seq = h.db.generate_id()?;
+            let mut key = pair_key(run_id, "");
+            key.extend_from_slice(&seq.to_be_bytes());
+            h.logs.insert(key, serde_json::to_vec(line)?)?;
+        }
+        // Durable before anyone can read them: a line shown once is never lost.
+        h.db.flush()?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RecordStore for SledStore {
+    fn location(&self) -> String {
+        self.shared.dir.display().to_string()
+    }
+
+    fn new_run_id(&self, now: DateTime<Utc>) -> String {
+        self.shared.ids.next(now)
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// sled's I/O errors are sticky: every later write fails too, even once
+    /// space returns, until the database is reopened.
+    fn mark_failed(&self, e: &StoreError) -> bool {
+        let io = matches!(e, StoreError::Io(_));
+        if io {
+            let mut f = self
+                .shared
+                .failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if f.is_none() {
+                *f = Some(e.to_string());
+            }
+        }
+        io
+    }
+
+    /// Drops the handles and opens the folder again: sled replays its log,
+    /// recovers what was flushed, and what was not flushed never happened
+    /// (no work starts before its record is flushed). Then writes and flushes
+    /// a probe, so success means the disk takes writes again.
+    async fn reopen(&self) -> Result<(), StoreError> {
+        self.blocking(|s| s.reopen_blocking()).await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let h = self.h()?;
+        h.db.flush_async().await?;
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.blocking(|s| s.close_blocking()).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleState>, StoreError> {
+        self.blocking(|s| {
+            s.h()?
+                .schedules
+                .iter()
+                .values()
+                .map(|v| Ok(serde_json::from_slice(&v?)?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn schedule_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking(|s| {
+            s.h()?
+                .schedules
+                .iter()
+                .keys()
+                .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+                .collect()
+        })
+        .await
+    }
+
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |s| Self::get(&s.h()?.schedules, id.as_bytes()))
+            .await
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |s| Self::get(&s.h()?.runs, id.as_bytes()))
+            .await
+    }
+
+    async fn runs(&self, select: RunSelect) -> Result<Vec<Run>, StoreError> {
+        self.blocking(move |s| s.runs_blocking(&select)).await
+    }
+
+    async fn first_pending(&self) -> Result<Option<Run>, StoreError> {
+        self.blocking(|s| {
+            let h = s.h()?;
+            for k in h.pending.iter().keys() {
+                if let Some(run) = Self::get(&h.runs, &k?)? {
+                    return Ok(Some(run));
+                }
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>, StoreError> {
+        self.blocking(move |s| {
+            let mut out = Vec::new();
+            for v in s.h()?.runs.iter().values() {
+                let run: Run = serde_json::from_slice(&v?)?;
+                if run.status == status {
+                    out.push(run);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn run_count(&self) -> Result<usize, StoreError> {
+        Ok(self.h()?.runs.len())
+    }
+
+    async fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError> {
+        let prefix = pair_key(run_id, "");
+        self.blocking(move |s| {
+            s.h()?
+                .logs
+                .scan_prefix(prefix)
+                .values()
+                .map(|v| Ok(serde_json::from_slice(&v?)?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn append_logs(&self, lines: Vec<(String, LogLine)>) -> Result<(), StoreError> {
+        self.blocking(move |s| s.append_logs_blocking(&lines)).await
+    }
+
+    async fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError> {
+        let prefix = pair_key(product, "");
+        self.blocking(move |s| {
+            s.h()?
+                .usage
+                .scan_prefix(prefix)
+                .values()
+                .map(|v| Ok(serde_json::from_slice(&v?)?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn reconcile(
+        &self,
+        id: &str,
+        desired: Arc<DesiredSet>,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<Change>, bool), StoreError> {
+        let id = id.to_string();
+        self.change(move |tx| ops::reconcile(tx, &id, &desired, now))
+            .await
+    }
+
+    async fn fire(
+        &self,
+        id: &str,
+        calendar: Calendar,
+        window: chrono::Duration,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Fire>, StoreError> {
+        let id = id.to_string();
+        let ids = self.clone();
+        self.change(move |tx| {
+            let mut new_id = || ids.new_run_id(now);
+            ops::fire(tx, &id, &calendar, window, started, now, &mut new_id)
+        })
+        .await
+    }
+
+    async fn queue_manual(&self, id: &str, now: DateTime<Utc>) -> Result<Queued, StoreError> {
+        let id = id.to_string();
+        let new_id = self.new_run_id(now);
+        self.change(move |tx| ops::queue_manual(tx, &id, &new_id, now))
+            .await
+    }
+
+    async fn begin_run(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ScheduleState, Run)>, StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::begin_run(tx, &run_id, now))
+            .await
+    }
+
+    async fn add_template(&self, run_id: &str, result: TemplateResult) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::add_template(tx, &run_id, &result))
+            .await
+    }
+
+    async fn set_exports(
+        &self,
+        run_id: &str,
+        exports: Vec<ExportResult>,
+    ) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::set_exports(tx, &run_id, &exports))
+            .await
+    }
+
+    async fn finish_run(&self, run_id: &str, end: RunEnd) -> Result<Run, StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::finish_run(tx, &run_id, &end))
+            .await
+    }
+
+    async fn import_runs(&self, runs: Vec<Run>) -> Result<(), StoreError> {
+        self.change(move |tx| {
+            for r in &runs {
+                tx.put_run(r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn interrupt(&self, run_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::interrupt(tx, &run_id, now))
+            .await
+    }
+
+    async fn clear_stale(
+        &self,
+        schedule_id: &str,
+        running: bool,
+        pending: bool,
+    ) -> Result<(), StoreError> {
+        let id = schedule_id.to_string();
+        self.change(move |tx| ops::clear_stale(tx, &id, running, pending))
+            .await
+    }
+}
+
+/// Time-ordered, unique ids: ulid's monotonic generator (80 random bits,
+/// incremented within a millisecond or when the clock steps back), so ids
+/// made in order sort in order.
+#[derive(Default)]
+struct IdGen(std::sync::Mutex<ulid::Generator>);
+
+impl IdGen {
+    fn next(&self, now: DateTime<Utc>) -> String {
+        let t: std::time::SystemTime = now.max(DateTime::UNIX_EPOCH).into();
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match g.generate_from_datetime(t) {
+            Ok(id) => id.to_string(),
+            // The random part ran out in this millisecond (after ~2^79
+            // ids): the next millisecond starts afresh and still sorts after.
+            Err(_) => {
+                let later = t + std::time::Duration::from_millis(1);
+                g.generate_from_datetime(later)
+                    .unwrap_or_else(|_| ulid::Ulid::from_datetime(later))
+                    .to_string()
+            }
+        }
+    }
+}
+
+/// Drops the database once no reader holds it: sled unlocks the folder only
+/// when its last handle goes. Readers hold it for the length of one call.
+fn release(handles: Arc<Handles>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Arc::strong_count(&handles) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(handles);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_ordered_and_unique() {
+        let g = IdGen::default();
+        let now = Utc::now();
+        let ids: Vec<String> = (0..1000).map(|_| g.next(now)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn a_second_open_names_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = SledStore::open(dir.path()).unwrap();
+        let err = SledStore::open(dir.path())
+            .err()
+            .expect("second open fails");
+        assert!(matches!(err, StoreError::Locked(_)), "{err}");
+        assert!(err.to_string().contains(&dir.path().display().to_string()));
+    }
+}
