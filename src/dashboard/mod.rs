@@ -23,13 +23,22 @@ mod history;
 
 pub use history::{runs, week};
 
-/// Escapes text for HTML.
+/// Escapes text for HTML element content and quoted attribute values
+/// (either quote). The one HTML escaper: the dashboard and the email export
+/// both call it.
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 const CSS: &str = "
@@ -469,4 +478,21 @@ pub async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
     // the counters in the same exposition.
     let _ = prometheus_text::encode(&mut out, &r);
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], out).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn esc_covers_the_five_html_characters() {
+        assert_eq!(
+            esc(r#"<a href="x" title='y'>Tom & Jerry</a>"#),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;Tom &amp; Jerry&lt;/a&gt;"
+        );
+        // Escaping is not idempotent on purpose: `&amp;` in the input is text.
+        assert_eq!(esc("&amp;"), "&amp;amp;");
+        assert_eq!(esc("café ☕"), "café ☕");
+        assert_eq!(esc(""), "");
+    }
 }
