@@ -443,7 +443,11 @@ fn dow_value(s: &str) -> Result<u32, String> {
         })
 }
 
-/// Parses a duration such as `30m`, `1h`, `2h30m`, `1d` or `0`.
+/// Parses a duration such as `30m`, `1h`, `2h30m`, `1d` or `0`: `0`, or
+/// number-and-unit pairs (`s`, `m`, `h`, `d`) with no spaces, as
+/// docs/file-format.md documents. Hand-written rather than `humantime`,
+/// which also accepts `1h 30m`, `1 hour`, `30min`, `1w` and `10ms`:
+/// `validate` would start taking files that older builds reject.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || {
         format!("`{s}` is not a duration: use a number with s, m, h or d, e.g. 30m, 1h, 2h30m, 1d, or 0")
@@ -669,6 +673,16 @@ mod tests {
         assert!(parse_duration("1x").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+        // The documented syntax only (what humantime would also take).
+        for s in [
+            "1h 30m", "1 hour", "30min", "1w", "10ms", " 1h", "1h ", "", "-1h",
+        ] {
+            assert!(parse_duration(s).is_err(), "`{s}` was accepted");
+        }
+        assert_eq!(
+            parse_duration("30min").unwrap_err(),
+            "`30min` is not a duration: use a number with s, m, h or d, e.g. 30m, 1h, 2h30m, 1d, or 0"
+        );
     }
 
     #[test]

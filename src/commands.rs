@@ -421,12 +421,7 @@ pub fn send_email(to: &[String], subject: &str, text: Option<&str>, files: &[Pat
             })
             .collect::<Vec<_>>();
         let body = text.unwrap_or("Sent with adsched send email.");
-        let html = format!(
-            "<p>{}</p>",
-            body.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-        );
+        let html = format!("<p>{}</p>", crate::dashboard::esc(body));
         let n = attachments.len();
         let (r, attempts) =
             rt.block_on(mailer.send(to, subject, &html, body, Vec::new(), attachments));

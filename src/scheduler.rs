@@ -188,7 +188,8 @@ pub fn retry_delay(attempt: u32) -> Duration {
     Duration::minutes(minutes.min(RETRY_CAP_MINUTES))
 }
 
-/// "1h", "2h 30m", "45s".
+/// "1h", "2h 30m", "45s", "1d 2h": the units of the file format. Not
+/// `humantime::format_duration`, which writes "1day" and months.
 pub fn human_duration(d: Duration) -> String {
     let secs = d.num_seconds().max(0);
     let (days, hours, minutes, seconds) = (
@@ -228,5 +229,8 @@ mod tests {
         assert_eq!(human_duration(Duration::hours(1)), "1h");
         assert_eq!(human_duration(Duration::minutes(150)), "2h 30m");
         assert_eq!(human_duration(Duration::zero()), "0s");
+        assert_eq!(human_duration(Duration::seconds(90061)), "1d 1h 1m 1s");
+        assert_eq!(human_duration(Duration::days(40)), "40d");
+        assert_eq!(human_duration(Duration::seconds(-5)), "0s");
     }
 }

@@ -8,6 +8,11 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -18,13 +23,22 @@ mod history;
 
 pub use history::{runs, week};
 
-/// Escapes text for HTML.
+/// Escapes text for HTML element content and quoted attribute values
+/// (either quote). The one HTML escaper: the dashboard and the email export
+/// both call it.
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 const CSS: &str = "
@@ -411,49 +425,83 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
     page(&format!("Run {}", r.id), &body).into_response()
 }
 
-/// `/metrics` in Prometheus text format.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScheduleLabel {
+    schedule_id: String,
+}
+
+/// `/metrics` in Prometheus text format: the daemon's counters, then gauges
+/// read from the store for this scrape.
 pub async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
     let mut out = String::new();
     ctx.metrics.render(&mut out);
     let schedules = ctx.store.schedules().await.unwrap_or_default();
-    let mut by_status = std::collections::BTreeMap::new();
-    for st in ["active", "paused", "completed", "removed"] {
-        by_status.insert(st, 0u64);
+    let by_status = Family::<StatusLabel, Gauge>::default();
+    // Every status has a sample, zero included, so a query never sees gaps.
+    for status in ["active", "paused", "completed", "removed"] {
+        by_status.get_or_create(&StatusLabel { status }).set(0);
     }
+    let next_run = Family::<ScheduleLabel, Gauge>::default();
     for s in &schedules {
-        *by_status.entry(s.status.as_str()).or_default() += 1;
-    }
-    let _ = writeln!(
-        out,
-        "# HELP adsched_schedules Schedules by status.\n# TYPE adsched_schedules gauge"
-    );
-    for (st, n) in by_status {
-        let _ = writeln!(out, "adsched_schedules{{status=\"{st}\"}} {n}");
-    }
-    let _ = writeln!(out, "# HELP adsched_schedule_next_run_timestamp_seconds Next fire time per active schedule.\n# TYPE adsched_schedule_next_run_timestamp_seconds gauge");
-    for s in &schedules {
+        by_status
+            .get_or_create(&StatusLabel {
+                status: s.status.as_str(),
+            })
+            .inc();
         if let Some(t) = s.next_run_at {
-            let _ = writeln!(
-                out,
-                "adsched_schedule_next_run_timestamp_seconds{{schedule_id=\"{}\"}} {}",
-                crate::metrics::label(&s.id),
-                t.timestamp()
-            );
+            next_run
+                .get_or_create(&ScheduleLabel {
+                    schedule_id: s.id.clone(),
+                })
+                .set(t.timestamp());
         }
     }
-    let _ = writeln!(out, "# HELP adsched_invalid_files Schedule files with errors.\n# TYPE adsched_invalid_files gauge");
-    let _ = writeln!(out, "adsched_invalid_files {}", ctx.invalid_files().len());
-    let _ = writeln!(out, "# HELP adsched_reloads_total Reconciles of the schedules folder.\n# TYPE adsched_reloads_total counter");
-    let _ = writeln!(
-        out,
-        "adsched_reloads_total {}",
-        ctx.stats.reloads.load(Ordering::Relaxed)
+    let mut r = Registry::default();
+    r.register("adsched_schedules", "Schedules by status", by_status);
+    r.register(
+        "adsched_schedule_next_run_timestamp_seconds",
+        "Next fire time per active schedule",
+        next_run,
     );
-    let _ = writeln!(out, "# HELP adsched_last_reload_success Whether the last reload succeeded.\n# TYPE adsched_last_reload_success gauge");
-    let _ = writeln!(
-        out,
-        "adsched_last_reload_success {}",
-        u8::from(ctx.stats.last_reload_ok.load(Ordering::Relaxed))
+    r.register(
+        "adsched_invalid_files",
+        "Schedule files with errors",
+        ConstGauge::new(ctx.invalid_files().len() as i64),
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    r.register(
+        "adsched_reloads",
+        "Reconciles of the schedules folder",
+        ConstCounter::new(ctx.stats.reloads.load(Ordering::Relaxed)),
+    );
+    r.register(
+        "adsched_last_reload_success",
+        "Whether the last reload succeeded",
+        ConstGauge::new(i64::from(ctx.stats.last_reload_ok.load(Ordering::Relaxed))),
+    );
+    // The text format 0.0.4 has no end marker: these families simply follow
+    // the counters in the same exposition.
+    let _ = prometheus_text::encode(&mut out, &r);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], out).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn esc_covers_the_five_html_characters() {
+        assert_eq!(
+            esc(r#"<a href="x" title='y'>Tom & Jerry</a>"#),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;Tom &amp; Jerry&lt;/a&gt;"
+        );
+        // Escaping is not idempotent on purpose: `&amp;` in the input is text.
+        assert_eq!(esc("&amp;"), "&amp;amp;");
+        assert_eq!(esc("café ☕"), "café ☕");
+        assert_eq!(esc(""), "");
+    }
 }

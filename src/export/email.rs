@@ -13,6 +13,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{no_newlines, refused, with_retries, Failure, Summary};
+use crate::dashboard::esc;
 use crate::records::ExportResult;
 
 /// Attachments stop before the message (base64 grows bytes by 4/3) passes
@@ -146,13 +147,6 @@ fn build(
         .map_err(|e| format!("cannot build the message: {e}"))
 }
 
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
     let img = image::load_from_memory(bytes).ok()?;
     let thumb = if img.width() > THUMB_WIDTH {
@@ -200,8 +194,8 @@ pub fn compose(summary: &Summary) -> (String, String, Vec<(String, File)>, Vec<F
                 if let Some(t) = thumbnail(&bytes) {
                     cells.push_str(&format!(
                         "<td style=\"padding:4px;text-align:center\"><img src=\"cid:{cid}\" width=\"{THUMB_WIDTH}\" alt=\"{}\"><br><small>{}{}</small></td>",
-                        escape_html(&img.template),
-                        escape_html(&img.template),
+                        esc(&img.template),
+                        esc(&img.template),
                         flag
                     ));
                     inline.push((
@@ -237,8 +231,8 @@ pub fn compose(summary: &Summary) -> (String, String, Vec<(String, File)>, Vec<F
                 let link = img.url.clone().unwrap_or_default();
                 cells.push_str(&format!(
                     "<td style=\"padding:4px;text-align:center\"><a href=\"{0}\"><img src=\"{0}\" width=\"{THUMB_WIDTH}\"></a><br><small>{1}{2}</small></td>",
-                    escape_html(&link),
-                    escape_html(&img.template),
+                    esc(&link),
+                    esc(&img.template),
                     flag
                 ));
                 text.push_str(&format!("- {}: {link}{flag}\n", img.template));
@@ -257,7 +251,7 @@ pub fn compose(summary: &Summary) -> (String, String, Vec<(String, File)>, Vec<F
         .map(|u| {
             format!(
                 "<p><a href=\"{0}\">Open this run on the dashboard</a></p>",
-                escape_html(u)
+                esc(u)
             )
         })
         .unwrap_or_default();
@@ -268,14 +262,14 @@ pub fn compose(summary: &Summary) -> (String, String, Vec<(String, File)>, Vec<F
         "<!doctype html><html><body style=\"font-family:sans-serif\">\
          <h2>{}</h2><p><b>Brand:</b> {}<br><b>Product:</b> {}<br><b>Schedule:</b> {} ({})<br>\
          <b>Run:</b> {} at {}<br><b>Templates:</b> {}</p><table>{}</table>{}</body></html>",
-        escape_html(&summary.subject()),
-        escape_html(&summary.brand),
-        escape_html(&summary.product),
-        escape_html(&summary.schedule_name),
-        escape_html(&summary.schedule_id),
-        escape_html(&summary.run_id),
-        escape_html(&summary.when),
-        escape_html(&summary.templates.join(", ")),
+        esc(&summary.subject()),
+        esc(&summary.brand),
+        esc(&summary.product),
+        esc(&summary.schedule_name),
+        esc(&summary.schedule_id),
+        esc(&summary.run_id),
+        esc(&summary.when),
+        esc(&summary.templates.join(", ")),
         rows.concat(),
         link
     );
@@ -320,5 +314,39 @@ pub async fn send_run(to: &[String], summary: &Summary) -> ExportResult {
             attempts,
             detail: e,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_body_escapes_both_quotes() {
+        let summary = Summary {
+            schedule_id: "s1".into(),
+            schedule_name: "Weekly <b>".into(),
+            product: "O'Brien's \"Best\"".into(),
+            brand: "A & B".into(),
+            run_id: "r1".into(),
+            when: "now".into(),
+            templates: vec!["t'1.png".into()],
+            images: Vec::new(),
+            run_url: Some("https://x.example/runs/r1?a=1&b='2'".into()),
+        };
+        let (html, text, _, _) = compose(&summary);
+        assert!(
+            html.contains("O&#39;Brien&#39;s &quot;Best&quot;"),
+            "{html}"
+        );
+        assert!(html.contains("A &amp; B"), "{html}");
+        assert!(html.contains("Weekly &lt;b&gt;"), "{html}");
+        assert!(html.contains("t&#39;1.png"), "{html}");
+        assert!(
+            html.contains("href=\"https://x.example/runs/r1?a=1&amp;b=&#39;2&#39;\""),
+            "{html}"
+        );
+        // The text alternative stays unescaped.
+        assert!(text.contains("O'Brien's \"Best\""), "{text}");
     }
 }

@@ -19,6 +19,8 @@ use crate::spec::model::SlackExport;
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 
 /// Escapes text for Slack mrkdwn, so a product name cannot `@channel` or link.
+/// Not `dashboard::esc`: Slack decodes only these three entities and would
+/// show `&quot;` or `&#39;` literally.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
