@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 
-use super::{badge, esc, internal, options, page};
+use super::{badge, brand_and_product_choices, esc, internal, options, page};
 use crate::daemon::Ctx;
 use crate::records::{RunStatus, ScheduleStatus, Trigger};
 use crate::service::{self, QueryError, RunParams};
@@ -57,18 +57,7 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
         .iter()
         .map(|s| (s.id.as_str(), s.name.as_str()))
         .collect();
-    let mut brands: Vec<(String, String)> = schedules
-        .iter()
-        .map(|s| (s.brand.id.clone(), s.brand.name.clone()))
-        .collect();
-    brands.sort();
-    brands.dedup();
-    let mut products: Vec<(String, String)> = schedules
-        .iter()
-        .map(|s| (s.product.id.clone(), s.product.name.clone()))
-        .collect();
-    products.sort();
-    products.dedup();
+    let (brands, products) = brand_and_product_choices(&schedules);
 
     let mut body = String::from("<h1>Runs</h1>");
     let _ = write!(
@@ -100,10 +89,10 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
         .filter_map(|(k, v)| {
             v.as_deref()
                 .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", url(v)))
+                .map(|v| format!("{k}={}", crate::client::urlencode(v)))
         })
         .collect();
-        q.push(format!("before={}", url(last)));
+        q.push(format!("before={}", crate::client::urlencode(last)));
         let _ = write!(
             body,
             "<p><a rel=\"next\" href=\"/runs?{}\">Older runs &rarr;</a></p>",
@@ -157,18 +146,6 @@ fn bad_request(e: &dyn std::fmt::Display) -> Response {
         ),
     )
         .into_response()
-}
-
-fn url(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 /// Query of `/week`.

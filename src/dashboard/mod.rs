@@ -104,6 +104,24 @@ pub struct Filters {
     status: Option<String>,
 }
 
+/// Filter choices: (value, label) pairs.
+type Choices = Vec<(String, String)>;
+
+/// The brands and the products of these schedules, as filter choices
+/// (id, name), each once, by id.
+fn brand_and_product_choices(all: &[ScheduleState]) -> (Choices, Choices) {
+    let choices = |f: fn(&ScheduleState) -> &crate::records::NamedRef| {
+        let mut v: Vec<(String, String)> = all
+            .iter()
+            .map(|s| (f(s).id.clone(), f(s).name.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    (choices(|s| &s.brand), choices(|s| &s.product))
+}
+
 fn options(name: &str, values: &[(String, String)], selected: Option<&str>) -> String {
     let plural = if name.ends_with('s') {
         format!("{name}es")
@@ -144,18 +162,7 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
             esc(&e.file), e.line, e.column, esc(&e.message)
         );
     }
-    let mut brands: Vec<(String, String)> = all
-        .iter()
-        .map(|s| (s.brand.id.clone(), s.brand.name.clone()))
-        .collect();
-    brands.sort();
-    brands.dedup();
-    let mut products: Vec<(String, String)> = all
-        .iter()
-        .map(|s| (s.product.id.clone(), s.product.name.clone()))
-        .collect();
-    products.sort();
-    products.dedup();
+    let (brands, products) = brand_and_product_choices(&all);
     let statuses: Vec<(String, String)> = crate::records::ScheduleStatus::NAMES
         .iter()
         .map(|s| (s.to_string(), s.to_string()))

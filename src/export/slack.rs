@@ -63,13 +63,7 @@ async fn check(
         ));
     }
     if !status.is_success() {
-        let body: String = resp
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
+        let body = body_start(resp).await;
         return Err(Failure::Permanent(format!(
             "{what}: Slack answered {status}: {body}"
         )));
@@ -283,13 +277,7 @@ pub async fn post_webhook(url: &str, blocks: &Value, text: &str) -> (Result<(), 
                 retry_after(&resp),
             ));
         }
-        let body: String = resp
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
+        let body = body_start(resp).await;
         if status.is_server_error() {
             Err(Failure::Transient(
                 format!("webhook answered {status}: {body}"),
@@ -376,4 +364,14 @@ pub async fn send_run(settings: &SlackExport, summary: &Summary) -> ExportResult
         ),
         Err(e) => result("failed", attempts, e),
     }
+}
+
+/// The start of an answer's body, for an error message.
+async fn body_start(resp: reqwest::Response) -> String {
+    resp.text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
 }
