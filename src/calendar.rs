@@ -12,6 +12,10 @@
 //! means "skip candidates that map to an instant already fired". The result:
 //! never two fires for one local time, never two at one instant, never a
 //! silently dropped day.
+//!
+//! Long (about 480 lines of code, the rest tests) because the DST rules,
+//! the forms and their plain-English descriptions must agree, and are read
+//! together when one changes.
 
 use std::fmt;
 

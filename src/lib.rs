@@ -3,9 +3,12 @@
 //! The pure parts — [`spec`] (documents and validation), [`calendar`] (fire
 //! times in a zone), [`reconcile`] (documents against stored state) and
 //! [`scheduler`] (firing decisions) — carry the logic. [`store`] is the
-//! interface to the records (only `store::sled` knows sled); [`daemon`], [`run`] and [`api`] are the edges.
+//! interface to the records (only `store::sled` knows sled); [`daemon`],
+//! [`run`] and [`api`] are the edges.
 //! Every edge (API, CLI, MCP server, dashboard) answers the queries of
 //! [`service`] and speaks the types of [`views`].
+
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod calendar;

@@ -1,6 +1,6 @@
 //! Where the query commands get their data: the running daemon's API, or
 //! the store directly when no daemon answers. Either way the answers are
-//! the API's views ([`crate::views`]); [`render`] prints them.
+//! the API's views ([`crate::views`]); `render` prints them.
 
 mod render;
 

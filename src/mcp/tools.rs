@@ -1,5 +1,9 @@
 //! The tools: their arguments and results (which give their JSON Schemas) and
 //! what each does.
+//!
+//! Long because each tool's arguments, result type and description (what an
+//! agent reads) sit next to its body; splitting them would put a tool's
+//! contract in one file and its behaviour in another.
 
 use chrono::{DateTime, Utc};
 use rmcp::handler::server::wrapper::Parameters;

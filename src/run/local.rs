@@ -6,6 +6,9 @@
 //!
 //! The output is deterministic: the same request renders the same bytes, so
 //! a retried template gives the same ads under the same `ad_run_id`.
+//!
+//! Long (about 730 lines of code, the rest tests): drawing, layout, text
+//! fitting and colour parsing are one renderer, used nowhere else.
 
 use std::path::{Path, PathBuf};
 

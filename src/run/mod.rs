@@ -1,5 +1,8 @@
 //! One run of a fired schedule (SPEC 5): pick templates, call the generator
 //! for each one after another, record ads and usage as each finishes.
+//!
+//! Long because a run's steps (select, call, record, export, finish) and
+//! the crash rules between them are read as one sequence.
 
 pub mod generator;
 pub mod http;

@@ -1,4 +1,8 @@
 //! Finding, reading and parsing schedule files.
+//!
+//! Long because discovery, the parse cache and the document splitter share
+//! one notion of a file's state (mtime, hash, documents); the positions and
+//! schema checks live in `spans` and `schema`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;

@@ -1,6 +1,6 @@
 //! Schedule files: discovery, parsing with positions, validation.
 //!
-//! [`load`] reads every document below some paths and returns a [`Catalog`]:
+//! [`load()`] reads every document below some paths and returns a [`Catalog`]:
 //! the valid Products and Schedules, and a [`Finding`] for every problem,
 //! each pointing at a file, line and column. It does no other I/O than
 //! reading the files and listing the template pool, so `validate`, `plan`

@@ -1,11 +1,11 @@
 //! Where records live: the domain operations the daemon, the API and the
 //! CLI need, as one interface ([`RecordStore`]), and its implementations.
-//! Only [`sled`](self::sled) (the embedded default) knows sled; nothing
+//! Only [`sled`] (the embedded default) knows sled; nothing
 //! outside this module sees a backend's types.
 //!
 //! Every state change is one operation and one transaction: a crash between
 //! two never leaves half of one on disk. The logic of each change is written
-//! once, in `ops`, over record-level reads and writes ([`ops::Txn`]) that
+//! once, in `ops`, over record-level reads and writes (`ops::Txn`) that
 //! each backend provides inside its own transaction.
 
 use std::sync::Arc;

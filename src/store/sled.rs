@@ -12,6 +12,9 @@
 //! - `logs`: run id, 0, sequence (u64 BE) → [`LogLine`]
 //!
 //! sled is synchronous: each operation runs on tokio's blocking pool.
+//!
+//! Long because it is one backend whole: trees, transactions, error mapping,
+//! ids and the RecordStore impl, so that no sled type leaves this file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
