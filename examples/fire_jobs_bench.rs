@@ -228,6 +228,7 @@ fn main() {
             schedules: schedules.clone(),
             templates: templates.clone(),
             state: state.clone(),
+            store: None,
             listen: "127.0.0.1:0".into(),
             generator: format!("http://{gen_addr}/"),
             public_url: None,

@@ -369,6 +369,20 @@ pub fn daemon(config: crate::daemon::Config, log_format: LogFormat) -> u8 {
     }
 }
 
+/// `adsched migrate`: creates or upgrades the PostgreSQL tables.
+pub fn migrate(url: &str) -> u8 {
+    match crate::store::pg::migrate_only(url) {
+        Ok(version) => {
+            println!("the tables are at schema version {version}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("adsched migrate: {e}");
+            EXIT_INVALID
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM; the handlers are installed when this is called.
 pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     // Registered now, not when first polled: a SIGTERM that arrives while the

@@ -144,12 +144,21 @@ enum Command {
         /// The daemon's state folder: the store when no daemon answers, and the ads that may be sent.
         #[arg(long, env = "ADSCHED_STATE", default_value = "./state")]
         state: PathBuf,
+        /// PostgreSQL store, postgres://USER:PASS@HOST:PORT/DB[?sslmode=...] (default: sled in --state).
+        #[arg(long, env = "ADSCHED_STORE", hide_env_values = true)]
+        store: Option<String>,
         /// The template pool: checked by validate_schedule; its files may be sent.
         #[arg(long, env = "ADSCHED_TEMPLATES", default_value = "./templates")]
         templates: PathBuf,
         /// The schedules folder: products and ids for validate_schedule.
         #[arg(long, env = "ADSCHED_SCHEDULES", default_value = "./schedules")]
         schedules: PathBuf,
+    },
+    /// Create or upgrade the PostgreSQL tables, then exit.
+    Migrate {
+        /// postgres://USER:PASS@HOST:PORT/DB[?sslmode=disable|prefer|require]
+        #[arg(long, env = "ADSCHED_STORE", hide_env_values = true)]
+        store: String,
     },
     /// Run the scheduler: watch the schedules, fire due jobs, serve the API.
     Daemon {
@@ -159,9 +168,12 @@ enum Command {
         /// The template pool.
         #[arg(long, env = "ADSCHED_TEMPLATES", default_value = "./templates")]
         templates: PathBuf,
-        /// Where the store (sled) and generated ads live.
+        /// Where the embedded store (sled) and generated ads live.
         #[arg(long, env = "ADSCHED_STATE", default_value = "./state")]
         state: PathBuf,
+        /// PostgreSQL store, postgres://USER:PASS@HOST:PORT/DB[?sslmode=...] (default: sled in --state).
+        #[arg(long, env = "ADSCHED_STORE", hide_env_values = true)]
+        store: Option<String>,
         /// API and dashboard address.
         #[arg(long, env = "ADSCHED_LISTEN", default_value = "127.0.0.1:8787")]
         listen: String,
@@ -218,13 +230,17 @@ struct Conn {
     /// The store, opened directly when no daemon answers.
     #[arg(long, env = "ADSCHED_STATE", default_value = "./state")]
     state: PathBuf,
+    /// PostgreSQL store, read directly when no daemon answers (default: sled in --state).
+    #[arg(long, env = "ADSCHED_STORE", hide_env_values = true)]
+    store: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     format: OutFormat,
 }
 
 fn query(conn: &Conn, f: impl FnOnce(&Client, OutFormat) -> Result<u8, Failure>) -> u8 {
-    let result = Client::connect(&conn.server, &conn.state).and_then(|c| f(&c, conn.format));
+    let result = Client::connect(&conn.server, &conn.state, conn.store.as_deref())
+        .and_then(|c| f(&c, conn.format));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -294,7 +310,7 @@ fn main() -> ExitCode {
             conn,
         } => {
             // With neither a daemon nor a store, everything would be added.
-            let c = Client::connect(&conn.server, &conn.state).ok();
+            let c = Client::connect(&conn.server, &conn.state, conn.store.as_deref()).ok();
             match client::plan(c.as_ref(), &schedules, &templates, conn.format) {
                 Ok(code) => code,
                 Err(e) => {
@@ -320,6 +336,7 @@ fn main() -> ExitCode {
             schedules,
             templates,
             state,
+            store,
             listen,
             generator,
             public_url,
@@ -330,6 +347,7 @@ fn main() -> ExitCode {
                 schedules,
                 templates,
                 state,
+                store,
                 listen,
                 generator,
                 public_url,
@@ -340,15 +358,18 @@ fn main() -> ExitCode {
         Command::Mcp {
             server,
             state,
+            store,
             templates,
             schedules,
         } => adsched::mcp::run(adsched::mcp::Config {
             server,
             state,
+            store,
             templates,
             schedules,
         }),
         Command::Version { format } => commands::version(format),
+        Command::Migrate { store } => commands::migrate(&store),
         Command::Schema => {
             print!("{}", adsched::spec::schema::SCHEMA_JSON);
             0

@@ -94,6 +94,7 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
         schedules: p.path("schedules"),
         templates: p.path("templates"),
         state: p.path("state"),
+        store: None,
         listen: "127.0.0.1:0".into(),
         generator: format!("cmd:{}", p.path("gen-ok.sh").display()),
         public_url: None,

@@ -30,6 +30,7 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
         schedules: p.path("schedules"),
         templates: p.path("templates"),
         state: p.path("state"),
+        store: None,
         listen: "127.0.0.1:0".into(),
         generator: format!("cmd:{}", p.path("gen-ok.sh").display()),
         public_url: Some("https://ads.acme.example".into()),

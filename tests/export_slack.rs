@@ -176,6 +176,7 @@ async fn slack_export_uploads_every_image_with_one_summary() {
         schedules: p.path("schedules"),
         templates: p.path("templates"),
         state: p.path("state"),
+        store: None,
         listen: "127.0.0.1:0".into(),
         generator: format!("cmd:{}", p.path("gen-ok.sh").display()),
         public_url: Some("https://ads.acme.example".into()),

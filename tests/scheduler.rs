@@ -1,5 +1,9 @@
-//! The daemon in-process on a manual clock: real files, a real sled store,
-//! a real `cmd:` generator; a year of schedule time in a second or two.
+//! The daemon in-process on a manual clock: real files, a real store, a
+//! real `cmd:` generator; a year of schedule time in a second or two.
+//!
+//! Every test body runs twice, on the embedded sled store and on a real
+//! PostgreSQL (`<test>::sled`, `<test>::postgres`), so the stores cannot
+//! drift apart.
 
 mod common;
 
@@ -17,16 +21,30 @@ fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
+/// Which store a test body runs on.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sled,
+    Postgres,
+}
+
 struct H {
+    /// The database URL on PostgreSQL, the same across restarts of one test.
+    store: Option<String>,
     project: Project,
     clock: ManualClock,
     daemon: Option<Daemon>,
 }
 
 impl H {
-    async fn start(project: Project, now: &str, generator: &str) -> H {
+    async fn start(backend: Backend, project: Project, now: &str, generator: &str) -> H {
         let clock = ManualClock::new(utc(now));
+        let store = match backend {
+            Backend::Sled => None,
+            Backend::Postgres => Some(common::pg::database()),
+        };
         let mut h = H {
+            store,
             project,
             clock,
             daemon: None,
@@ -40,6 +58,7 @@ impl H {
             schedules: self.project.path("schedules"),
             templates: self.project.path("templates"),
             state: self.project.path("state"),
+            store: self.store.clone(),
             listen: "127.0.0.1:0".into(),
             generator: format!("cmd:{}", self.project.path(generator).display()),
             public_url: None,
@@ -102,14 +121,13 @@ impl H {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_year_of_mondays_fires_at_nine_local_across_dst() {
+async fn a_year_of_mondays_fires_at_nine_local_across_dst(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
         &schedule("weekly", "  weekly: { day: monday, at: \"09:00\" }", 1),
     );
-    let h = H::start(p, "2026-01-01T00:00:00Z", "gen-ok.sh").await;
+    let h = H::start(b, p, "2026-01-01T00:00:00Z", "gen-ok.sh").await;
     let la: Tz = "America/Los_Angeles".parse().unwrap();
     for i in 0..52 {
         let next = h
@@ -140,12 +158,11 @@ async fn a_year_of_mondays_fires_at_nine_local_across_dst() {
     assert_eq!(h.state("weekly").await.runs_completed, 52);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_runs_completes_the_schedule_and_raising_it_reactivates() {
+async fn max_runs_completes_the_schedule_and_raising_it_reactivates(b: Backend) {
     let p = Project::new();
     let text = schedule("daily", "  daily: { at: \"09:00\" }\n  max_runs: 2", 1);
     p.write("schedules/s.yaml", &text);
-    let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let mut h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     for i in 0..2 {
         let next = h.state("daily").await.next_run_at.unwrap();
         h.set(next + chrono::Duration::milliseconds(100));
@@ -177,14 +194,13 @@ async fn max_runs_completes_the_schedule_and_raising_it_reactivates() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missed_times_catch_up_once_inside_the_window_else_a_missed_record() {
+async fn missed_times_catch_up_once_inside_the_window_else_a_missed_record(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
         &schedule("hourly", "  cron: \"0 * * * *\"\n  catchup_window: 2h", 1),
     );
-    let h = H::start(p, "2026-06-01T00:30:00Z", "gen-ok.sh").await;
+    let h = H::start(b, p, "2026-06-01T00:30:00Z", "gen-ok.sh").await;
     // Three hourly times pass at once (the daemon was busy or suspended); the latest is 30 min ago.
     h.set(utc("2026-06-01T03:30:00Z"));
     let runs = h.settle("hourly", 1).await;
@@ -203,14 +219,13 @@ async fn missed_times_catch_up_once_inside_the_window_else_a_missed_record() {
     assert_eq!(runs[1].missed_count, 23);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outside_the_window_one_missed_record_then_the_next_future_time() {
+async fn outside_the_window_one_missed_record_then_the_next_future_time(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
         &schedule("daily", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
     );
-    let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     h.set(utc("2026-06-04T12:00:00Z"));
     let runs = h.settle("daily", 1).await;
     assert_eq!(runs[0].status, RunStatus::Missed);
@@ -226,14 +241,13 @@ async fn outside_the_window_one_missed_record_then_the_next_future_time() {
     assert_eq!(s.runs_completed, 0, "a missed record is not a run");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_time_passed_while_stopped_is_a_catchup_even_seconds_late() {
+async fn a_time_passed_while_stopped_is_a_catchup_even_seconds_late(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
         &schedule("daily", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
     );
-    let mut h = H::start(p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
+    let mut h = H::start(b, p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
     h.stop().await;
     // 09:00 passes while no daemon runs; it starts 5 s later.
     h.set(utc("2026-06-01T09:00:05Z"));
@@ -247,8 +261,7 @@ async fn a_time_passed_while_stopped_is_a_catchup_even_seconds_late() {
     assert_eq!(runs[1].trigger, Trigger::Schedule, "{runs:#?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_second_window_is_honoured_exactly() {
+async fn a_one_second_window_is_honoured_exactly(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
@@ -258,7 +271,7 @@ async fn a_one_second_window_is_honoured_exactly() {
             1,
         ),
     );
-    let mut h = H::start(p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
+    let mut h = H::start(b, p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
     h.stop().await;
     h.set(utc("2026-06-01T09:00:03Z"));
     h.boot("gen-ok.sh").await;
@@ -278,8 +291,7 @@ async fn a_one_second_window_is_honoured_exactly() {
     assert_eq!(runs[1].status, RunStatus::Completed);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn once_fires_once_then_completed() {
+async fn once_fires_once_then_completed(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/a.yaml",
@@ -297,7 +309,7 @@ async fn once_fires_once_then_completed() {
             1,
         ),
     );
-    let h = H::start(p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
+    let h = H::start(b, p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
     h.set(utc("2026-06-01T09:00:00.5Z"));
     h.settle("once-ok", 1).await;
     // The daemon "sleeps" through 10:00 and wakes at 11:00: outside the 30 min window.
@@ -314,8 +326,7 @@ async fn once_fires_once_then_completed() {
     assert_eq!(h.runs("once-ok").await.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_runs_are_retried_with_backoff_and_count_once() {
+async fn failed_runs_are_retried_with_backoff_and_count_once(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
@@ -325,7 +336,7 @@ async fn failed_runs_are_retried_with_backoff_and_count_once() {
             1,
         ),
     );
-    let h = H::start(p, "2026-06-01T08:00:00Z", "gen-fail.sh").await;
+    let h = H::start(b, p, "2026-06-01T08:00:00Z", "gen-fail.sh").await;
     h.set(utc("2026-06-01T09:00:00.2Z"));
     let runs = h.settle("flaky", 1).await;
     assert_eq!(runs[0].status, RunStatus::Failed);
@@ -364,15 +375,14 @@ async fn failed_runs_are_retried_with_backoff_and_count_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paused_time_is_never_caught_up() {
+async fn paused_time_is_never_caught_up(b: Backend) {
     let p = Project::new();
     let text = schedule("p", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1);
     p.write(
         "schedules/s.yaml",
         &text.replace("product: collagen", "product: collagen\npaused: true"),
     );
-    let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let mut h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     assert_eq!(h.state("p").await.status, ScheduleStatus::Paused);
     h.set(utc("2026-06-05T09:10:00Z"));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -387,8 +397,7 @@ async fn paused_time_is_never_caught_up() {
     assert!(h.runs("p").await.is_empty(), "no catch-up for paused time");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_run_at_a_time_and_at_most_one_pending_per_schedule() {
+async fn one_run_at_a_time_and_at_most_one_pending_per_schedule(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/a.yaml",
@@ -398,7 +407,7 @@ async fn one_run_at_a_time_and_at_most_one_pending_per_schedule() {
         "schedules/b.yaml",
         &schedule("b", "  cron: \"*/10 * * * *\"\n  timezone: UTC", 2),
     );
-    let h = H::start(p, "2026-06-01T00:05:00Z", "gen-slow.sh").await;
+    let h = H::start(b, p, "2026-06-01T00:05:00Z", "gen-slow.sh").await;
     h.set(utc("2026-06-01T00:10:00Z"));
     // While a runs (2 templates x 0.3 s), its next two times come.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -431,14 +440,13 @@ async fn one_run_at_a_time_and_at_most_one_pending_per_schedule() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn manual_trigger_queues_once_and_does_not_count() {
+async fn manual_trigger_queues_once_and_does_not_count(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
         &schedule("m", "  daily: { at: \"09:00\" }\n  max_runs: 1", 1),
     );
-    let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     let (first, again) = h.d().ctx.trigger("m").await.unwrap();
     assert!(!again);
     let runs = h.settle("m", 1).await;
@@ -452,14 +460,13 @@ async fn manual_trigger_queues_once_and_does_not_count() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_keeps_counters_and_never_refires_a_time() {
+async fn a_restart_keeps_counters_and_never_refires_a_time(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
         &schedule("r", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
     );
-    let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let mut h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     h.set(utc("2026-06-01T09:00:01Z"));
     h.settle("r", 1).await;
     h.stop().await;
@@ -474,8 +481,7 @@ async fn a_restart_keeps_counters_and_never_refires_a_time() {
     assert!(h.clock.now() < s.next_run_at.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted() {
+async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted(b: Backend) {
     let p = Project::new();
     // A pool of 5.
     for i in 5..200 {
@@ -502,7 +508,7 @@ async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted()
         )
         .replace("product: collagen", "product: gummies"),
     );
-    let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     let mut used_a = Vec::new();
     for day in 1..=3 {
         h.set(utc(&format!("2026-06-0{day}T09:00:00.1Z")));
@@ -569,8 +575,7 @@ async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted()
         .all(|u| u.ad_run_id.starts_with("ar-") && !u.run_id.is_empty()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn specific_and_uploaded_templates() {
+async fn specific_and_uploaded_templates(b: Backend) {
     let p = Project::new();
     std::fs::create_dir_all(p.path("schedules/assets")).unwrap();
     std::fs::copy(
@@ -588,7 +593,7 @@ async fn specific_and_uploaded_templates() {
     );
     p.write("schedules/spec.yaml", &spec);
     p.write("schedules/up.yaml", &up);
-    let h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     h.set(utc("2026-06-01T09:00:00.1Z"));
     let s = h.settle("spec", 1).await;
     let u = h.settle("up", 1).await;
@@ -597,14 +602,13 @@ async fn specific_and_uploaded_templates() {
     assert_eq!(u[0].status, RunStatus::Completed);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broken_product_file_keeps_its_schedules_in_force() {
+async fn a_broken_product_file_keeps_its_schedules_in_force(b: Backend) {
     let p = Project::new();
     p.write(
         "schedules/s.yaml",
         &schedule("kept", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
     );
-    let mut h = H::start(p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let mut h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     let before = h.state("kept").await;
     h.stop().await;
     // The product's file (not the schedule's) gets a broken second document.
@@ -625,3 +629,40 @@ async fn a_broken_product_file_keeps_its_schedules_in_force() {
     daemon::reload(&h.d().ctx, true).await;
     assert_eq!(h.state("kept").await, again);
 }
+
+/// Runs each body on both stores.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sled() {
+                    super::$name(super::Backend::Sled).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+on_both_stores!(
+    a_year_of_mondays_fires_at_nine_local_across_dst,
+    max_runs_completes_the_schedule_and_raising_it_reactivates,
+    missed_times_catch_up_once_inside_the_window_else_a_missed_record,
+    outside_the_window_one_missed_record_then_the_next_future_time,
+    a_time_passed_while_stopped_is_a_catchup_even_seconds_late,
+    a_one_second_window_is_honoured_exactly,
+    once_fires_once_then_completed,
+    failed_runs_are_retried_with_backoff_and_count_once,
+    paused_time_is_never_caught_up,
+    one_run_at_a_time_and_at_most_one_pending_per_schedule,
+    manual_trigger_queues_once_and_does_not_count,
+    a_restart_keeps_counters_and_never_refires_a_time,
+    unused_templates_never_repeat_per_product_until_the_pool_is_exhausted,
+    specific_and_uploaded_templates,
+    a_broken_product_file_keeps_its_schedules_in_force,
+);

@@ -47,8 +47,9 @@ fn fail(code: u8, message: impl Into<String>) -> Failure {
 }
 
 impl Client {
-    /// Connects to the daemon at `server`, or opens the store in `state`.
-    pub fn connect(server: &str, state: &Path) -> Result<Client, Failure> {
+    /// Connects to the daemon at `server`, or opens the store: the database
+    /// at `store` when given, else the embedded one in `state`.
+    pub fn connect(server: &str, state: &Path, store: Option<&str>) -> Result<Client, Failure> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -72,6 +73,26 @@ impl Client {
                 rt,
                 source: Source::Api { base, http },
             });
+        }
+        if let Some(url) = store.filter(|u| !u.trim().is_empty()) {
+            let opened = rt.block_on(Store::open_any(Some(url), state));
+            return match opened {
+                Ok(store) if store.failure().is_none() => {
+                    eprintln!("(from {}; no daemon answers at {base})", store.location());
+                    Ok(Client {
+                        rt,
+                        source: Source::Store(store),
+                    })
+                }
+                Ok(store) => Err(fail(
+                    EXIT_USAGE,
+                    format!(
+                        "no daemon answers at {base}, and {}",
+                        store.failure().unwrap_or_default()
+                    ),
+                )),
+                Err(e) => Err(fail(EXIT_USAGE, e.to_string())),
+            };
         }
         if !state.join("db").exists() && !state.join("conf").exists() {
             return Err(fail(

@@ -41,8 +41,11 @@ pub struct Config {
     pub schedules: PathBuf,
     /// The template pool.
     pub templates: PathBuf,
-    /// The store folder.
+    /// The state folder: the embedded store (without `store`) and the
+    /// generated images.
     pub state: PathBuf,
+    /// `postgres://...`, or None for the embedded store in `state`.
+    pub store: Option<String>,
     /// API address.
     pub listen: String,
     /// `local`, `http(s)://...` or `cmd:PROGRAM`.
@@ -243,15 +246,28 @@ pub struct Daemon {
 
 /// Starts the daemon: opens the store, recovers, reconciles, serves.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, String> {
-    let store = Store::open(&config.state).map_err(|e| e.to_string())?;
+    let store = Store::open_any(config.store.as_deref(), &config.state)
+        .await
+        .map_err(|e| e.to_string())?;
     let generator = generator(&config.generator)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    recover::recover(&store, clock.now(), None)
-        .await
-        .map_err(|e| e.to_string())?;
+    if store.failure().is_none() {
+        recover::recover(&store, clock.now(), None)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    // Generated images live here whatever the store.
+    if config.store.is_some() {
+        std::fs::create_dir_all(&config.state).map_err(|e| {
+            format!(
+                "the state folder {} cannot be created ({e}); it holds the generated images",
+                config.state.display()
+            )
+        })?;
+    }
     let ctx = Arc::new(Ctx {
         store: store.clone(),
         started: clock.now(),

@@ -103,14 +103,8 @@ pub(super) async fn store_supervisor(ctx: Arc<Ctx>) {
     }
 }
 
-/// Reopens the store once its folder takes writes, and recovers.
+/// Reopens the store (it checks first that it takes writes), and recovers.
 async fn bring_back(ctx: &Ctx) -> Result<(), String> {
-    // Reopening drops the handle readers use: only try once a plain file
-    // write succeeds, so a disk that is still full keeps serving reads.
-    let dir = ctx.config.state.clone();
-    tokio::task::spawn_blocking(move || takes_writes(&dir))
-        .await
-        .map_err(|e| e.to_string())??;
     ctx.store.reopen().await.map_err(|e| e.to_string())?;
     let in_progress = ctx
         .current_run
@@ -120,14 +114,4 @@ async fn bring_back(ctx: &Ctx) -> Result<(), String> {
     recover(&ctx.store, ctx.clock.now(), in_progress.as_deref())
         .await
         .map_err(|e| e.to_string())
-}
-
-/// Whether `dir` takes a small write (and its flush) now.
-fn takes_writes(dir: &std::path::Path) -> Result<(), String> {
-    use std::io::Write;
-    let probe = dir.join(".adsched-write-probe");
-    let result = std::fs::File::create(&probe)
-        .and_then(|mut f| f.write_all(&[0u8; 64 * 1024]).and_then(|_| f.sync_all()));
-    let _ = std::fs::remove_file(&probe);
-    result.map_err(|e| format!("{}: {e}", dir.display()))
 }

@@ -247,7 +247,7 @@ pub(super) fn known_fire_times(
     after: DateTime<Utc>,
     count: u32,
 ) -> Result<FireTimes, String> {
-    match Client::connect(&cfg.server, &cfg.state) {
+    match Client::connect(&cfg.server, &cfg.state, cfg.store.as_deref()) {
         Ok(client) => {
             let v = client.schedule(id).map_err(|e| e.message)?;
             let doc: spec::Schedule = serde_json::from_value(v.spec.clone()).map_err(|e| {
@@ -387,6 +387,7 @@ mod tests {
         let cfg = Config {
             server: String::new(),
             state: "/nonexistent/state".into(),
+            store: None,
             templates: "/nonexistent/templates".into(),
             schedules: "/nonexistent/schedules".into(),
         };

@@ -56,6 +56,8 @@ pub struct Config {
     pub server: String,
     /// The daemon's state folder (store and generated ads).
     pub state: PathBuf,
+    /// The PostgreSQL store, when the daemon uses one.
+    pub store: Option<String>,
     /// The template pool.
     pub templates: PathBuf,
     /// The schedules folder (products and ids for `validate_schedule`).
@@ -104,6 +106,7 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
     let config = Config {
         server: config.server,
         state: absolute(&config.state),
+        store: config.store,
         templates: absolute(&config.templates),
         schedules: absolute(&config.schedules),
     };
@@ -166,9 +169,11 @@ impl Adsched {
     {
         let server = self.config.server.clone();
         let state = self.config.state.clone();
+        let store = self.config.store.clone();
         let _guard = self.query_lock.lock().await;
         blocking(move || {
-            let client = Client::connect(&server, &state).map_err(|e| e.message)?;
+            let client =
+                Client::connect(&server, &state, store.as_deref()).map_err(|e| e.message)?;
             f(&client).map_err(|e| e.message)
         })
         .await?

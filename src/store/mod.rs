@@ -18,9 +18,12 @@ use crate::reconcile::{Change, DesiredSet};
 use crate::records::{Ad, ExportResult, LogLine, Run, RunStatus, ScheduleState, Trigger, Usage};
 use crate::scheduler::Fire;
 
+mod ids;
 pub(crate) mod ops;
+pub mod pg;
 pub mod sled;
 
+pub use self::pg::PgStore;
 pub use self::sled::SledStore;
 
 /// Store failures, whatever the backend.
@@ -257,6 +260,39 @@ pub trait RecordStore: Send + Sync + 'static {
 pub struct Store(Arc<dyn RecordStore>);
 
 impl Store {
+    /// The store `url` names (`postgres://...`), or without one the embedded
+    /// store in the folder `state`. A database that cannot be reached gives
+    /// a store that says so on every call until it is reopened: the daemon
+    /// keeps serving `/readyz` and retries.
+    pub async fn open_any(url: Option<&str>, state: &std::path::Path) -> Result<Store, StoreError> {
+        match url.map(str::trim).filter(|u| !u.is_empty()) {
+            None => {
+                let state = state.to_path_buf();
+                tokio::task::spawn_blocking(move || Store::open(&state))
+                    .await
+                    .map_err(|e| StoreError::Backend(e.to_string()))?
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let u = url.to_string();
+                let connected = tokio::task::spawn_blocking(move || PgStore::connect(&u))
+                    .await
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                match connected {
+                    Ok(pg) => Ok(Store::new(pg)),
+                    Err(e @ StoreError::Io(_)) => {
+                        tracing::error!("{e}; retrying");
+                        Ok(Store::new(PgStore::unconnected(url, &e)?))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Some(url) => Err(StoreError::Backend(format!(
+                "--store must be a postgres:// URL (or absent for the embedded store in --state), not `{}…`",
+                url.chars().take_while(|c| *c != ':').collect::<String>()
+            ))),
+        }
+    }
+
     /// Opens (or creates) the embedded store in the folder `dir`.
     pub fn open(dir: &std::path::Path) -> Result<Store, StoreError> {
         Ok(Store::new(SledStore::open(dir)?))

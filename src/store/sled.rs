@@ -128,7 +128,7 @@ pub struct SledStore {
 
 struct Shared {
     dir: PathBuf,
-    ids: IdGen,
+    ids: super::ids::IdGen,
     /// None while a reopen is under way.
     handles: std::sync::RwLock<Option<Arc<Handles>>>,
     /// Why the store last failed to write, until a reopen succeeds.
@@ -199,7 +199,7 @@ impl SledStore {
         Ok(SledStore {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
-                ids: IdGen::default(),
+                ids: Default::default(),
                 handles: std::sync::RwLock::new(Some(Arc::new(handles))),
                 failure: std::sync::Mutex::new(None),
             }),
@@ -257,6 +257,9 @@ impl SledStore {
     }
 
     fn reopen_blocking(&self) -> Result<(), StoreError> {
+        // Reopening drops the handle readers use: only try once a plain file
+        // write succeeds, so a disk that is still full keeps serving reads.
+        takes_writes(&self.shared.dir)?;
         let mut guard = self
             .shared
             .handles
@@ -612,28 +615,14 @@ impl RecordStore for SledStore {
     }
 }
 
-/// Time-ordered, unique ids: ulid's monotonic generator (80 random bits,
-/// incremented within a millisecond or when the clock steps back), so ids
-/// made in order sort in order.
-#[derive(Default)]
-struct IdGen(std::sync::Mutex<ulid::Generator>);
-
-impl IdGen {
-    fn next(&self, now: DateTime<Utc>) -> String {
-        let t: std::time::SystemTime = now.max(DateTime::UNIX_EPOCH).into();
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match g.generate_from_datetime(t) {
-            Ok(id) => id.to_string(),
-            // The random part ran out in this millisecond (after ~2^79
-            // ids): the next millisecond starts afresh and still sorts after.
-            Err(_) => {
-                let later = t + std::time::Duration::from_millis(1);
-                g.generate_from_datetime(later)
-                    .unwrap_or_else(|_| ulid::Ulid::from_datetime(later))
-                    .to_string()
-            }
-        }
-    }
+/// Whether `dir` takes a small write (and its flush) now.
+fn takes_writes(dir: &Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    let probe = dir.join(".adsched-write-probe");
+    let result = std::fs::File::create(&probe)
+        .and_then(|mut f| f.write_all(&[0u8; 64 * 1024]).and_then(|_| f.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    result.map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))
 }
 
 /// Drops the database once no reader holds it: sled unlocks the folder only
@@ -649,17 +638,6 @@ fn release(handles: Arc<Handles>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_ordered_and_unique() {
-        let g = IdGen::default();
-        let now = Utc::now();
-        let ids: Vec<String> = (0..1000).map(|_| g.next(now)).collect();
-        let mut sorted = ids.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(ids, sorted);
-    }
 
     #[test]
     fn a_second_open_names_the_folder() {

@@ -2,6 +2,8 @@
 //! template pool and generator scripts.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,819 @@
+//! The PostgreSQL store (`--store postgres://...`, SPEC 7): the tables of
+//! `schema.sql`, written so the team's own tools can read them.
+//!
+//! It uses the synchronous `postgres` client on tokio's blocking pool, like
+//! the sled store: each change is one function of `ops` over [`Txn`], run in
+//! one READ COMMITTED transaction whose reads lock their rows (`FOR
+//! UPDATE`), so a change is decided on the rows as they are.
+//!
+//! Long because it is one backend whole: connection and TLS, migrations,
+//! the row mapping, and the RecordStore impl.
+
+use std::cell::RefCell;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use postgres::types::ToSql;
+use postgres::{Client, Row};
+use serde_json::Value;
+
+use super::ids::IdGen;
+use super::ops::{self, Txn};
+use super::{Queued, RecordStore, RunEnd, RunSelect, StoreError, TemplateResult};
+use crate::calendar::Calendar;
+use crate::reconcile::{Change, DesiredSet};
+use crate::records::{ExportResult, LogLine, Run, RunStatus, ScheduleState, Usage};
+use crate::scheduler::Fire;
+
+mod tls;
+
+/// The schema versions, in order; each applied once.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// Key of the advisory lock that serialises migrations across daemons.
+const MIGRATION_LOCK: i64 = 0x6164_7363_6865_6401; // "adsched" 1
+
+/// Connections kept open for reuse.
+const POOL: usize = 4;
+
+/// The PostgreSQL store. Cheap to clone: clones share one pool.
+#[derive(Clone)]
+pub struct PgStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// `host:port/database`, never the password.
+    location: String,
+    pool: Mutex<Vec<Client>>,
+    ids: IdGen,
+    failure: Mutex<Option<String>>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> StoreError {
+        match e.as_db_error() {
+            Some(db) => StoreError::Backend(format!("PostgreSQL: {}", db.message())),
+            // No server answer: the connection is gone or never came.
+            None => StoreError::Io(format!("PostgreSQL: {e}")),
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// The `postgres` client blocks to close a connection, which tokio
+    /// forbids on its threads; the last clone may go anywhere.
+    fn drop(&mut self) {
+        let clients = std::mem::take(&mut *self.pool.lock().unwrap_or_else(|e| e.into_inner()));
+        if !clients.is_empty() {
+            std::thread::spawn(move || drop(clients));
+        }
+    }
+}
+
+/// A change's failure inside a transaction.
+pub(crate) enum TxError {
+    Db(postgres::Error),
+    Record(serde_json::Error),
+    Abort(String),
+}
+
+impl From<postgres::Error> for TxError {
+    fn from(e: postgres::Error) -> TxError {
+        TxError::Db(e)
+    }
+}
+
+impl From<serde_json::Error> for TxError {
+    fn from(e: serde_json::Error) -> TxError {
+        TxError::Record(e)
+    }
+}
+
+/// The rows of one transaction.
+struct PgTx<'a> {
+    tx: RefCell<postgres::Transaction<'a>>,
+}
+
+impl Txn for PgTx<'_> {
+    type Error = TxError;
+
+    fn abort(message: &str) -> TxError {
+        TxError::Abort(message.to_string())
+    }
+
+    fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, TxError> {
+        let row = self.tx.borrow_mut().query_opt(
+            "SELECT state FROM scheduled_jobs WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )?;
+        Ok(row.map(|r| serde_json::from_value(r.get(0))).transpose()?)
+    }
+
+    fn put_schedule(&self, s: &ScheduleState) -> Result<(), TxError> {
+        put_schedule(&mut self.tx.borrow_mut(), s)
+    }
+
+    fn run(&self, id: &str) -> Result<Option<Run>, TxError> {
+        let row = self.tx.borrow_mut().query_opt(
+            "SELECT record FROM scheduled_job_runs WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )?;
+        Ok(row.map(|r| serde_json::from_value(r.get(0))).transpose()?)
+    }
+
+    fn put_run(&self, r: &Run) -> Result<(), TxError> {
+        put_run(&mut self.tx.borrow_mut(), r)
+    }
+
+    fn record_usage(&self, u: &Usage) -> Result<(), TxError> {
+        self.tx.borrow_mut().execute(
+            "INSERT INTO product_template_usage
+                 (product_id, template_storage_name, used_at, ad_run_id, run_id, tenant_id)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (product_id, template_storage_name) DO NOTHING",
+            &[
+                &u.product,
+                &u.template,
+                &u.used_at,
+                &u.ad_run_id,
+                &u.run_id,
+                &u.tenant_id,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn enum_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn put_schedule(tx: &mut postgres::Transaction<'_>, s: &ScheduleState) -> Result<(), TxError> {
+    let timing = s.spec.get("schedule");
+    let once = timing.and_then(|t| t.get("once")).filter(|v| !v.is_null());
+    let cron = timing
+        .and_then(|t| t.get("cron"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let scheduled_at = once
+        .and_then(|o| o.get("at"))
+        .and_then(Value::as_str)
+        .and_then(|at| local_instant(at, s.tz()));
+    let templates = s.spec.get("templates");
+    let mode = templates
+        .and_then(|t| t.get("mode"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let count = templates
+        .and_then(|t| t.get("count"))
+        .and_then(Value::as_i64)
+        .map(|n| n as i32);
+    let ids: Vec<String> = templates
+        .and_then(|t| t.get("ids").or_else(|| t.get("files")))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let parameters = s.spec.get("parameters").cloned();
+    let kind = if once.is_some() {
+        "one_time"
+    } else {
+        "recurring"
+    };
+    tx.execute(
+        "INSERT INTO scheduled_jobs
+             (id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
+              next_run_at, max_runs, runs_completed, status, template_mode, template_count,
+              template_ids, parameters, spec, tenant_id, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (id) DO UPDATE SET
+             product_id = EXCLUDED.product_id, brand_id = EXCLUDED.brand_id,
+             name = EXCLUDED.name, schedule_type = EXCLUDED.schedule_type,
+             cron_expression = EXCLUDED.cron_expression, scheduled_at = EXCLUDED.scheduled_at,
+             next_run_at = EXCLUDED.next_run_at, max_runs = EXCLUDED.max_runs,
+             runs_completed = EXCLUDED.runs_completed, status = EXCLUDED.status,
+             template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
+             template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
+             spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
+             updated_at = now()",
+        &[
+            &s.id,
+            &s.product.id,
+            &s.brand.id,
+            &s.name,
+            &kind,
+            &cron,
+            &scheduled_at,
+            &s.next_run_at,
+            &s.max_runs.map(|m| m as i32),
+            &(s.runs_completed as i32),
+            &s.status.as_str(),
+            &mode,
+            &count,
+            &ids,
+            &parameters,
+            &s.spec,
+            &s.tenant_id,
+            &serde_json::to_value(s)?,
+        ],
+    )?;
+    Ok(())
+}
+
+/// A `once.at` (local `YYYY-MM-DDTHH:MM[:SS]`) as an instant in `tz`.
+fn local_instant(at: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    let naive = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn put_run(tx: &mut postgres::Transaction<'_>, r: &Run) -> Result<(), TxError> {
+    tx.execute(
+        "INSERT INTO scheduled_job_runs
+             (id, scheduled_job_id, trigger, attempt, scheduled_for, queued_at, started_at,
+              completed_at, status, error_message, ad_run_ids, templates_used, ads, exports,
+              missed_count, tenant_id, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (id) DO UPDATE SET
+             trigger = EXCLUDED.trigger, attempt = EXCLUDED.attempt,
+             scheduled_for = EXCLUDED.scheduled_for, started_at = EXCLUDED.started_at,
+             completed_at = EXCLUDED.completed_at, status = EXCLUDED.status,
+             error_message = EXCLUDED.error_message, ad_run_ids = EXCLUDED.ad_run_ids,
+             templates_used = EXCLUDED.templates_used, ads = EXCLUDED.ads,
+             exports = EXCLUDED.exports, missed_count = EXCLUDED.missed_count,
+             tenant_id = EXCLUDED.tenant_id, record = EXCLUDED.record",
+        &[
+            &r.id,
+            &r.schedule_id,
+            &enum_name(&r.trigger),
+            &(r.attempt as i32),
+            &r.scheduled_for,
+            &r.queued_at,
+            &r.started_at,
+            &r.completed_at,
+            &r.status.as_str(),
+            &r.error_message,
+            &r.ad_run_ids,
+            &r.templates_used,
+            &serde_json::to_value(&r.ads)?,
+            &serde_json::to_value(&r.exports)?,
+            &(r.missed_count as i32),
+            &r.tenant_id,
+            &serde_json::to_value(r)?,
+        ],
+    )?;
+    Ok(())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
+    Ok(serde_json::from_value(row.get(0))?)
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and creates or upgrades its tables.
+    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let store = PgStore::new(url)?;
+        let mut client = store.open_client()?;
+        migrate(&mut client)?;
+        store.put_back(client);
+        Ok(store)
+    }
+
+    /// The store for `url`, not connected yet: it fails every call with
+    /// `why` until [`RecordStore::reopen`] connects (the daemon's supervisor
+    /// retries), so a database down at start is not a crash loop.
+    pub fn unconnected(url: &str, why: &StoreError) -> Result<PgStore, StoreError> {
+        let store = PgStore::new(url)?;
+        *store
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(why.to_string());
+        store
+            .shared
+            .closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(store)
+    }
+
+    fn new(url: &str) -> Result<PgStore, StoreError> {
+        let config = postgres::Config::from_str(url).map_err(|e| {
+            // The parser's words, never the URL: it holds the password.
+            StoreError::Backend(format!(
+                "--store is not a PostgreSQL URL postgres://USER:PASS@HOST:PORT/DB[?sslmode=disable|prefer|require] ({e})"
+            ))
+        })?;
+        let location = location(&config);
+        Ok(PgStore {
+            shared: Arc::new(Shared {
+                tls: tls::connector(),
+                config,
+                location,
+                pool: Mutex::new(Vec::new()),
+                ids: IdGen::default(),
+                failure: Mutex::new(None),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn open_client(&self) -> Result<Client, StoreError> {
+        self.shared
+            .config
+            .connect(self.shared.tls.clone())
+            .map_err(|e| {
+                StoreError::Io(format!(
+                    "cannot connect to PostgreSQL at {}: {}",
+                    self.shared.location,
+                    e.as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_else(|| e.to_string())
+                ))
+            })
+    }
+
+    fn put_back(&self, client: Client) {
+        let mut pool = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if !client.is_closed() && pool.len() < POOL {
+            pool.push(client);
+        }
+    }
+
+    /// Runs `f` with a pooled connection.
+    fn with_client<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.shared.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            let why = self
+                .failure()
+                .unwrap_or_else(|| "the store is closed".into());
+            return Err(StoreError::Unavailable(why));
+        }
+        let pooled = self
+            .shared
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let mut client = match pooled {
+            Some(c) => c,
+            None => self.open_client()?,
+        };
+        let out = f(&mut client);
+        self.put_back(client);
+        out
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&PgStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a store task stopped: {e}")))?
+    }
+
+    /// One query on the blocking pool.
+    async fn query(
+        &self,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Send + Sync>>,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.blocking(move |s| {
+            s.with_client(|c| {
+                let refs: Vec<&(dyn ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                Ok(c.query(sql, &refs)?)
+            })
+        })
+        .await
+    }
+
+    /// A change of `ops` as one transaction, on the blocking pool.
+    async fn change<T: Send + 'static>(
+        &self,
+        f: impl Fn(&PgTx) -> Result<T, TxError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.blocking(move |s| {
+            s.with_client(|c| {
+                let tx = c.transaction()?;
+                let ptx = PgTx {
+                    tx: RefCell::new(tx),
+                };
+                match f(&ptx) {
+                    Ok(v) => {
+                        ptx.tx.into_inner().commit()?;
+                        Ok(v)
+                    }
+                    // Dropping the transaction rolls it back.
+                    Err(TxError::Abort(m)) => Err(StoreError::Aborted(m)),
+                    Err(TxError::Record(e)) => Err(StoreError::Record(e)),
+                    Err(TxError::Db(e)) => Err(e.into()),
+                }
+            })
+        })
+        .await
+    }
+}
+
+/// `host:port/database` of a configuration, for messages.
+fn location(config: &postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
+}
+
+/// Creates or upgrades the tables: one transaction, under an advisory lock
+/// so that daemons starting together do not race.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS adsched_schema (
+             version    integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )?;
+    let current: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM adsched_schema", &[])?
+        .get(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i32 + 1;
+        if version > current {
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO adsched_schema (version) VALUES ($1)",
+                &[&version],
+            )?;
+            tracing::info!("PostgreSQL: schema version {version} applied");
+        }
+    }
+    if current > MIGRATIONS.len() as i32 {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {current}, newer than this adsched knows ({}); upgrade adsched",
+            MIGRATIONS.len()
+        )));
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// `adsched migrate`: creates or upgrades the tables at `url`; returns the
+/// schema version now in place.
+pub fn migrate_only(url: &str) -> Result<usize, StoreError> {
+    PgStore::connect(url)?;
+    Ok(MIGRATIONS.len())
+}
+
+#[async_trait]
+impl RecordStore for PgStore {
+    fn location(&self) -> String {
+        format!("PostgreSQL {}", self.shared.location)
+    }
+
+    fn new_run_id(&self, now: DateTime<Utc>) -> String {
+        self.shared.ids.next(now)
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A lost connection fails every write until one is opened again.
+    fn mark_failed(&self, e: &StoreError) -> bool {
+        let lost = matches!(e, StoreError::Io(_));
+        if lost {
+            let mut f = self
+                .shared
+                .failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if f.is_none() {
+                *f = Some(e.to_string());
+            }
+        }
+        lost
+    }
+
+    async fn reopen(&self) -> Result<(), StoreError> {
+        self.blocking(|s| {
+            s.shared
+                .pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            let mut client = s.open_client()?;
+            // A database first reached now may have no tables yet.
+            migrate(&mut client)?;
+            s.put_back(client);
+            s.shared
+                .closed
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            *s.shared.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A commit is already durable.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.shared
+            .closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        *self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some("the store is closed".into());
+        let clients =
+            std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()));
+        // Closing a connection blocks: not on an async thread.
+        tokio::task::spawn_blocking(move || drop(clients))
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleState>, StoreError> {
+        let rows = self
+            .query("SELECT state FROM scheduled_jobs ORDER BY id", vec![])
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn schedule_ids(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .query("SELECT id FROM scheduled_jobs ORDER BY id", vec![])
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT state FROM scheduled_jobs WHERE id = $1",
+                vec![Box::new(id.to_string())],
+            )
+            .await?;
+        rows.first().map(decode).transpose()
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT record FROM scheduled_job_runs WHERE id = $1",
+                vec![Box::new(id.to_string())],
+            )
+            .await?;
+        rows.first().map(decode).transpose()
+    }
+
+    async fn runs(&self, q: RunSelect) -> Result<Vec<Run>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT record FROM scheduled_job_runs
+                 WHERE ($1::text IS NULL OR scheduled_job_id = $1)
+                   AND ($2::text[] IS NULL OR scheduled_job_id = ANY($2))
+                   AND ($3::text IS NULL OR status = $3)
+                   AND ($4::text IS NULL OR trigger = $4)
+                   AND ($5::text IS NULL OR id < $5)
+                   AND ($6::timestamptz IS NULL OR queued_at >= $6)
+                 ORDER BY id DESC
+                 LIMIT $7",
+                vec![
+                    Box::new(q.schedule.clone()),
+                    Box::new(q.schedules.clone()),
+                    Box::new(q.status.map(|s| s.as_str().to_string())),
+                    Box::new(q.trigger.map(|t| enum_name(&t))),
+                    Box::new(q.before.clone()),
+                    Box::new(q.since),
+                    Box::new(q.limit.min(i64::MAX as usize) as i64),
+                ],
+            )
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn first_pending(&self) -> Result<Option<Run>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT record FROM scheduled_job_runs WHERE status = 'pending' ORDER BY id LIMIT 1",
+                vec![],
+            )
+            .await?;
+        rows.first().map(decode).transpose()
+    }
+
+    async fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT record FROM scheduled_job_runs WHERE status = $1 ORDER BY id",
+                vec![Box::new(status.as_str().to_string())],
+            )
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn run_count(&self) -> Result<usize, StoreError> {
+        let rows = self
+            .query("SELECT count(*) FROM scheduled_job_runs", vec![])
+            .await?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0)) as usize)
+    }
+
+    async fn logs(&self, run_id: &str) -> Result<Vec<LogLine>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT time, level, message FROM adsched_run_logs WHERE run_id = $1 ORDER BY seq",
+                vec![Box::new(run_id.to_string())],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| LogLine {
+                time: r.get(0),
+                level: r.get(1),
+                message: r.get(2),
+            })
+            .collect())
+    }
+
+    async fn append_logs(&self, lines: Vec<(String, LogLine)>) -> Result<(), StoreError> {
+        self.blocking(move |s| {
+            s.with_client(|c| {
+                let mut tx = c.transaction()?;
+                for (run_id, l) in &lines {
+                    tx.execute(
+                        "INSERT INTO adsched_run_logs (run_id, time, level, message) VALUES ($1, $2, $3, $4)",
+                        &[run_id, &l.time, &l.level, &l.message],
+                    )?;
+                    let text = format!(
+                        "{} {} {}\n",
+                        l.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        l.level,
+                        l.message
+                    );
+                    tx.execute(
+                        "UPDATE scheduled_job_runs SET logs = logs || $2 WHERE id = $1",
+                        &[run_id, &text],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT product_id, template_storage_name, used_at, ad_run_id, run_id, tenant_id
+                 FROM product_template_usage WHERE product_id = $1 ORDER BY template_storage_name",
+                vec![Box::new(product.to_string())],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Usage {
+                product: r.get(0),
+                template: r.get(1),
+                used_at: r.get(2),
+                ad_run_id: r.get(3),
+                run_id: r.get(4),
+                tenant_id: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn reconcile(
+        &self,
+        id: &str,
+        desired: Arc<DesiredSet>,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<Change>, bool), StoreError> {
+        let id = id.to_string();
+        self.change(move |tx| ops::reconcile(tx, &id, &desired, now))
+            .await
+    }
+
+    async fn fire(
+        &self,
+        id: &str,
+        calendar: Calendar,
+        window: chrono::Duration,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Fire>, StoreError> {
+        let id = id.to_string();
+        let ids = self.clone();
+        self.change(move |tx| {
+            let mut new_id = || ids.new_run_id(now);
+            ops::fire(tx, &id, &calendar, window, started, now, &mut new_id)
+        })
+        .await
+    }
+
+    async fn queue_manual(&self, id: &str, now: DateTime<Utc>) -> Result<Queued, StoreError> {
+        let id = id.to_string();
+        let new_id = self.new_run_id(now);
+        self.change(move |tx| ops::queue_manual(tx, &id, &new_id, now))
+            .await
+    }
+
+    async fn begin_run(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ScheduleState, Run)>, StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::begin_run(tx, &run_id, now))
+            .await
+    }
+
+    async fn add_template(&self, run_id: &str, result: TemplateResult) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::add_template(tx, &run_id, &result))
+            .await
+    }
+
+    async fn set_exports(
+        &self,
+        run_id: &str,
+        exports: Vec<ExportResult>,
+    ) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::set_exports(tx, &run_id, &exports))
+            .await
+    }
+
+    async fn finish_run(&self, run_id: &str, end: RunEnd) -> Result<Run, StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::finish_run(tx, &run_id, &end))
+            .await
+    }
+
+    async fn import_runs(&self, runs: Vec<Run>) -> Result<(), StoreError> {
+        self.change(move |tx| {
+            for r in &runs {
+                tx.put_run(r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn interrupt(&self, run_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        self.change(move |tx| ops::interrupt(tx, &run_id, now))
+            .await
+    }
+
+    async fn clear_stale(
+        &self,
+        schedule_id: &str,
+        running: bool,
+        pending: bool,
+    ) -> Result<(), StoreError> {
+        let id = schedule_id.to_string();
+        self.change(move |tx| ops::clear_stale(tx, &id, running, pending))
+            .await
+    }
+}
