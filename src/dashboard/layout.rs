@@ -145,3 +145,25 @@ pub(super) fn trigger_name(t: Trigger) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use axum::response::Html;
+
+    use super::{badge, options, page};
+
+    #[test]
+    fn spliced_text_is_escaped_in_content_and_attributes() {
+        let values = [("a\"b&".to_string(), "<script>x</script>".to_string())];
+        assert_eq!(
+            options("brand", "all brands", &values, Some("a\"b&")).into_string(),
+            "<select name=\"brand\" aria-label=\"brand\"><option value=\"\">all brands</option>\
+             <option value=\"a&quot;b&amp;\" selected>&lt;script&gt;x&lt;/script&gt;</option></select>"
+        );
+        assert_eq!(
+            badge("x\" onclick=\"y").into_string(),
+            "<span class=\"badge x&quot; onclick=&quot;y\">x&quot; onclick=&quot;y</span>"
+        );
+        let Html(doc) = page("<T>", maud::html! {});
+        assert!(doc.contains("<title>&lt;T&gt; · adsched</title>"), "{doc}");
+    }
+}
