@@ -2,7 +2,6 @@
 //! seven days of fires, by day and hour).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -10,8 +9,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
+use maud::html;
 
-use super::{badge, brand_and_product_choices, esc, internal, options, page};
+use super::layout::{
+    badge, brand_and_product_choices, choices, internal, message, options, page, trigger_name, NONE,
+};
 use crate::daemon::Ctx;
 use crate::records::{RunStatus, ScheduleStatus, Trigger};
 use crate::service::{self, QueryError, RunParams};
@@ -22,18 +24,6 @@ const PAGE: usize = 100;
 /// Fires listed per schedule on `/week`: an every-minute cron would list
 /// ten thousand; past this the day says "and more".
 const MAX_FIRES: usize = 500;
-
-fn choices(names: &[&str]) -> Vec<(String, String)> {
-    names
-        .iter()
-        .map(|n| (n.to_string(), n.to_string()))
-        .collect()
-}
-
-/// A cell's text for an optional time.
-fn time(t: Option<&str>) -> String {
-    t.map(esc).unwrap_or_else(|| "&mdash;".into())
-}
 
 /// `/runs`: runs of every schedule, newest first, with the API's filters.
 pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -> Response {
@@ -59,24 +49,8 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
         .collect();
     let (brands, products) = brand_and_product_choices(&schedules);
 
-    let mut body = String::from("<h1>Runs</h1>");
-    let _ = write!(
-        body,
-        "<form class=\"filters\" method=\"get\" action=\"/runs\">{}{}{}{}\
-         <label>since <input type=\"date\" name=\"since\" value=\"{}\"></label>\
-         <button type=\"submit\">Filter</button></form>",
-        options("brand", &brands, p.brand.as_deref()),
-        options("product", &products, p.product.as_deref()),
-        options("status", &choices(&RunStatus::NAMES), p.status.as_deref()),
-        options("trigger", &choices(&Trigger::NAMES), p.trigger.as_deref()),
-        esc(p.since.as_deref().unwrap_or_default()),
-    );
-    if runs.is_empty() {
-        body.push_str("<p class=\"muted\">No runs match.</p>");
-    } else {
-        run_table(&mut body, &runs, &names);
-    }
-    if runs.len() == PAGE {
+    // The next page starts before this page's last run, with the same filters.
+    let older = (runs.len() == PAGE).then(|| {
         let last = runs.last().map(|r| r.id.as_str()).unwrap_or_default();
         let mut q: Vec<String> = [
             ("brand", &p.brand),
@@ -93,59 +67,76 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
         })
         .collect();
         q.push(format!("before={}", crate::client::urlencode(last)));
-        let _ = write!(
-            body,
-            "<p><a rel=\"next\" href=\"/runs?{}\">Older runs &rarr;</a></p>",
-            esc(&q.join("&"))
-        );
-    }
-    page("Runs", &body).into_response()
+        format!("/runs?{}", q.join("&"))
+    });
+    let body = html! {
+        h1 { "Runs" }
+        form.filters method="get" action="/runs" {
+            (options("brand", "all brands", &brands, p.brand.as_deref()))
+            (options("product", "all products", &products, p.product.as_deref()))
+            (options("status", "all statuses", &choices(&RunStatus::NAMES), p.status.as_deref()))
+            (options("trigger", "all triggers", &choices(&Trigger::NAMES), p.trigger.as_deref()))
+            label { "since " input type="date" name="since" value=(p.since.as_deref().unwrap_or_default()); }
+            button type="submit" { "Filter" }
+        }
+        @if runs.is_empty() {
+            p.muted { "No runs match." }
+        } @else {
+            (run_table(&runs, &names))
+        }
+        @if let Some(href) = &older {
+            p { a rel="next" href=(href) { "Older runs \u{2192}" } }
+        }
+    };
+    page("Runs", body).into_response()
 }
 
-fn run_table(body: &mut String, runs: &[RunView], names: &BTreeMap<&str, &str>) {
-    body.push_str("<div class=\"wrap\"><table><thead><tr><th>Run</th><th>Schedule</th><th>Status</th><th>Trigger</th><th class=\"opt\">Scheduled for</th><th>Started</th><th class=\"opt\">Took</th><th class=\"opt\">Templates</th><th>Ads</th></tr></thead><tbody>");
-    for r in runs {
-        let name = names.get(r.schedule_id.as_str()).copied();
-        let _ = write!(
-            body,
-            "<tr class=\"run\"><td><a href=\"/runs/{id}\">{id}</a></td><td><a href=\"/schedules/{sid}\">{label}</a></td><td>{status}</td><td>{trigger}{attempt}</td><td class=\"opt\">{scheduled}</td><td>{started}</td><td class=\"opt\">{took}</td><td class=\"opt\">{templates}</td><td>{ads}</td></tr>",
-            id = esc(&r.id),
-            sid = esc(&r.schedule_id),
-            label = esc(name.unwrap_or(&r.schedule_id)),
-            status = badge(r.status.as_str()),
-            trigger = esc(trigger_name(r.trigger)),
-            attempt = if r.attempt > 1 { format!(" #{}", r.attempt) } else { String::new() },
-            scheduled = time(r.scheduled_for.as_deref()),
-            started = time(r.started_at.as_deref()),
-            took = r.duration_seconds.map_or("&mdash;".into(), |d| format!("{d:.1}s")),
-            templates = r.templates_used.len(),
-            ads = r.ads.len(),
-        );
-    }
-    body.push_str("</tbody></table></div>");
-}
-
-fn trigger_name(t: Trigger) -> &'static str {
-    match t {
-        Trigger::Schedule => "schedule",
-        Trigger::Catchup => "catchup",
-        Trigger::Manual => "manual",
-        Trigger::Retry => "retry",
+fn run_table(runs: &[RunView], names: &BTreeMap<&str, &str>) -> maud::Markup {
+    html! {
+        div.wrap { table {
+            thead { tr {
+                th { "Run" } th { "Schedule" } th { "Status" } th { "Trigger" }
+                th.opt { "Scheduled for" } th { "Started" } th.opt { "Took" }
+                th.opt { "Templates" } th { "Ads" }
+            } }
+            tbody {
+                @for r in runs {
+                    tr.run {
+                        td { a href={ "/runs/" (r.id) } { (r.id) } }
+                        td {
+                            a href={ "/schedules/" (r.schedule_id) } {
+                                (names.get(r.schedule_id.as_str()).copied().unwrap_or(&r.schedule_id))
+                            }
+                        }
+                        td { (badge(r.status.as_str())) }
+                        td {
+                            (trigger_name(r.trigger))
+                            @if r.attempt > 1 { " #" (r.attempt) }
+                        }
+                        td.opt { (r.scheduled_for.as_deref().unwrap_or(NONE)) }
+                        td { (r.started_at.as_deref().unwrap_or(NONE)) }
+                        td.opt {
+                            @match r.duration_seconds {
+                                Some(d) => { (format!("{d:.1}")) "s" }
+                                None => (NONE),
+                            }
+                        }
+                        td.opt { (r.templates_used.len()) }
+                        td { (r.ads.len()) }
+                    }
+                }
+            }
+        } }
     }
 }
 
 fn bad_request(e: &dyn std::fmt::Display) -> Response {
-    (
+    message(
         StatusCode::BAD_REQUEST,
-        page(
-            "Bad filter",
-            &format!(
-                "<h1>Bad filter</h1><p>{}</p><p><a href=\"/runs\">All runs</a></p>",
-                esc(&e.to_string())
-            ),
-        ),
+        "Bad filter",
+        &e.to_string(),
+        ("/runs", "All runs"),
     )
-        .into_response()
 }
 
 /// Query of `/week`.
@@ -246,72 +237,66 @@ pub async fn week(State(ctx): State<Arc<Ctx>>, Query(p): Query<WeekParams>) -> R
     if !zones.contains_key(&zone_name) {
         zone_choices.push((zone_name.clone(), zone_name.clone()));
     }
-    let mut body = format!(
-        "<h1>The next 7 days</h1><p class=\"muted\">{} fires of {} active schedules, from {} to {}, in {}.</p>",
-        fires.len(),
-        active.len(),
-        esc(&now.with_timezone(&tz).format("%a %-d %b %H:%M").to_string()),
-        esc(&end.with_timezone(&tz).format("%a %-d %b %H:%M").to_string()),
-        esc(&zone_name)
-    );
-    let _ = write!(
-        body,
-        "<form class=\"filters\" method=\"get\" action=\"/week\">{}<button type=\"submit\">Show</button></form>",
-        options("tz", &zone_choices, Some(&zone_name)).replace("all tzs", "usual zone")
-    );
-    for name in &cut {
-        let _ = write!(
-            body,
-            "<p class=\"muted\">{} fires more than {MAX_FIRES} times this week; the first {MAX_FIRES} are shown.</p>",
-            esc(name)
-        );
+    let last_day = end.with_timezone(&tz).date_naive();
+    let stamp = |t: DateTime<Utc>| t.with_timezone(&tz).format("%a %-d %b %H:%M").to_string();
+    let body = html! {
+        h1 { "The next 7 days" }
+        p.muted {
+            (fires.len()) " fires of " (active.len()) " active schedules, from " (stamp(now))
+            " to " (stamp(end)) ", in " (zone_name) "."
+        }
+        form.filters method="get" action="/week" {
+            (options("tz", "usual zone", &zone_choices, Some(&zone_name)))
+            button type="submit" { "Show" }
+        }
+        @for name in &cut {
+            p.muted {
+                (name) " fires more than " (MAX_FIRES) " times this week; the first "
+                (MAX_FIRES) " are shown."
+            }
+        }
+        @for (day, hours) in by_day.iter().filter(|(d, _)| **d <= last_day) {
+            h2 { (day.format("%A %-d %B").to_string()) }
+            @if hours.is_empty() {
+                p.muted { "Nothing fires." }
+            } @else {
+                div.wrap { table.week {
+                    thead { tr { th { "Hour" } th { "Fires" } } }
+                    tbody {
+                        @for (hour, list) in hours {
+                            tr {
+                                td { (format!("{hour:02}:00")) }
+                                td {
+                                    @for (i, f) in list.iter().enumerate() {
+                                        @if i > 0 { br; }
+                                        (fire(f, tz))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    };
+    page("Week", body).into_response()
+}
+
+/// One fire on `/week`: its time in the page's zone, and in its own zone
+/// too when that differs.
+fn fire(f: &Fire, tz: Tz) -> maud::Markup {
+    let local = f.at.with_timezone(&tz);
+    html! {
+        span.fire {
+            (local.format("%H:%M").to_string()) " "
+            a href={ "/schedules/" (f.id) } { (f.name) } " "
+            span.muted { (f.product) }
+            @if f.zone != tz {
+                " "
+                span.muted {
+                    "(" (f.at.with_timezone(&f.zone).format("%H:%M").to_string()) " " (f.zone.name()) ")"
+                }
+            }
+        }
     }
-    for (day, hours) in &by_day {
-        if *day > end.with_timezone(&tz).date_naive() {
-            break;
-        }
-        let _ = write!(
-            body,
-            "<h2>{}</h2>",
-            esc(&day.format("%A %-d %B").to_string())
-        );
-        if hours.is_empty() {
-            body.push_str("<p class=\"muted\">Nothing fires.</p>");
-            continue;
-        }
-        body.push_str("<div class=\"wrap\"><table class=\"week\"><thead><tr><th>Hour</th><th>Fires</th></tr></thead><tbody>");
-        for (hour, list) in hours {
-            let items: Vec<String> = list
-                .iter()
-                .map(|f| {
-                    let own = f.at.with_timezone(&f.zone);
-                    let local = f.at.with_timezone(&tz);
-                    // Its own zone too, when it differs from the page's.
-                    let also = if f.zone != tz {
-                        format!(
-                            " <span class=\"muted\">({} {})</span>",
-                            own.format("%H:%M"),
-                            esc(f.zone.name())
-                        )
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "<span class=\"fire\">{} <a href=\"/schedules/{}\">{}</a> <span class=\"muted\">{}</span>{also}</span>",
-                        local.format("%H:%M"),
-                        esc(&f.id),
-                        esc(&f.name),
-                        esc(&f.product),
-                    )
-                })
-                .collect();
-            let _ = write!(
-                body,
-                "<tr><td>{hour:02}:00</td><td>{}</td></tr>",
-                items.join("<br>")
-            );
-        }
-        body.push_str("</tbody></table></div>");
-    }
-    page("Week", &body).into_response()
 }
