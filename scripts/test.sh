@@ -3,7 +3,9 @@
 #
 # Installs what the tests start for real, then runs them:
 #   - Debian packages: chromium (the dashboard browser test), nodejs and npm,
-#     python3-venv (skipped when already present; apt needs root or sudo);
+#     python3-venv, postgresql (the tests start their own throwaway servers
+#     from its binaries; none is left running) — each skipped when already
+#     present; apt needs root or sudo;
 #   - a Python virtual environment in .venv/ with tests/requirements.txt
 #     (aiosmtpd for the SMTP server, pydantic-ai for the MCP agent test,
 #     check-jsonschema, actionlint, shellcheck and pre-commit for the Action);
@@ -35,6 +37,7 @@ missing=()
 command -v node > /dev/null || missing+=(nodejs)
 command -v npm > /dev/null || missing+=(npm)
 python3 -c 'import ensurepip, venv' 2> /dev/null || missing+=(python3-venv)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' > /dev/null || missing+=(postgresql)
 ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 
 # The Python packages live in .venv so the machine's Python stays untouched.
