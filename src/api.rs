@@ -142,7 +142,7 @@ async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
     let body = json!({
         "ready": ready,
         "stopping": stopping,
-        "store": {"ok": store_error.is_none(), "error": store_error},
+        "store": {"kind": ctx.store.kind(), "ok": store_error.is_none(), "error": store_error},
         "invalid_files": invalid,
         "last_reload": ctx.last_reload(),
     });

@@ -17,6 +17,13 @@ pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
     if let Err(e) = &result {
         ctx.store.mark_failed(e);
         tracing::error!("reload failed: {e}");
+        // Nothing of this look was applied: the next one must read every
+        // file again, even unchanged ones.
+        *ctx.parse_cache.lock().unwrap_or_else(|e| e.into_inner()) = spec::ParseCache::default();
+        ctx.applied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
     ctx.stats.reloads.fetch_add(1, Ordering::Relaxed);
     ctx.stats.last_reload_ok.store(ok, Ordering::Relaxed);

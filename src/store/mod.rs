@@ -133,6 +133,9 @@ pub struct RunEnd {
 /// database's commit is already durable and its flush does nothing).
 #[async_trait]
 pub trait RecordStore: Send + Sync + 'static {
+    /// `sled` or `postgres`, as `/readyz` names it.
+    fn kind(&self) -> &'static str;
+
     /// Where the store is, for messages (a folder, a host and database).
     fn location(&self) -> String;
 
@@ -254,6 +257,15 @@ pub trait RecordStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
+/// The error for a `--store` that is not a PostgreSQL URL; it names only the
+/// scheme, since the rest may hold a password.
+pub(crate) fn not_postgres(url: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "--store must be a postgres:// URL (or absent for the embedded store in --state), not `{}:…`",
+        url.chars().take_while(|c| *c != ':').collect::<String>()
+    ))
+}
+
 /// The store the daemon and the commands hold: cheap to clone, one backend
 /// behind it.
 #[derive(Clone)]
@@ -286,10 +298,7 @@ impl Store {
                     Err(e) => Err(e),
                 }
             }
-            Some(url) => Err(StoreError::Backend(format!(
-                "--store must be a postgres:// URL (or absent for the embedded store in --state), not `{}…`",
-                url.chars().take_while(|c| *c != ':').collect::<String>()
-            ))),
+            Some(url) => Err(not_postgres(url)),
         }
     }
 

@@ -368,6 +368,10 @@ impl SledStore {
 
 #[async_trait]
 impl RecordStore for SledStore {
+    fn kind(&self) -> &'static str {
+        "sled"
+    }
+
     fn location(&self) -> String {
         self.shared.dir.display().to_string()
     }

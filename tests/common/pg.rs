@@ -14,9 +14,25 @@ use std::time::{Duration, Instant};
 /// and tests check that it never shows.
 pub const PASSWORD: &str = "pg-s3cret-Xq7";
 
-struct Server {
+/// A running server; stopped (immediately) when dropped or when the test
+/// process ends.
+pub struct Server {
     port: u16,
+    data: PathBuf,
+    bin: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = as_owner(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -63,6 +79,11 @@ fn as_owner(program: PathBuf) -> Command {
 }
 
 fn start() -> Server {
+    start_on(super::free_port())
+}
+
+/// A server of its own on `port` (the shared one is [`port`]'s).
+pub fn start_on(port: u16) -> Server {
     let bin = bin_dir();
     let dir = tempfile::Builder::new()
         .prefix("adsched-pg-")
@@ -88,7 +109,6 @@ fn start() -> Server {
         "initdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let port = super::free_port();
     let log = dir.path().join("server.log");
     let out = as_owner(bin.join("pg_ctl"))
         .arg("-D")
@@ -113,9 +133,10 @@ fn start() -> Server {
     // Stopped when this process ends, however it ends.
     let pid = std::process::id();
     let stop = format!(
-        "while [ -d /proc/{pid} ]; do sleep 0.5; done; {} -D {} -m immediate stop >/dev/null 2>&1",
+        "while [ -d /proc/{pid} ]; do sleep 0.5; done; {} -D {} -m immediate stop >/dev/null 2>&1; rm -rf {}",
         bin.join("pg_ctl").display(),
-        data.display()
+        data.display(),
+        dir.path().display()
     );
     let mut watchdog = if is_root() {
         let mut c = Command::new("runuser");
@@ -134,7 +155,12 @@ fn start() -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting the watchdog");
-    Server { port, _dir: dir }
+    Server {
+        port,
+        data,
+        bin,
+        _dir: dir,
+    }
 }
 
 /// The server's port (started on first use).
@@ -176,6 +202,20 @@ fn create_database(port: u16) -> String {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
     format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/{name}?sslmode=disable")
+}
+
+/// Runs `sql` on the database of `url`; the server's message if it fails.
+pub fn execute(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    off_runtime(move || {
+        let mut client =
+            postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+        client.batch_execute(&sql).map_err(|e| {
+            e.as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string())
+        })
+    })
 }
 
 /// Runs `sql` on the database of `url`, returning the rows' first column as text.

@@ -490,12 +490,19 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 /// `adsched migrate`: creates or upgrades the tables at `url`; returns the
 /// schema version now in place.
 pub fn migrate_only(url: &str) -> Result<usize, StoreError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(super::not_postgres(url));
+    }
     PgStore::connect(url)?;
     Ok(MIGRATIONS.len())
 }
 
 #[async_trait]
 impl RecordStore for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
     fn location(&self) -> String {
         format!("PostgreSQL {}", self.shared.location)
     }

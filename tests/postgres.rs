@@ -1,0 +1,229 @@
+//! The real binary on a real PostgreSQL: the users' tables as SQL sees them,
+//! `adsched migrate`, the query commands with `--store`, a database that is
+//! down at start, and a password that never shows.
+
+mod common;
+
+use std::process::Command;
+
+use common::{pg, schedule, wait_for, Bin, Project};
+use serde_json::Value;
+
+fn gen(p: &Project) -> String {
+    format!("cmd:{}", p.path("gen-ok.sh").display())
+}
+
+fn adsched(p: &Project, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
+        .current_dir(p.dir.path())
+        .args(args)
+        .env_remove("ADSCHED_STORE")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn trigger(bin: &Bin, id: &str) -> String {
+    let (status, body) =
+        common::http("POST", bin.port, &format!("/api/v1/schedules/{id}/trigger")).unwrap();
+    assert_eq!(status, 202, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["run_id"].as_str().unwrap().to_string()
+}
+
+fn wait_completed(bin: &Bin, run_id: &str) -> Value {
+    wait_for(30, "the run to complete", || {
+        bin.get(&format!("/api/v1/runs/{run_id}"))
+            .filter(|r| r["status"] == "completed")
+    })
+}
+
+#[test]
+fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("pg-daily", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
+    );
+    let url = pg::database();
+    let bin = Bin::start(&p, &gen(&p), &[("ADSCHED_STORE", &url)]);
+    let ready = bin.get("/readyz").unwrap();
+    assert_eq!(ready["store"]["kind"], "postgres", "{ready}");
+    let run_id = trigger(&bin, "pg-daily");
+    let run = wait_completed(&bin, &run_id);
+    assert_eq!(run["templates_used"].as_array().unwrap().len(), 1);
+
+    // The team's own SQL reads the history.
+    assert_eq!(
+        pg::query(
+            &url,
+            "SELECT schedule_type || ',' || coalesce(cron_expression, '-') || ',' || status || ',' || product_id || ',' || brand_id FROM scheduled_jobs WHERE id = 'pg-daily'"
+        ),
+        ["recurring,-,active,collagen,acme"]
+    );
+    assert_eq!(
+        pg::query(
+            &url,
+            "SELECT id || ',' || trigger || ',' || status FROM scheduled_job_runs WHERE status = 'completed'"
+        ),
+        [format!("{run_id},manual,completed")]
+    );
+    assert_eq!(
+        pg::query(
+            &url,
+            "SELECT count(*) FROM product_template_usage WHERE product_id = 'collagen'"
+        ),
+        ["1"]
+    );
+    let logs = pg::query(
+        &url,
+        &format!("SELECT logs FROM scheduled_job_runs WHERE id = '{run_id}'"),
+    );
+    assert!(logs[0].contains("queued by a manual trigger"), "{logs:?}");
+    // One scheduled time cannot be recorded twice, whatever writes it.
+    let row = "INSERT INTO scheduled_job_runs (id, scheduled_job_id, trigger, attempt, scheduled_for, queued_at, status, record) VALUES ('{ID}', 'pg-daily', 'schedule', 1, '2026-06-01T09:00:00Z', now(), 'completed', '{}')";
+    pg::execute(&url, &row.replace("{ID}", "01XTESTA")).unwrap();
+    let twice = pg::execute(&url, &row.replace("{ID}", "01XTESTB")).unwrap_err();
+    assert!(twice.contains("scheduled_job_runs_one_per_time"), "{twice}");
+    pg::execute(&url, "DELETE FROM scheduled_job_runs WHERE id = '01XTESTA'").unwrap();
+
+    // The password shows nowhere a person or a log collector looks.
+    for path in [
+        "/readyz",
+        "/api/v1/schedules",
+        &format!("/api/v1/runs/{run_id}"),
+        &format!("/api/v1/runs/{run_id}/logs"),
+        "/",
+        "/runs",
+        "/metrics",
+    ] {
+        let (_, body) = common::http("GET", bin.port, path).unwrap();
+        assert!(!body.contains(pg::PASSWORD), "{path} shows the password");
+    }
+    assert_eq!(bin.term(), Some(0));
+    let log = std::fs::read_to_string(p.path("daemon.log")).unwrap();
+    assert!(
+        !log.contains(pg::PASSWORD),
+        "the daemon log shows the password"
+    );
+
+    // No daemon: the query commands read the database.
+    let (code, out, err) = adsched(
+        &p,
+        &[
+            "runs",
+            "pg-daily",
+            "--store",
+            &url,
+            "--server",
+            "http://127.0.0.1:9",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let runs: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(runs[0]["id"], run_id.as_str(), "{out}");
+    assert!(!err.contains(pg::PASSWORD), "{err}");
+
+    // migrate is idempotent.
+    for _ in 0..2 {
+        let (code, out, err) = adsched(&p, &["migrate", "--store", &url]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains("schema version 1"), "{out}");
+    }
+}
+
+#[test]
+fn a_database_down_at_start_is_reported_and_the_daemon_comes_up_when_it_returns() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("pg-late", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
+    );
+    let port = common::free_port();
+    let url = format!(
+        "postgres://postgres:{}@127.0.0.1:{port}/postgres?sslmode=disable",
+        pg::PASSWORD
+    );
+    // A bad URL, and an unreachable server, are named without the password.
+    let (code, _, err) = adsched(&p, &["migrate", "--store", &url]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot connect to PostgreSQL at 127.0.0.1:{port}/postgres"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(pg::PASSWORD), "{err}");
+    let (code, _, err) = adsched(&p, &["migrate", "--store", "mysql://u:pw@h/db"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("must be a postgres:// URL") && !err.contains("pw@"),
+        "{err}"
+    );
+
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_adsched"));
+    let listen = common::free_port();
+    daemon
+        .current_dir(p.dir.path())
+        .args([
+            "daemon",
+            "--listen",
+            &format!("127.0.0.1:{listen}"),
+            "--generator",
+            &gen(&p),
+        ])
+        .env("ADSCHED_STORE", &url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(p.path("daemon.log")).unwrap());
+    let bin = Bin {
+        child: daemon.spawn().unwrap(),
+        port: listen,
+    };
+    // Serving, not ready, saying why; and not a crash loop.
+    let (status, body) = wait_for(20, "/readyz", || common::http("GET", listen, "/readyz"));
+    assert_eq!(status, 503, "{body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["store"]["kind"], "postgres");
+    assert_eq!(ready["store"]["ok"], false);
+    assert!(
+        ready["store"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect to PostgreSQL"),
+        "{ready}"
+    );
+    assert!(!body.contains(pg::PASSWORD));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(
+        common::http("GET", listen, "/healthz").is_some(),
+        "the daemon died"
+    );
+
+    // The database comes: tables made, schedules applied, ready.
+    let _server = pg::start_on(port);
+    wait_for(30, "ready once the database is up", || {
+        common::http("GET", listen, "/readyz").filter(|(s, _)| *s == 200)
+    });
+    let s = wait_for(10, "the schedule in the store", || {
+        bin.get("/api/v1/schedules/pg-late")
+    });
+    assert_eq!(s["status"], "active");
+    let run_id = trigger(&bin, "pg-late");
+    wait_completed(&bin, &run_id);
+    assert_eq!(
+        pg::query(&url, "SELECT count(*) FROM scheduled_job_runs"),
+        ["1"]
+    );
+    assert_eq!(bin.term(), Some(0));
+    let log = std::fs::read_to_string(p.path("daemon.log")).unwrap();
+    assert!(
+        !log.contains(pg::PASSWORD),
+        "the daemon log shows the password"
+    );
+}
