@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use super::generator::{GenFuture, Generator, LogFn};
+use super::protocol::{GenerateRequest, GenerateResponse};
 
 /// Retry policy of the HTTP generator.
 #[derive(Debug, Clone)]
@@ -95,20 +95,20 @@ impl Generator for HttpGenerator {
         true
     }
 
-    fn generate<'a>(&'a self, request: &'a Value, log: LogFn<'a>) -> GenFuture<'a> {
+    fn generate<'a>(&'a self, request: &'a GenerateRequest, log: LogFn<'a>) -> GenFuture<'a> {
         Box::pin(async move {
-            let key = request
-                .get("idempotency_key")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let key = &request.idempotency_key;
+            // Encoded once: every attempt sends the same bytes.
+            let body = serde_json::to_vec(request)
+                .map_err(|e| format!("cannot encode the generator request: {e}"))?;
             let mut attempt = 1;
             loop {
                 let sent = self
                     .client
                     .post(&self.url)
-                    .header("Idempotency-Key", &key)
-                    .json(request)
+                    .header("Idempotency-Key", key)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
                     .send()
                     .await;
                 let (why, wait_hint) = match sent {
@@ -123,11 +123,10 @@ impl Generator for HttpGenerator {
                                 .bytes()
                                 .await
                                 .map_err(|e| format!("reading the ad API's answer: {e}"))?;
-                            return serde_json::from_slice(&body).map_err(|e| {
-                                let head: String =
-                                    String::from_utf8_lossy(&body).chars().take(200).collect();
-                                format!("the ad API's answer is not JSON ({e}): {head:?}")
-                            });
+                            return GenerateResponse::from_slice(
+                                &body,
+                                "the ad API's answer is not JSON",
+                            );
                         }
                         let hint = retry_after(&resp);
                         let body = resp.text().await.unwrap_or_default();
