@@ -357,11 +357,6 @@ impl CronSpec {
         })
     }
 
-    /// The expression as written.
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// English text for the expression.
     pub fn describe(&self) -> String {
         self.description.clone()

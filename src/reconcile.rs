@@ -204,19 +204,14 @@ pub fn reconcile_one(
             let can_run = after.max_runs.is_none_or(|m| after.runs_completed < m);
             let was_once_done =
                 s.status == ScheduleStatus::Completed && !calendar_changed && is_once(&after.spec);
-            after.status = match s.status {
-                ScheduleStatus::Removed
-                | ScheduleStatus::Paused
-                | ScheduleStatus::Active
-                | ScheduleStatus::Completed => {
-                    if paused {
-                        ScheduleStatus::Paused
-                    } else if !can_run || was_once_done {
-                        ScheduleStatus::Completed
-                    } else {
-                        ScheduleStatus::Active
-                    }
-                }
+            // The document decides, whatever the stored status was: a
+            // removed schedule whose document is back is live again.
+            after.status = if paused {
+                ScheduleStatus::Paused
+            } else if !can_run || was_once_done {
+                ScheduleStatus::Completed
+            } else {
+                ScheduleStatus::Active
             };
             let resumed =
                 after.status == ScheduleStatus::Active && s.status != ScheduleStatus::Active;
@@ -228,9 +223,6 @@ pub fn reconcile_one(
                 if after.next_run_at.is_none() && is_once(&after.spec) {
                     after.status = ScheduleStatus::Completed;
                 }
-            }
-            if after.status == ScheduleStatus::Removed {
-                after.retry = None;
             }
             updated(s, after)
         }

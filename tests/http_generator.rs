@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use adsched::run::generator::Generator;
 use adsched::run::http::{HttpGenerator, RetryPolicy};
+use adsched::run::protocol::GenerateRequest;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -69,11 +70,13 @@ async fn bad_request() -> Response {
         .into_response()
 }
 
-fn request() -> Value {
-    json!({"schedule_id": "s", "run_id": "r1", "idempotency_key": "r1/t1.png",
+/// A request as the wire JSON of SPEC 5.
+fn request() -> GenerateRequest {
+    serde_json::from_value(json!({"schedule_id": "s", "run_id": "r1", "idempotency_key": "r1/t1.png",
            "product": {"id": "p", "name": "P", "brand": {"id": "b", "name": "B"}, "hooks": [], "colors": null},
            "template": {"name": "t1.png", "path": "/x/t1.png", "media_type": "image/png", "content_base64": "aGk="},
-           "parameters": {"num_variations": 2}, "output_dir": "/tmp"})
+           "parameters": {"num_variations": 2}, "output_dir": "/tmp"}))
+    .unwrap()
 }
 
 #[tokio::test]
@@ -110,7 +113,8 @@ async fn retries_refused_503_and_429_then_succeeds_with_one_idempotency_key() {
     let log = |m: &str| notes.lock().unwrap().push(m.to_string());
     let started = std::time::Instant::now();
     let resp = g.generate(&request(), &log).await.unwrap();
-    assert_eq!(resp["ad_run_id"], "ar-9");
+    assert_eq!(resp.ad_run_id, "ar-9");
+    assert_eq!(resp.images.len(), 2);
     let s = seen.lock().unwrap();
     assert_eq!(s.calls, 3, "503, 429, then success");
     assert!(s.keys.iter().all(|k| k == "r1/t1.png"), "{:?}", s.keys);

@@ -148,25 +148,117 @@ pub enum Failure {
     Permanent(String),
 }
 
+impl Failure {
+    /// Whether another attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Failure::Transient(..))
+    }
+
+    /// The server's `Retry-After`, if it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Failure::Transient(_, wait) => *wait,
+            Failure::Permanent(_) => None,
+        }
+    }
+
+    /// What went wrong.
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Transient(m, _) | Failure::Permanent(m) => m,
+        }
+    }
+}
+
+/// No export waits longer than this between attempts, `Retry-After` included.
+const EXPORT_MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The export backoff: [`EXPORT_BACKOFF`], doubling, for
+/// [`EXPORT_ATTEMPTS`] in all; no jitter (one export per run, nothing to
+/// spread).
+fn export_backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::new()
+        .with_min_delay(EXPORT_BACKOFF)
+        .with_factor(2.0)
+        .with_max_delay(EXPORT_MAX_WAIT)
+        .with_max_times(EXPORT_ATTEMPTS as usize - 1)
+}
+
+/// The wait before the next attempt: the server's `Retry-After` in place of
+/// the backoff's `next`, capped; `None` (no attempts left) stays `None`.
+fn export_wait(f: &Failure, next: Option<Duration>) -> Option<Duration> {
+    next.map(|d| f.retry_after().unwrap_or(d).min(EXPORT_MAX_WAIT))
+}
+
 /// Runs `f` up to [`EXPORT_ATTEMPTS`] times while it fails transiently.
+/// Returns the result and the attempts made.
 pub async fn with_retries<T, F, Fut>(mut f: F) -> (Result<T, String>, u32)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Failure>>,
 {
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Ok(v) => return (Ok(v), attempt),
-            Err(Failure::Permanent(e)) => return (Err(e), attempt),
-            Err(Failure::Transient(e, wait)) => {
-                if attempt >= EXPORT_ATTEMPTS {
-                    return (Err(e), attempt);
+    use backon::Retryable;
+    let mut attempts = 0;
+    let result = (|| {
+        attempts += 1;
+        f()
+    })
+    .retry(export_backoff())
+    .when(Failure::is_transient)
+    .adjust(export_wait)
+    .await;
+    (
+        result.map_err(|e| match e {
+            Failure::Transient(m, _) | Failure::Permanent(m) => m,
+        }),
+        attempts,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn exports_wait_2_then_4_seconds_or_retry_after_capped() {
+        let mut b = export_backoff().build();
+        let t = Failure::Transient("x".into(), None);
+        assert_eq!(export_wait(&t, b.next()), Some(Duration::from_secs(2)));
+        assert_eq!(export_wait(&t, b.next()), Some(Duration::from_secs(4)));
+        assert_eq!(export_wait(&t, b.next()), None, "three attempts in all");
+        let slow = Failure::Transient("429".into(), Some(Duration::from_secs(1)));
+        assert_eq!(
+            export_wait(&slow, Some(Duration::from_secs(4))),
+            Some(Duration::from_secs(1))
+        );
+        let slower = Failure::Transient("429".into(), Some(Duration::from_secs(900)));
+        assert_eq!(
+            export_wait(&slower, Some(Duration::from_secs(2))),
+            Some(EXPORT_MAX_WAIT)
+        );
+    }
+
+    #[tokio::test]
+    async fn with_retries_counts_attempts_and_stops_on_permanent() {
+        let mut calls = 0;
+        let (r, n) = with_retries(|| {
+            calls += 1;
+            let c = calls;
+            async move {
+                if c == 1 {
+                    Err(Failure::Transient("busy".into(), Some(Duration::ZERO)))
+                } else {
+                    Err::<(), _>(Failure::Permanent("no".into()))
                 }
-                let backoff = EXPORT_BACKOFF.saturating_mul(1 << (attempt - 1));
-                tokio::time::sleep(wait.unwrap_or(backoff).min(Duration::from_secs(60))).await;
-                attempt += 1;
             }
-        }
+        })
+        .await;
+        assert_eq!((r.unwrap_err().as_str(), n), ("no", 2));
+        let (r, n) = with_retries(|| async {
+            Err::<(), _>(Failure::Transient("down".into(), Some(Duration::ZERO)))
+        })
+        .await;
+        assert_eq!((r.unwrap_err().as_str(), n), ("down", EXPORT_ATTEMPTS));
     }
 }

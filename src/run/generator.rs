@@ -6,8 +6,9 @@ use std::pin::Pin;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use super::protocol::{GenerateRequest, GenerateResponse};
 
 /// The outer bound of one generator call; each schedule's `timeout`
 /// (1s..24h, default 30m) cuts it shorter.
@@ -46,13 +47,14 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// Where a generator's side messages go (stderr lines, retries): the run's log.
 pub type LogFn<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
-/// The generator boxed future.
-pub type GenFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + Send + 'a>>;
+/// The generator boxed future: the checked response, or why the template failed.
+pub type GenFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<GenerateResponse, String>> + Send + 'a>>;
 
 /// Makes the ads for one template.
 pub trait Generator: Send + Sync {
-    /// Sends `request` (SPEC 5) and returns the raw response JSON.
-    fn generate<'a>(&'a self, request: &'a Value, log: LogFn<'a>) -> GenFuture<'a>;
+    /// Sends `request` (SPEC 5) and returns the response, shape-checked.
+    fn generate<'a>(&'a self, request: &'a GenerateRequest, log: LogFn<'a>) -> GenFuture<'a>;
     /// Whether requests should carry the template bytes (`content_base64`).
     fn wants_content(&self) -> bool {
         false
@@ -89,8 +91,12 @@ impl Generator for CmdGenerator {
         format!("cmd:{}", self.program)
     }
 
-    fn generate<'a>(&'a self, request: &'a Value, log: LogFn<'a>) -> GenFuture<'a> {
+    fn generate<'a>(&'a self, request: &'a GenerateRequest, log: LogFn<'a>) -> GenFuture<'a> {
         Box::pin(async move {
+            // Serialised before the program starts: a request that cannot be
+            // sent (a non-UTF-8 path) must not leave a child waiting on stdin.
+            let body = serde_json::to_vec(request)
+                .map_err(|e| format!("cannot encode the generator request: {e}"))?;
             let mut cmd = tokio::process::Command::new(&self.program);
             cmd.args(&self.args)
                 .stdin(Stdio::piped())
@@ -103,7 +109,6 @@ impl Generator for CmdGenerator {
                 .spawn()
                 .map_err(|e| format!("cannot start generator `{}`: {e}", self.program))?;
             let mut group = GroupGuard(child.id());
-            let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
             let mut stdin = child.stdin.take().ok_or("no stdin")?;
             let stdout = child.stdout.take().ok_or("no stdout")?;
             let stderr = child.stderr.take().ok_or("no stderr")?;
@@ -165,11 +170,7 @@ impl Generator for CmdGenerator {
             if out.len() > MAX_RESPONSE_BYTES {
                 return Err("the generator's response is larger than 256 MiB".into());
             }
-            serde_json::from_slice(&out).map_err(|e| {
-                let text = String::from_utf8_lossy(&out);
-                let head: String = text.chars().take(200).collect();
-                format!("the generator's output is not JSON ({e}): {head:?}")
-            })
+            GenerateResponse::from_slice(&out, "the generator's output is not JSON")
         })
     }
 }

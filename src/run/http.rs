@@ -5,12 +5,15 @@
 //! `Idempotency-Key` travels with every attempt, so the API makes one ad
 //! run per template however often we ask.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use super::generator::{GenFuture, Generator, LogFn};
+use super::protocol::{GenerateRequest, GenerateResponse};
+use crate::export::Failure;
 
 /// Retry policy of the HTTP generator.
 #[derive(Debug, Clone)]
@@ -21,6 +24,29 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// No delay is longer than this (Retry-After included).
     pub cap: Duration,
+}
+
+impl RetryPolicy {
+    /// The un-jittered delays: `base`, doubling, one fewer than `attempts`.
+    /// No cap here: [`RetryPolicy::wait`] caps after jitter, as the cap
+    /// bounds the actual wait.
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::new()
+            .with_min_delay(self.base)
+            .with_factor(2.0)
+            .without_max_delay()
+            .with_max_times(self.attempts.saturating_sub(1) as usize)
+    }
+
+    /// The wait before a retry: the server's `Retry-After` if it sent one,
+    /// else 50–100 % of the exponential delay `exp` (jitter spreads retries
+    /// from many runs), never above `cap`. backon's own jitter adds 0–100 %
+    /// on top of the delay, after its cap, so it is not used.
+    fn wait(&self, exp: Duration, retry_after: Option<Duration>) -> Duration {
+        retry_after
+            .unwrap_or_else(|| exp.mul_f64(0.5 + jitter_fraction() / 2.0))
+            .min(self.cap)
+    }
 }
 
 impl Default for RetryPolicy {
@@ -57,20 +83,14 @@ impl HttpGenerator {
             policy,
         })
     }
-
-    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self.policy.base.saturating_mul(1 << (attempt - 1).min(16));
-        // Full jitter on the exponential part, so retries from many runs spread out.
-        let jitter = jitter_fraction(attempt);
-        let d = retry_after.unwrap_or_else(|| exp.mul_f64(0.5 + jitter / 2.0));
-        d.min(self.policy.cap)
-    }
 }
 
-fn jitter_fraction(seed: u32) -> f64 {
+/// A fraction in [0, 1) from std's randomly keyed hasher: enough to spread
+/// retries, without a random-number crate.
+fn jitter_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(seed);
+    h.write_u8(0);
     (h.finish() % 1000) as f64 / 1000.0
 }
 
@@ -95,66 +115,73 @@ impl Generator for HttpGenerator {
         true
     }
 
-    fn generate<'a>(&'a self, request: &'a Value, log: LogFn<'a>) -> GenFuture<'a> {
+    fn generate<'a>(&'a self, request: &'a GenerateRequest, log: LogFn<'a>) -> GenFuture<'a> {
         Box::pin(async move {
-            let key = request
-                .get("idempotency_key")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let mut attempt = 1;
-            loop {
+            let key = &request.idempotency_key;
+            // Encoded once: every attempt sends the same bytes.
+            let body = serde_json::to_vec(request)
+                .map_err(|e| format!("cannot encode the generator request: {e}"))?;
+            let body = &body;
+            let attempts = &AtomicU32::new(0);
+            let call = move || async move {
+                attempts.fetch_add(1, Ordering::Relaxed);
                 let sent = self
                     .client
                     .post(&self.url)
-                    .header("Idempotency-Key", &key)
-                    .json(request)
+                    .header("Idempotency-Key", key)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
                     .send()
                     .await;
-                let (why, wait_hint) = match sent {
-                    Err(e) => (
+                let resp = sent.map_err(|e| {
+                    Failure::Transient(
                         format!("cannot reach the ad API: {}", error_chain(&e)),
                         None,
-                    ),
-                    Ok(resp) => {
-                        let status = resp.status();
-                        if status.is_success() {
-                            let body = resp
-                                .bytes()
-                                .await
-                                .map_err(|e| format!("reading the ad API's answer: {e}"))?;
-                            return serde_json::from_slice(&body).map_err(|e| {
-                                let head: String =
-                                    String::from_utf8_lossy(&body).chars().take(200).collect();
-                                format!("the ad API's answer is not JSON ({e}): {head:?}")
-                            });
-                        }
-                        let hint = retry_after(&resp);
-                        let body = resp.text().await.unwrap_or_default();
-                        let detail: String = body.chars().take(300).collect();
-                        let transient =
-                            status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                        if !transient {
-                            return Err(format!(
-                                "the ad API refused the request ({status}): {detail}"
-                            ));
-                        }
-                        (format!("the ad API answered {status}: {detail}"), hint)
-                    }
-                };
-                if attempt >= self.policy.attempts {
-                    return Err(format!("{why} (gave up after {attempt} attempts)"));
+                    )
+                })?;
+                let status = resp.status();
+                if status.is_success() {
+                    let body = resp.bytes().await.map_err(|e| {
+                        Failure::Permanent(format!("reading the ad API's answer: {e}"))
+                    })?;
+                    return GenerateResponse::from_slice(&body, "the ad API's answer is not JSON")
+                        .map_err(Failure::Permanent);
                 }
-                let wait = self.delay(attempt, wait_hint);
-                log(&format!(
-                    "{why}; retrying in {:.1}s (attempt {} of {})",
-                    wait.as_secs_f64(),
-                    attempt + 1,
-                    self.policy.attempts
-                ));
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
+                let hint = retry_after(&resp);
+                let text = resp.text().await.unwrap_or_default();
+                let detail: String = text.chars().take(300).collect();
+                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                    Err(Failure::Transient(
+                        format!("the ad API answered {status}: {detail}"),
+                        hint,
+                    ))
+                } else {
+                    Err(Failure::Permanent(format!(
+                        "the ad API refused the request ({status}): {detail}"
+                    )))
+                }
+            };
+            let answer = call
+                .retry(self.policy.backoff())
+                .when(Failure::is_transient)
+                .adjust(|f, exp| exp.map(|d| self.policy.wait(d, f.retry_after())))
+                .notify(|f, wait| {
+                    log(&format!(
+                        "{}; retrying in {:.1}s (attempt {} of {})",
+                        f.message(),
+                        wait.as_secs_f64(),
+                        attempts.load(Ordering::Relaxed) + 1,
+                        self.policy.attempts
+                    ))
+                })
+                .await;
+            answer.map_err(|f| match f {
+                Failure::Permanent(e) => e,
+                Failure::Transient(why, _) => format!(
+                    "{why} (gave up after {} attempts)",
+                    attempts.load(Ordering::Relaxed)
+                ),
+            })
         })
     }
 }
@@ -168,4 +195,41 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn default_policy_waits_as_spec_5_says() {
+        let p = RetryPolicy::default();
+        let exp: Vec<Duration> = p.backoff().build().collect();
+        // Five attempts: four waits, from 2 s, doubling.
+        assert_eq!(exp, [2, 4, 8, 16].map(Duration::from_secs));
+        for _ in 0..100 {
+            for d in &exp {
+                let w = p.wait(*d, None);
+                assert!(w >= *d / 2 && w <= *d, "{w:?} for {d:?}");
+            }
+            // Jitter never lifts a wait above the cap.
+            let w = p.wait(Duration::from_secs(100), None);
+            assert!(w >= Duration::from_secs(50) && w <= p.cap, "{w:?}");
+        }
+        // Retry-After wins over the backoff, up to the cap.
+        assert_eq!(
+            p.wait(Duration::from_secs(2), Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            p.wait(Duration::from_secs(2), Some(Duration::from_secs(600))),
+            p.cap
+        );
+        let once = RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(once.backoff().build().next(), None, "no retry");
+    }
 }

@@ -12,21 +12,18 @@
 
 use std::path::{Path, PathBuf};
 
+use super::generator::{GenFuture, Generator, LogFn};
+use super::protocol::{GenerateRequest, GenerateResponse, Image, ImageSource, ImageStatus};
+use crate::spec::model::{ColorMode, ContentSource};
 use ab_glyph::{point, Font, FontRef, GlyphId, PxScale, ScaleFont};
 use image::{ImageFormat, ImageReader, Rgba, RgbaImage};
-use serde_json::{json, Value};
-
-use super::generator::{GenFuture, Generator, LogFn};
 
 /// DejaVu Sans Bold (free license, `assets/fonts/DejaVu-LICENSE.txt`),
 /// bundled so the daemon needs no system fonts.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
 
-/// Variations per template when the request does not say (SPEC 1 default).
-const DEFAULT_VARIATIONS: u64 = 5;
-
 /// Most variations a request may ask for (SPEC 1).
-const MAX_VARIATIONS: u64 = 15;
+const MAX_VARIATIONS: u8 = 15;
 
 /// Ad copy longer than this is cut: no more would be legible in one band,
 /// and wrapping cost grows with the square of a line's length.
@@ -61,7 +58,7 @@ impl Generator for LocalGenerator {
         "local".into()
     }
 
-    fn generate<'a>(&'a self, request: &'a Value, log: LogFn<'a>) -> GenFuture<'a> {
+    fn generate<'a>(&'a self, request: &'a GenerateRequest, log: LogFn<'a>) -> GenFuture<'a> {
         Box::pin(async move {
             let (job, warnings) = Job::from_request(request)?;
             for w in &warnings {
@@ -78,13 +75,6 @@ impl Generator for LocalGenerator {
             Ok(response)
         })
     }
-}
-
-/// Where the ad copy comes from (SPEC 1 `content_source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    Hooks,
-    RecreateTemplate,
 }
 
 /// A request, checked and reduced to what rendering needs.
@@ -109,86 +99,42 @@ struct BrandColors {
 }
 
 impl Job {
-    /// Reads a SPEC 5 request. Missing optional fields take SPEC 1 defaults;
-    /// wrong values are errors, since a silently different ad is worse.
-    /// Also returns warnings for the run's log.
-    fn from_request(req: &Value) -> Result<(Job, Vec<String>), String> {
+    /// Reads a SPEC 5 request. Out-of-range values are errors, since a
+    /// silently different ad is worse. Also returns warnings for the run's log.
+    fn from_request(req: &GenerateRequest) -> Result<(Job, Vec<String>), String> {
         let mut warnings = Vec::new();
-        let template = req
-            .pointer("/template/path")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or("bad request: no `template.path`")?;
-        let output_dir = req
-            .get("output_dir")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or("bad request: no `output_dir`")?;
-        let params = req.get("parameters").unwrap_or(&Value::Null);
-        let variations = match params.get("num_variations") {
-            None | Some(Value::Null) => DEFAULT_VARIATIONS,
-            Some(v) => v
-                .as_u64()
-                .filter(|n| (1..=MAX_VARIATIONS).contains(n))
-                .ok_or_else(|| {
-                    format!("bad request: `parameters.num_variations` is {v}, expected 1..{MAX_VARIATIONS}")
-                })?,
-        } as usize;
-        let source = match params.get("content_source").and_then(Value::as_str) {
-            None => Source::Hooks,
-            Some("hooks") => Source::Hooks,
-            Some("recreate_template") => Source::RecreateTemplate,
-            Some(other) => {
-                return Err(format!(
-                    "bad request: `parameters.content_source` is `{other}`, expected hooks or recreate_template"
-                ))
-            }
-        };
-        let brand_mode = match params.get("color_mode").and_then(Value::as_str) {
-            None | Some("original") => false,
-            Some("brand") => true,
-            Some(other) => {
-                return Err(format!(
-                    "bad request: `parameters.color_mode` is `{other}`, expected original or brand"
-                ))
-            }
-        };
-        let product = req
-            .get("product")
-            .filter(|p| p.is_object())
-            .ok_or("bad request: no `product`")?;
-        let product_name = product
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        let brand_name = product
-            .pointer("/brand/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        if req.template.path.as_os_str().is_empty() {
+            return Err("bad request: no `template.path`".into());
+        }
+        if req.output_dir.as_os_str().is_empty() {
+            return Err("bad request: no `output_dir`".into());
+        }
+        let params = &req.parameters;
+        let n = params.num_variations;
+        if !(1..=MAX_VARIATIONS).contains(&n) {
+            return Err(format!(
+                "bad request: `parameters.num_variations` is {n}, expected 1..{MAX_VARIATIONS}"
+            ));
+        }
+        let variations = usize::from(n);
+        let product = &req.product;
+        let product_name = product.name.trim().to_string();
+        let brand_name = product.brand.name.trim().to_string();
         let hooks: Vec<String> = product
-            .get("hooks")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut texts = match source {
-            Source::Hooks if !hooks.is_empty() => hooks,
-            Source::Hooks => {
+            .hooks
+            .iter()
+            .map(|h| h.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut texts = match params.content_source {
+            ContentSource::Hooks if !hooks.is_empty() => hooks,
+            ContentSource::Hooks => {
                 warnings
                     .push("the product has no hooks; using its name as the ad copy".to_string());
                 vec![product_name.clone()]
             }
-            Source::RecreateTemplate => vec![product_name.clone()],
+            ContentSource::RecreateTemplate => vec![product_name.clone()],
         };
         // A product without a name still gets ads: fall back to the brand.
         for t in &mut texts {
@@ -204,24 +150,22 @@ impl Job {
                 *t = cut;
             }
         }
-        let brand = if brand_mode {
-            let colors = product.get("colors").unwrap_or(&Value::Null);
-            let mut read = |field: &str| match colors.get(field) {
-                None | Some(Value::Null) => None,
-                Some(v) => {
-                    let parsed = v.as_str().and_then(parse_hex);
-                    if parsed.is_none() {
-                        warnings.push(format!(
-                            "product color `{field}` is {v}, not #RRGGBB; ignored"
-                        ));
-                    }
-                    parsed
+        let brand = if params.color_mode == ColorMode::Brand {
+            let colors = product.colors.clone().unwrap_or_default();
+            let mut read = |field: &str, value: &Option<String>| {
+                let v = value.as_deref()?;
+                let parsed = parse_hex(v);
+                if parsed.is_none() {
+                    warnings.push(format!(
+                        "product color `{field}` is {v:?}, not #RRGGBB; ignored"
+                    ));
                 }
+                parsed
             };
             let b = BrandColors {
-                primary: read("primary"),
-                accent: read("accent"),
-                text: read("text"),
+                primary: read("primary", &colors.primary),
+                accent: read("accent", &colors.accent),
+                text: read("text", &colors.text),
             };
             if b.primary.is_none() {
                 warnings.push(
@@ -235,15 +179,11 @@ impl Job {
         };
         // A stable id: a retried request (same idempotency key) names the
         // same ad run.
-        let key = req
-            .get("idempotency_key")
-            .and_then(Value::as_str)
-            .unwrap_or(output_dir);
-        let ad_run_id = format!("local-{:012x}", fnv1a(key.as_bytes()) >> 16);
+        let ad_run_id = format!("local-{:012x}", fnv1a(req.idempotency_key.as_bytes()) >> 16);
         Ok((
             Job {
-                template: PathBuf::from(template),
-                output_dir: PathBuf::from(output_dir),
+                template: req.template.path.clone(),
+                output_dir: req.output_dir.clone(),
                 ad_run_id,
                 variations,
                 texts,
@@ -391,7 +331,7 @@ fn load_template(path: &Path) -> Result<RgbaImage, String> {
 }
 
 /// Renders and saves every variation; returns the SPEC 5 response.
-fn render_all(job: &Job) -> Result<(Value, Vec<String>), String> {
+fn render_all(job: &Job) -> Result<(GenerateResponse, Vec<String>), String> {
     let font = FontRef::try_from_slice(FONT)
         .map_err(|e| format!("the bundled font does not load: {e}"))?;
     let template = load_template(&job.template)?;
@@ -403,7 +343,10 @@ fn render_all(job: &Job) -> Result<(Value, Vec<String>), String> {
         let img = render_variation(job, &template, &font, &look, i, &mut missing_glyphs);
         let path = job.output_dir.join(format!("variation-{}.png", i + 1));
         save_png(&img, &path)?;
-        images.push(json!({"path": path, "status": "approved"}));
+        images.push(Image {
+            source: ImageSource::Path(path),
+            status: ImageStatus::Approved,
+        });
     }
     let mut warnings = Vec::new();
     if missing_glyphs {
@@ -413,7 +356,10 @@ fn render_all(job: &Job) -> Result<(Value, Vec<String>), String> {
         );
     }
     Ok((
-        json!({"ad_run_id": job.ad_run_id, "images": images}),
+        GenerateResponse {
+            ad_run_id: job.ad_run_id.clone(),
+            images,
+        },
         warnings,
     ))
 }
@@ -735,6 +681,7 @@ fn render_variation(
 mod tests {
     use super::*;
     use image::{GenericImageView, Rgb as RgbPx, RgbImage};
+    use serde_json::{json, Value};
 
     fn no_log(_: &str) {}
 
@@ -750,7 +697,25 @@ mod tests {
         })
     }
 
-    fn request(template: &Path, out: &Path, params: Value, colors: Value, hooks: Value) -> Value {
+    /// A request written as the JSON a `cmd:` program would read, so the
+    /// tests also cover the wire form.
+    fn request(
+        template: &Path,
+        out: &Path,
+        params: Value,
+        colors: Value,
+        hooks: Value,
+    ) -> GenerateRequest {
+        serde_json::from_value(request_json(template, out, params, colors, hooks)).unwrap()
+    }
+
+    fn request_json(
+        template: &Path,
+        out: &Path,
+        params: Value,
+        colors: Value,
+        hooks: Value,
+    ) -> Value {
         json!({
             "schedule_id": "acme-weekly",
             "run_id": "01RUN",
@@ -766,18 +731,19 @@ mod tests {
         })
     }
 
-    async fn run(req: &Value) -> Result<Value, String> {
+    async fn run(req: &GenerateRequest) -> Result<GenerateResponse, String> {
         LocalGenerator.generate(req, &no_log).await
     }
 
-    fn paths(resp: &Value) -> Vec<PathBuf> {
-        resp["images"]
-            .as_array()
-            .unwrap()
+    fn paths(resp: &GenerateResponse) -> Vec<PathBuf> {
+        resp.images
             .iter()
             .map(|i| {
-                assert_eq!(i["status"], "approved");
-                PathBuf::from(i["path"].as_str().unwrap())
+                assert_eq!(i.status, ImageStatus::Approved);
+                match &i.source {
+                    ImageSource::Path(p) => p.clone(),
+                    other => panic!("not a path: {other:?}"),
+                }
             })
             .collect()
     }
@@ -795,7 +761,7 @@ mod tests {
             json!(["Glow from within", "Your skin, only better"]),
         );
         let resp = run(&req).await.unwrap();
-        let id = resp["ad_run_id"].as_str().unwrap();
+        let id = resp.ad_run_id.as_str();
         assert!(id.starts_with("local-") && id.len() > 6, "{id}");
         let files = paths(&resp);
         assert_eq!(files.len(), 5);
@@ -814,7 +780,7 @@ mod tests {
         assert!(!dir.path().join("variation-1.png.tmp").exists());
         // Same request, same id and bytes: a retry is idempotent.
         let again = run(&req).await.unwrap();
-        assert_eq!(again["ad_run_id"], resp["ad_run_id"]);
+        assert_eq!(again.ad_run_id, resp.ad_run_id);
         assert_eq!(std::fs::read(&files[0]).unwrap(), bytes[0]);
     }
 
@@ -927,18 +893,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tpl = dir.path().join("t.png");
         gradient(10, 10).save(&tpl).unwrap();
-        for params in [
-            json!({"num_variations": 0}),
-            json!({"num_variations": 16}),
-            json!({"num_variations": "3"}),
-            json!({"content_source": "magic"}),
-            json!({"color_mode": "neon"}),
-        ] {
+        for params in [json!({"num_variations": 0}), json!({"num_variations": 16})] {
             let req = request(&tpl, dir.path(), params.clone(), Value::Null, json!([]));
             let err = run(&req).await.unwrap_err();
             assert!(err.starts_with("bad request"), "{params}: {err}");
         }
-        let err = run(&json!({"output_dir": "/tmp"})).await.unwrap_err();
+        // Values of the wrong type or outside the enums cannot reach the
+        // generator: the typed request refuses them when it is read.
+        for params in [
+            json!({"num_variations": "3"}),
+            json!({"content_source": "magic"}),
+            json!({"color_mode": "neon"}),
+        ] {
+            let v = request_json(&tpl, dir.path(), params.clone(), Value::Null, json!([]));
+            assert!(
+                serde_json::from_value::<GenerateRequest>(v).is_err(),
+                "{params}"
+            );
+        }
+        let mut req = request(&tpl, dir.path(), json!({}), Value::Null, json!([]));
+        req.template.path = PathBuf::new();
+        let err = run(&req).await.unwrap_err();
         assert!(err.contains("template.path"), "{err}");
     }
 
@@ -967,7 +942,7 @@ mod tests {
                 json!({"num_variations": 15}),
                 json!([long_word, "✨ emoji 🚀 ok"]),
             ),
-            (tall, json!({"color_mode": "brand"}), json!(["  ", 3])),
+            (tall, json!({"color_mode": "brand"}), json!(["  ", ""])),
         ];
         for (n, (tpl, params, hooks)) in cases.into_iter().enumerate() {
             let out = dir.path().join(n.to_string());

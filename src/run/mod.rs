@@ -7,6 +7,7 @@
 pub mod generator;
 pub mod http;
 pub mod local;
+pub mod protocol;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +16,6 @@ use std::time::Instant;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 
 use crate::clock::Clock;
 use crate::records::{Ad, LogLine, Run, RunStatus, ScheduleState, Usage};
@@ -23,6 +23,9 @@ use crate::spec::model::{Product, Schedule, TemplateMode};
 use crate::spec::{self, Pool};
 use crate::store::{RunEnd, Store, StoreError, TemplateResult};
 pub use generator::Generator;
+use protocol::{
+    GenerateRequest, GenerateResponse, ImageSource, RequestBrand, RequestProduct, RequestTemplate,
+};
 
 /// Retries of a failed calendar run when the schedule does not say (SPEC 5).
 pub const DEFAULT_RETRIES: u64 = 2;
@@ -183,106 +186,74 @@ struct ImageOut {
     status: String,
 }
 
-/// Checks a generator response (SPEC 5) and saves base64 images under `out_dir`.
-fn parse_response(
-    resp: &Value,
+/// Keeps a checked response's images under `out_dir`: base64 ones are
+/// saved, files outside the state folder's `ads/` are copied in.
+fn save_images(
+    resp: GenerateResponse,
     out_dir: &Path,
     state_dir: &Path,
-    template_index: usize,
 ) -> Result<(String, Vec<ImageOut>), String> {
-    let shape = "expected {\"ad_run_id\": \"...\", \"images\": [{\"path\"|\"url\"|\"png_base64\": ..., \"status\": \"approved\"|\"flagged\"|\"rejected\"}]}";
-    let ad_run_id = match resp.get("ad_run_id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => {
-            return Err(format!(
-                "the generator's response has no `ad_run_id`; {shape}"
-            ))
-        }
-    };
-    let images = resp
-        .get("images")
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("the generator's response has no `images` list; {shape}"))?;
-    if images.is_empty() {
+    if resp.images.is_empty() {
         return Err("the generator returned no images".into());
     }
     let mut out = Vec::new();
-    for (i, img) in images.iter().enumerate() {
-        let status = match img.get("status") {
-            None | Some(Value::Null) => "approved".to_string(),
-            Some(Value::String(s)) if ["approved", "flagged", "rejected"].contains(&s.as_str()) => {
-                s.clone()
+    for (i, img) in resp.images.into_iter().enumerate() {
+        let (image, path) = match img.source {
+            ImageSource::Path(p) => {
+                if !p.is_file() {
+                    return Err(format!(
+                        "image {i}: the generator wrote `{}` but there is no such file",
+                        p.display()
+                    ));
+                }
+                let real = std::fs::canonicalize(&p).map_err(|e| e.to_string())?;
+                let state_real = std::fs::canonicalize(state_dir).map_err(|e| e.to_string())?;
+                // Keep every image under the state folder, where the dashboard serves from.
+                let kept = if real.starts_with(state_real.join("ads")) {
+                    real
+                } else {
+                    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+                    let name = format!(
+                        "{}-{}",
+                        i + 1,
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or("image.png")
+                    );
+                    let dest = out_dir.join(name);
+                    std::fs::copy(&p, &dest)
+                        .map_err(|e| format!("image {i}: copying {}: {e}", p.display()))?;
+                    std::fs::canonicalize(dest).map_err(|e| e.to_string())?
+                };
+                let rel = kept.strip_prefix(&state_real).map_err(|e| e.to_string())?;
+                (
+                    format!("/{}", rel.to_string_lossy()),
+                    Some(kept.to_string_lossy().to_string()),
+                )
             }
-            Some(other) => {
-                return Err(format!(
-                    "image {i}: status {other} is not approved, flagged or rejected"
-                ))
-            }
-        };
-        let (image, path) = if let Some(p) = img.get("path").and_then(Value::as_str) {
-            let p = PathBuf::from(p);
-            if !p.is_file() {
-                return Err(format!(
-                    "image {i}: the generator wrote `{}` but there is no such file",
-                    p.display()
-                ));
-            }
-            let real = std::fs::canonicalize(&p).map_err(|e| e.to_string())?;
-            let state_real = std::fs::canonicalize(state_dir).map_err(|e| e.to_string())?;
-            // Keep every image under the state folder, where the dashboard serves from.
-            let kept = if real.starts_with(state_real.join("ads")) {
-                real
-            } else {
+            ImageSource::Url(u) => (u, None),
+            ImageSource::PngBase64(b) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .map_err(|e| format!("image {i}: png_base64 is not base64: {e}"))?;
                 std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
-                let name = format!(
-                    "{}-{}",
-                    i + 1,
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .unwrap_or("image.png")
-                );
-                let dest = out_dir.join(name);
-                std::fs::copy(&p, &dest)
-                    .map_err(|e| format!("image {i}: copying {}: {e}", p.display()))?;
-                std::fs::canonicalize(dest).map_err(|e| e.to_string())?
-            };
-            let rel = kept.strip_prefix(&state_real).map_err(|e| e.to_string())?;
-            (
-                format!("/{}", rel.to_string_lossy()),
-                Some(kept.to_string_lossy().to_string()),
-            )
-        } else if let Some(u) = img.get("url").and_then(Value::as_str) {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(format!("image {i}: url `{u}` is not http(s)"));
+                let dest = out_dir.join(format!("{}.png", i + 1));
+                std::fs::write(&dest, bytes).map_err(|e| format!("image {i}: saving: {e}"))?;
+                let rel = dest
+                    .strip_prefix(state_dir)
+                    .unwrap_or(&dest)
+                    .to_string_lossy()
+                    .to_string();
+                (format!("/{rel}"), Some(dest.to_string_lossy().to_string()))
             }
-            (u.to_string(), None)
-        } else if let Some(b) = img.get("png_base64").and_then(Value::as_str) {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .map_err(|e| format!("image {i}: png_base64 is not base64: {e}"))?;
-            std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
-            let dest = out_dir.join(format!("{}.png", i + 1));
-            std::fs::write(&dest, bytes).map_err(|e| format!("image {i}: saving: {e}"))?;
-            let rel = dest
-                .strip_prefix(state_dir)
-                .unwrap_or(&dest)
-                .to_string_lossy()
-                .to_string();
-            let _ = template_index;
-            (format!("/{rel}"), Some(dest.to_string_lossy().to_string()))
-        } else {
-            return Err(format!(
-                "image {i} has none of `path`, `url`, `png_base64`; {shape}"
-            ));
         };
         out.push(ImageOut {
             image,
             path,
-            status,
+            status: img.status.as_str().to_string(),
         });
     }
-    Ok((ad_run_id, out))
+    Ok((resp.ad_run_id, out))
 }
 
 impl Runner {
@@ -455,29 +426,35 @@ impl Runner {
             .map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
         let abs_template = std::fs::canonicalize(&template.path)
             .map_err(|e| format!("{}: {e}", template.path.display()))?;
-        let mut t = json!({
-            "name": template.name,
-            "path": abs_template,
-            "media_type": crate::media::content_type(&template.path),
-        });
-        if self.generator.wants_content() {
+        let content_base64 = if self.generator.wants_content() {
             let bytes = std::fs::read(&abs_template).map_err(|e| e.to_string())?;
-            t["content_base64"] =
-                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-        }
-        let request = json!({
-            "schedule_id": run.schedule_id,
-            "run_id": run.id,
-            "idempotency_key": format!("{}/{}", run.id, template.name),
-            "product": {
-                "id": product.id, "name": product.name,
-                "brand": {"id": product.brand.id, "name": product.brand.name},
-                "hooks": product.hooks, "colors": product.colors,
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+        } else {
+            None
+        };
+        let request = GenerateRequest {
+            schedule_id: run.schedule_id.clone(),
+            run_id: run.id.clone(),
+            idempotency_key: format!("{}/{}", run.id, template.name),
+            product: RequestProduct {
+                id: product.id.clone(),
+                name: product.name.clone(),
+                brand: RequestBrand {
+                    id: product.brand.id.clone(),
+                    name: product.brand.name.clone(),
+                },
+                hooks: product.hooks.clone(),
+                colors: product.colors.clone(),
             },
-            "template": t,
-            "parameters": schedule.parameters,
-            "output_dir": out_dir,
-        });
+            template: RequestTemplate {
+                name: template.name.clone(),
+                media_type: crate::media::content_type(&template.path).to_string(),
+                path: abs_template,
+                content_base64,
+            },
+            parameters: schedule.parameters.clone(),
+            output_dir: out_dir.clone(),
+        };
         let call = Instant::now();
         self.log(
             run,
@@ -513,7 +490,7 @@ impl Runner {
         };
         self.write_log().await;
         let parsed = match answer {
-            Ok(Ok(resp)) => parse_response(&resp, &out_dir, &state_dir, n),
+            Ok(Ok(resp)) => save_images(resp, &out_dir, &state_dir),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(format!(
                 "timed out after {}; the generator call was abandoned",

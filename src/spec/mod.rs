@@ -149,13 +149,6 @@ impl Catalog {
         self.findings.iter().any(|f| f.severity == Severity::Error)
     }
 
-    /// Whether file `i` has an error: none of its documents should be applied.
-    pub fn file_has_errors(&self, i: usize) -> bool {
-        self.findings
-            .iter()
-            .any(|f| f.file == i && f.severity == Severity::Error)
-    }
-
     /// The first line of a document, for `source.line`.
     pub fn doc_line(&self, file: usize, index: usize) -> usize {
         let f = &self.files[file];
