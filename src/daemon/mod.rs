@@ -379,11 +379,6 @@ impl Daemon {
         tracing::info!("stopped");
         Ok(())
     }
-
-    /// Whether the worker ended on its own (it only does on a fatal error).
-    pub fn worker_finished(&self) -> bool {
-        self.worker.is_finished()
-    }
 }
 
 /// Runs the daemon until `shutdown` resolves, then stops gracefully.
