@@ -218,16 +218,13 @@ async fn trigger(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TriggerView>), ApiError> {
     // With a token, it is required; without one, only local callers may trigger.
-    match std::env::var("ADSCHED_API_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-    {
+    match &ctx.settings.api_token {
         Some(token) => {
             let given = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if given != Some(token.as_str()) {
+            if given != Some(token.expose()) {
                 return Err(ApiError::Unauthorized(
                     "a valid `Authorization: Bearer` token (ADSCHED_API_TOKEN) is required to trigger runs",
                 ));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::settings::Settings;
 use crate::spec::report::{self, Format};
 use crate::spec::{self, check, Catalog, Options, Pool};
 
@@ -103,7 +104,8 @@ pub fn validate(
             return EXIT_USAGE;
         }
     };
-    let catalog = match spec::load_in_tree(&paths, tree, &Options::new(pool, Utc::now())) {
+    let opts = Options::new(pool, Utc::now()).allowing(&Settings::from_env());
+    let catalog = match spec::load_in_tree(&paths, tree, &opts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("adsched validate: {e}");
@@ -417,15 +419,16 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 /// `adsched send email`: the email service by hand, to check the settings.
 pub fn send_email(to: &[String], subject: &str, text: Option<&str>, files: &[PathBuf]) -> u8 {
     use crate::export::email;
+    let settings = Settings::from_env();
     let result = (|| -> Result<String, String> {
-        email::check_allowed(to)?;
+        email::check_allowed(&settings, to)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
         // The SMTP pool spawns its tasks when built: inside the runtime.
         let _guard = rt.enter();
-        let mailer = email::Mailer::from_env()?;
+        let mailer = email::Mailer::new(&settings)?;
         let attachments = read_files(files)?
             .into_iter()
             .map(|(name, bytes, ct)| email::File {
@@ -452,9 +455,10 @@ pub fn send_email(to: &[String], subject: &str, text: Option<&str>, files: &[Pat
 /// `adsched send slack`: the Slack service by hand, to check the settings.
 pub fn send_slack(channel: &str, text: Option<&str>, files: &[PathBuf]) -> u8 {
     use crate::export::slack;
+    let settings = Settings::from_env();
     let result = (|| -> Result<String, String> {
-        slack::check_allowed(channel)?;
-        let client = slack::SlackClient::from_env()?;
+        slack::check_allowed(&settings, channel)?;
+        let client = slack::SlackClient::new(&settings)?;
         let files: Vec<(String, Vec<u8>)> = read_files(files)?
             .into_iter()
             .map(|(n, b, _)| (n, b))

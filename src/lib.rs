@@ -26,6 +26,7 @@ pub mod records;
 pub mod run;
 pub mod scheduler;
 pub mod service;
+pub mod settings;
 pub mod spec;
 pub mod store;
 pub mod views;

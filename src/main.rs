@@ -365,6 +365,7 @@ fn main() -> ExitCode {
             server,
             state,
             store,
+            settings: adsched::settings::Settings::from_env(),
             templates,
             schedules,
         }),

@@ -36,7 +36,9 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
         public_url: Some("https://ads.acme.example".into()),
         grace: Duration::from_secs(5),
     };
-    let d = daemon::start(config, Arc::new(clock)).await.unwrap();
+    let d = daemon::start(config.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
 
     // The server refuses the first message (451), then accepts the retry.
     let (run_id, _) = d.ctx.trigger("mail").await.unwrap();
@@ -120,8 +122,12 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
         image_decodes(&a.get_body_raw().unwrap());
     }
 
-    // An allow-list that does not name the domain: refused, recorded, ads kept.
+    // An allow-list that does not name the domain: refused, recorded, ads
+    // kept. The daemon reads its settings when it starts.
     std::env::set_var("ADSCHED_EMAIL_ALLOW", "other.example");
+    d.shutdown().await.unwrap();
+    let d = daemon::start(config, Arc::new(clock)).await.unwrap();
+    let store = d.ctx.store.clone();
     let (run_id, _) = d.ctx.trigger("mail").await.unwrap();
     let run = completed(&store, &run_id, "the second run").await;
     assert_eq!(run.exports[0].status, "refused", "{:?}", run.exports);

@@ -328,7 +328,8 @@ pub fn plan(
     format: OutFormat,
 ) -> Result<u8, Failure> {
     let now = Utc::now();
-    let opts = crate::spec::Options::new(crate::spec::Pool::scan(templates), now);
+    let opts = crate::spec::Options::new(crate::spec::Pool::scan(templates), now)
+        .allowing(&crate::settings::Settings::from_env());
     let catalog = crate::spec::load(&[schedules.to_path_buf()], &opts)
         .map_err(|e| fail(EXIT_USAGE, e.to_string()))?;
     let desired = crate::reconcile::DesiredSet::from_catalog(&catalog);

@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::records::{FileError, LogLine, ScheduleState};
 use crate::run::generator::{CmdGenerator, Generator, DEFAULT_TIMEOUT};
 use crate::run::Runner;
+use crate::settings::Settings;
 use crate::spec;
 use crate::store::{Queued, Store, StoreError};
 
@@ -111,6 +112,8 @@ pub struct Ctx {
     pub stats: Stats,
     /// Run, generator and export counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The environment's settings, read once at start.
+    pub settings: Arc<Settings>,
     parse_cache: Mutex<spec::ParseCache>,
     /// Per schedule, a hash of the documents last applied to a settled state.
     applied: Mutex<HashMap<String, u64>>,
@@ -246,6 +249,8 @@ pub struct Daemon {
 
 /// Starts the daemon: opens the store, recovers, reconciles, serves.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, String> {
+    // Read once: a run or a request never looks at the environment.
+    let settings = Arc::new(Settings::from_env());
     let store = Store::open_any(config.store.as_deref(), &config.state)
         .await
         .map_err(|e| e.to_string())?;
@@ -282,6 +287,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         reload: Arc::new(Notify::new()),
         stats: Stats::default(),
         metrics: Arc::default(),
+        settings: settings.clone(),
         parse_cache: Mutex::default(),
         applied: Mutex::default(),
         current_run: Mutex::default(),
@@ -326,6 +332,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         clock: clock.clone(),
         public_url: config.public_url.clone(),
         metrics: ctx.metrics.clone(),
+        settings,
         unwritten: Default::default(),
     });
     let worker = tokio::spawn(worker::worker_loop(ctx.clone(), runner, stop.clone()));

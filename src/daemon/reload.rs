@@ -41,7 +41,7 @@ pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
 /// What the folder holds now: None when nothing changed since the last look.
 fn load(ctx: &Ctx, force: bool) -> Option<DesiredSet> {
     let now = ctx.clock.now();
-    let opts = Options::new(Pool::scan(&ctx.config.templates), now);
+    let opts = Options::new(Pool::scan(&ctx.config.templates), now).allowing(&ctx.settings);
     let loaded = {
         let mut cache = ctx.parse_cache.lock().unwrap_or_else(|e| e.into_inner());
         let paths = std::slice::from_ref(&ctx.config.schedules);

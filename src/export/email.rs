@@ -15,6 +15,7 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use super::{no_newlines, refused, with_retries, Failure, Summary};
 use crate::dashboard::esc;
 use crate::records::ExportResult;
+use crate::settings::Settings;
 
 /// Attachments stop before the message (base64 grows bytes by 4/3) passes
 /// this: under the 20 MiB the users asked for, with room for the body.
@@ -40,15 +41,16 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// Reads `ADSCHED_SMTP_URL` and `ADSCHED_EMAIL_FROM`.
-    pub fn from_env() -> Result<Mailer, String> {
-        let url = std::env::var("ADSCHED_SMTP_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
+    /// The mailer of `ADSCHED_SMTP_URL` and `ADSCHED_EMAIL_FROM`.
+    pub fn new(settings: &Settings) -> Result<Mailer, String> {
+        let url = settings
+            .smtp_url
+            .as_ref()
+            .map(|u| u.expose().to_string())
             .ok_or("ADSCHED_SMTP_URL is not set (e.g. smtps://user:pass@smtp.example.com)")?;
-        let from = std::env::var("ADSCHED_EMAIL_FROM")
-            .ok()
-            .filter(|u| !u.is_empty())
+        let from = settings
+            .email_from
+            .clone()
             .ok_or("ADSCHED_EMAIL_FROM is not set (e.g. adsched@acme.example)")?;
         let from = Mailbox::from_str(&from)
             .map_err(|e| format!("ADSCHED_EMAIL_FROM is not an address: {e}"))?;
@@ -91,8 +93,8 @@ impl Mailer {
 }
 
 /// Checks recipients against `ADSCHED_EMAIL_ALLOW` (domains).
-pub fn check_allowed(to: &[String]) -> Result<(), String> {
-    let Some(allow) = crate::spec::load::env_list("ADSCHED_EMAIL_ALLOW") else {
+pub fn check_allowed(settings: &Settings, to: &[String]) -> Result<(), String> {
+    let Some(allow) = &settings.email_allow else {
         return Ok(());
     };
     for addr in to {
@@ -277,11 +279,11 @@ pub fn compose(summary: &Summary) -> (String, String, Vec<(String, File)>, Vec<F
 }
 
 /// Emails a run's ads to `to`.
-pub async fn send_run(to: &[String], summary: &Summary) -> ExportResult {
-    if let Err(e) = check_allowed(to) {
+pub async fn send_run(settings: &Settings, to: &[String], summary: &Summary) -> ExportResult {
+    if let Err(e) = check_allowed(settings, to) {
         return refused("email", e);
     }
-    let mailer = match Mailer::from_env() {
+    let mailer = match Mailer::new(settings) {
         Ok(m) => m,
         Err(e) => {
             return ExportResult {

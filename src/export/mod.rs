@@ -112,17 +112,21 @@ pub fn no_newlines(field: &str, value: &str) -> Result<(), String> {
 }
 
 /// Exports a finished run to every destination of its schedule.
-pub async fn export_run(export: &Export, summary: &Summary) -> Vec<ExportResult> {
+pub async fn export_run(
+    settings: &crate::settings::Settings,
+    export: &Export,
+    summary: &Summary,
+) -> Vec<ExportResult> {
     let mut out = Vec::new();
     if export.destination.has_email() {
         out.push(match &export.email {
-            Some(e) => email::send_run(&e.to, summary).await,
+            Some(e) => email::send_run(settings, &e.to, summary).await,
             None => refused("email", "the schedule has no `export.email` settings"),
         });
     }
     if export.destination.has_slack() {
         out.push(match &export.slack {
-            Some(s) => slack::send_run(s, summary).await,
+            Some(s) => slack::send_run(settings, s, summary).await,
             None => refused("slack", "the schedule has no `export.slack` settings"),
         });
     }

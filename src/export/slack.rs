@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::{refused, with_retries, Failure, Summary};
 use crate::records::ExportResult;
 use crate::run::http::retry_after;
+use crate::settings::Settings;
 use crate::spec::model::SlackExport;
 
 /// The public Slack Web API.
@@ -102,17 +103,18 @@ async fn ok_json(resp: reqwest::Response, what: &str) -> Result<Value, Failure> 
 }
 
 impl SlackClient {
-    /// Reads `ADSCHED_SLACK_TOKEN` and `ADSCHED_SLACK_API_URL`.
-    pub fn from_env() -> Result<SlackClient, String> {
-        let token = std::env::var("ADSCHED_SLACK_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
+    /// The client of `ADSCHED_SLACK_TOKEN` and `ADSCHED_SLACK_API_URL`.
+    pub fn new(settings: &Settings) -> Result<SlackClient, String> {
+        let token = settings
+            .slack_token
+            .as_ref()
+            .map(|t| t.expose().to_string())
             .ok_or(
                 "ADSCHED_SLACK_TOKEN is not set (a bot token with files:write and chat:write)",
             )?;
-        let base = std::env::var("ADSCHED_SLACK_API_URL")
-            .ok()
-            .filter(|t| !t.is_empty())
+        let base = settings
+            .slack_api_url
+            .clone()
             .unwrap_or_else(|| DEFAULT_API_URL.to_string());
         Ok(SlackClient {
             http: client()?,
@@ -193,8 +195,8 @@ impl SlackClient {
 }
 
 /// Checks a channel against `ADSCHED_SLACK_ALLOW`.
-pub fn check_allowed(channel: &str) -> Result<(), String> {
-    match crate::spec::load::env_list("ADSCHED_SLACK_ALLOW") {
+pub fn check_allowed(settings: &Settings, channel: &str) -> Result<(), String> {
+    match &settings.slack_allow {
         Some(allow) if !allow.iter().any(|a| a.eq_ignore_ascii_case(channel)) => Err(format!(
             "channel {channel} is not in ADSCHED_SLACK_ALLOW ({})",
             allow.join(", ")
@@ -295,15 +297,19 @@ pub async fn post_webhook(url: &str, blocks: &Value, text: &str) -> (Result<(), 
 }
 
 /// Sends a run's ads to Slack as the schedule says.
-pub async fn send_run(settings: &SlackExport, summary: &Summary) -> ExportResult {
+pub async fn send_run(
+    settings: &Settings,
+    export: &SlackExport,
+    summary: &Summary,
+) -> ExportResult {
     let result = |status: &str, attempts: u32, detail: String| ExportResult {
         destination: "slack".into(),
         status: status.into(),
         attempts,
         detail,
     };
-    if let Some(var) = &settings.webhook_env {
-        let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) else {
+    if let Some(var) = &export.webhook_env {
+        let Some(url) = Settings::webhook_url(var) else {
             return result(
                 "failed",
                 0,
@@ -311,7 +317,7 @@ pub async fn send_run(settings: &SlackExport, summary: &Summary) -> ExportResult
             );
         };
         let (blocks, text) = blocks(summary, true);
-        let (r, attempts) = post_webhook(&url, &blocks, &text).await;
+        let (r, attempts) = post_webhook(url.expose(), &blocks, &text).await;
         return match r {
             Ok(()) => result(
                 "sent",
@@ -324,13 +330,13 @@ pub async fn send_run(settings: &SlackExport, summary: &Summary) -> ExportResult
             Err(e) => result("failed", attempts, e),
         };
     }
-    let Some(channel) = &settings.channel else {
+    let Some(channel) = &export.channel else {
         return refused("slack", "`export.slack` needs `channel` or `webhook_env`");
     };
-    if let Err(e) = check_allowed(channel) {
+    if let Err(e) = check_allowed(settings, channel) {
         return refused("slack", e);
     }
-    let client = match SlackClient::from_env() {
+    let client = match SlackClient::new(settings) {
         Ok(c) => c,
         Err(e) => return result("failed", 0, e),
     };

@@ -95,7 +95,7 @@ pub(super) fn validate(
         Vec::new()
     };
     paths.push(draft.clone());
-    let opts = Options::new(Pool::scan(&cfg.templates), Utc::now());
+    let opts = Options::new(Pool::scan(&cfg.templates), Utc::now()).allowing(&cfg.settings);
     let catalog = spec::load(&paths, &opts).map_err(|e| e.to_string())?;
     let Some(file) = catalog.files.iter().position(|f| f.path == draft) else {
         return Err("internal error: the draft was not read".into());
@@ -388,6 +388,7 @@ mod tests {
             server: String::new(),
             state: "/nonexistent/state".into(),
             store: None,
+            settings: Default::default(),
             templates: "/nonexistent/templates".into(),
             schedules: "/nonexistent/schedules".into(),
         };

@@ -58,6 +58,8 @@ pub struct Config {
     pub state: PathBuf,
     /// The PostgreSQL store, when the daemon uses one.
     pub store: Option<String>,
+    /// Secrets and allow-lists for the sending tools and draft checks.
+    pub settings: crate::settings::Settings,
     /// The template pool.
     pub templates: PathBuf,
     /// The schedules folder (products and ids for `validate_schedule`).
@@ -107,6 +109,7 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
         server: config.server,
         state: absolute(&config.state),
         store: config.store,
+        settings: config.settings,
         templates: absolute(&config.templates),
         schedules: absolute(&config.schedules),
     };

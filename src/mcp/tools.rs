@@ -547,7 +547,7 @@ impl Adsched {
                 MAX_BODY_BYTES / 1024
             ));
         }
-        email::check_allowed(&args.to)?;
+        email::check_allowed(&self.config.settings, &args.to)?;
         let files = files::read_files(&self.config, &args.attachments, "attachments")?;
         let encoded: usize = files.iter().map(|f| f.bytes.len().div_ceil(3) * 4).sum();
         if encoded > MAX_EMAIL_ATTACHED_BYTES {
@@ -557,7 +557,7 @@ impl Adsched {
                 MAX_EMAIL_ATTACHED_BYTES / (1024 * 1024)
             ));
         }
-        let mailer = email::Mailer::from_env()?;
+        let mailer = email::Mailer::new(&self.config.settings)?;
         let text = args
             .text
             .clone()
@@ -619,9 +619,9 @@ impl Adsched {
                 "the text is longer than Slack's {MAX_SLACK_TEXT_CHARS} characters"
             ));
         }
-        slack::check_allowed(&channel)?;
+        slack::check_allowed(&self.config.settings, &channel)?;
         let files = files::read_files(&self.config, &args.images, "images")?;
-        let client = slack::SlackClient::from_env()?;
+        let client = slack::SlackClient::new(&self.config.settings)?;
         let text = slack::escape(if args.text.trim().is_empty() {
             "(no text)"
         } else {

@@ -48,6 +48,8 @@ pub struct Runner {
     pub public_url: Option<String>,
     /// Counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Secrets and allow-lists for the exports.
+    pub settings: Arc<crate::settings::Settings>,
     /// Log lines not yet written: see [`Runner::log`].
     pub unwritten: std::sync::Mutex<Vec<(String, LogLine)>>,
 }
@@ -578,7 +580,7 @@ impl Runner {
         }
         let summary = crate::export::Summary::of(&current, state, self.public_url.as_deref());
         let _ = self.write_log().await;
-        let results = crate::export::export_run(&schedule.export, &summary).await;
+        let results = crate::export::export_run(&self.settings, &schedule.export, &summary).await;
         for r in &results {
             self.metrics.export(&r.destination, &r.status);
             let level = if r.status == "sent" { "info" } else { "error" };

@@ -43,26 +43,24 @@ pub struct Options {
 }
 
 impl Options {
-    /// Options with the pool in `templates` and allow-lists from the environment.
+    /// Options with the pool in `templates` and no allow-lists.
     pub fn new(pool: Pool, now: DateTime<Utc>) -> Self {
         Options {
             pool,
             now,
-            email_allow: env_list("ADSCHED_EMAIL_ALLOW"),
-            slack_allow: env_list("ADSCHED_SLACK_ALLOW"),
+            email_allow: None,
+            slack_allow: None,
         }
     }
-}
 
-/// A comma- or space-separated list from the environment; unset or empty = None.
-pub fn env_list(name: &str) -> Option<Vec<String>> {
-    let v = std::env::var(name).ok()?;
-    let items: Vec<String> = v
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
-    (!items.is_empty()).then_some(items)
+    /// The same, checking exports against the allow-lists of `settings`.
+    pub fn allowing(self, settings: &crate::settings::Settings) -> Self {
+        Options {
+            email_allow: settings.email_allow.clone(),
+            slack_allow: settings.slack_allow.clone(),
+            ..self
+        }
+    }
 }
 
 /// The template pool: image names relative to the templates folder.
