@@ -182,7 +182,8 @@ async fn slack_export_uploads_every_image_with_one_summary() {
         public_url: Some("https://ads.acme.example".into()),
         grace: Duration::from_secs(5),
     };
-    let d = daemon::start(config, Arc::new(ManualClock::new(chrono::Utc::now())))
+    let clock = ManualClock::new(chrono::Utc::now());
+    let d = daemon::start(config.clone(), Arc::new(clock.clone()))
         .await
         .unwrap();
     let store = d.ctx.store.clone();
@@ -236,12 +237,20 @@ async fn slack_export_uploads_every_image_with_one_summary() {
     assert_eq!(run.ads.len(), 3);
     fake.lock().unwrap().fail_channel = false;
 
-    // The allow-list refuses other channels.
+    // The allow-list refuses other channels (read when the daemon starts).
     std::env::set_var("ADSCHED_SLACK_ALLOW", "C999999999");
+    d.shutdown().await.unwrap();
+    let d = daemon::start(config.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let store = d.ctx.store.clone();
     let (id, _) = d.ctx.trigger("bot").await.unwrap();
     let run = wait_run(&store, &id).await;
     assert_eq!(run.exports[0].status, "refused");
     std::env::remove_var("ADSCHED_SLACK_ALLOW");
+    d.shutdown().await.unwrap();
+    let d = daemon::start(config, Arc::new(clock)).await.unwrap();
+    let store = d.ctx.store.clone();
 
     // Webhook mode posts the summary with links (webhooks cannot upload files).
     let (id, _) = d.ctx.trigger("hook").await.unwrap();
