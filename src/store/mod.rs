@@ -124,6 +124,110 @@ pub struct RunEnd {
     pub default_retries: u32,
 }
 
+/// A state change, as a value (one transaction each): what the daemon,
+/// the worker and the commands ask of a store.
+#[derive(Clone)]
+pub enum Action {
+    /// Apply the files' wish for one schedule (decided inside the
+    /// transaction: the worker may have moved the schedule on meanwhile).
+    Reconcile {
+        /// The schedule.
+        id: String,
+        /// What the files say.
+        desired: Arc<DesiredSet>,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Record what is due for one schedule: a queued run, a missed record,
+    /// a retry, or nothing.
+    Fire {
+        /// The schedule.
+        id: String,
+        /// Its calendar.
+        calendar: Calendar,
+        /// Its catch-up window.
+        window: chrono::Duration,
+        /// When this daemon began waiting.
+        started: DateTime<Utc>,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Queue a manual run (with this id), unless one is already queued.
+    QueueManual {
+        /// The schedule.
+        id: String,
+        /// The new run's id, chosen before the transaction so a retried
+        /// transaction keeps it.
+        run_id: String,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Start a queued run.
+    BeginRun {
+        /// The run.
+        run_id: String,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Record one template's ads and its use.
+    AddTemplate {
+        /// The run.
+        run_id: String,
+        /// What the template produced.
+        result: TemplateResult,
+    },
+    /// Record a run's export results.
+    SetExports {
+        /// The run.
+        run_id: String,
+        /// The results.
+        exports: Vec<ExportResult>,
+    },
+    /// End a run and tell its schedule.
+    FinishRun {
+        /// The run.
+        run_id: String,
+        /// How its work ended.
+        end: RunEnd,
+    },
+    /// Write runs as they are (an import of history, a benchmark's seed).
+    ImportRuns(Vec<Run>),
+    /// Mark a run left `running` by a crash `interrupted`.
+    Interrupt {
+        /// The run.
+        run_id: String,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Clear a schedule's pointers at runs no longer running or queued.
+    ClearStale {
+        /// The schedule.
+        schedule_id: String,
+        /// Clear `running_run`.
+        running: bool,
+        /// Clear `pending_run`.
+        pending: bool,
+    },
+}
+
+/// What an [`Action`] gave back.
+pub enum Outcome {
+    /// [`Action::Reconcile`]: the change, if any, and whether the schedule
+    /// is settled (valid and not removed).
+    Reconciled(Option<Change>, bool),
+    /// [`Action::Fire`].
+    Fired(Option<Fire>),
+    /// [`Action::QueueManual`].
+    Queued(Queued),
+    /// [`Action::BeginRun`]: None when the run is no longer pending (or its
+    /// schedule is gone: then the run is recorded failed).
+    Began(Option<(ScheduleState, Run)>),
+    /// [`Action::FinishRun`].
+    Finished(Run),
+    /// The other actions.
+    Done,
+}
+
 /// The domain operations on the records. Async at the surface: an embedded
 /// store does its blocking I/O off the async threads, a database client
 /// awaits its server.
@@ -195,66 +299,10 @@ pub trait RecordStore: Send + Sync + 'static {
     /// Templates already used for a product.
     async fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError>;
 
-    /// Applies the files' wish for one schedule against its stored state
-    /// (decided inside the transaction: the worker may have moved the
-    /// schedule on meanwhile). Returns the change, if any, and whether the
-    /// schedule is settled (valid and not removed).
-    async fn reconcile(
-        &self,
-        id: &str,
-        desired: Arc<DesiredSet>,
-        now: DateTime<Utc>,
-    ) -> Result<(Option<Change>, bool), StoreError>;
-
-    /// Records what is due for one schedule: a queued run, a missed record,
-    /// a retry, or nothing.
-    async fn fire(
-        &self,
-        id: &str,
-        calendar: Calendar,
-        window: chrono::Duration,
-        started: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Fire>, StoreError>;
-
-    /// Queues a manual run, unless one is already queued.
-    async fn queue_manual(&self, id: &str, now: DateTime<Utc>) -> Result<Queued, StoreError>;
-
-    /// Starts a queued run: the run `running`, its schedule told. None when
-    /// the run is no longer pending (or its schedule is gone: then the run
-    /// is recorded failed).
-    async fn begin_run(
-        &self,
-        run_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(ScheduleState, Run)>, StoreError>;
-
-    /// Records one template's ads on its run and the template's use.
-    async fn add_template(&self, run_id: &str, result: TemplateResult) -> Result<(), StoreError>;
-
-    /// Records a run's export results.
-    async fn set_exports(&self, run_id: &str, exports: Vec<ExportResult>)
-        -> Result<(), StoreError>;
-
-    /// Ends a run (completed when any template made ads) and tells its
-    /// schedule in the same change, so a crash cannot lose a planned retry.
-    async fn finish_run(&self, run_id: &str, end: RunEnd) -> Result<Run, StoreError>;
-
-    /// Writes runs as they are, in one change: an import of history (from
-    /// another store, a benchmark's seed). Their schedules are not told.
-    async fn import_runs(&self, runs: Vec<Run>) -> Result<(), StoreError>;
-
-    /// Marks a run left `running` by a crash `interrupted`.
-    async fn interrupt(&self, run_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
-
-    /// Clears a schedule's pointers at runs that are no longer running or
-    /// queued.
-    async fn clear_stale(
-        &self,
-        schedule_id: &str,
-        running: bool,
-        pending: bool,
-    ) -> Result<(), StoreError>;
+    /// Carries out one state change in one transaction (the logic is
+    /// `ops::apply`, the same for every backend). Callers use the typed
+    /// methods of [`Store`] (`reconcile`, `fire`, `begin_run`, …).
+    async fn apply(&self, action: Action) -> Result<Outcome, StoreError>;
 }
 
 /// The error for a `--store` that is not a PostgreSQL URL; it names only the
@@ -310,6 +358,160 @@ impl Store {
     /// A store over a backend.
     pub fn new(backend: impl RecordStore) -> Store {
         Store(Arc::new(backend))
+    }
+
+    async fn expect<T>(
+        &self,
+        action: Action,
+        unpack: impl FnOnce(Outcome) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        unpack(self.apply(action).await?)
+            .ok_or_else(|| StoreError::Backend("a store answered another action's outcome".into()))
+    }
+
+    /// See [`Action::Reconcile`].
+    pub async fn reconcile(
+        &self,
+        id: &str,
+        desired: Arc<DesiredSet>,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<Change>, bool), StoreError> {
+        let action = Action::Reconcile {
+            id: id.to_string(),
+            desired,
+            now,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Reconciled(c, settled) => Some((c, settled)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::Fire`].
+    pub async fn fire(
+        &self,
+        id: &str,
+        calendar: Calendar,
+        window: chrono::Duration,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Fire>, StoreError> {
+        let action = Action::Fire {
+            id: id.to_string(),
+            calendar,
+            window,
+            started,
+            now,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Fired(f) => Some(f),
+            _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::QueueManual`].
+    pub async fn queue_manual(&self, id: &str, now: DateTime<Utc>) -> Result<Queued, StoreError> {
+        let action = Action::QueueManual {
+            id: id.to_string(),
+            run_id: self.new_run_id(now),
+            now,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Queued(q) => Some(q),
+            _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::BeginRun`].
+    pub async fn begin_run(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ScheduleState, Run)>, StoreError> {
+        let action = Action::BeginRun {
+            run_id: run_id.to_string(),
+            now,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Began(b) => Some(b),
+            _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::FinishRun`].
+    pub async fn finish_run(&self, run_id: &str, end: RunEnd) -> Result<Run, StoreError> {
+        let action = Action::FinishRun {
+            run_id: run_id.to_string(),
+            end,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Finished(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
+    async fn done(&self, action: Action) -> Result<(), StoreError> {
+        self.apply(action).await.map(|_| ())
+    }
+
+    /// See [`Action::AddTemplate`].
+    pub async fn add_template(
+        &self,
+        run_id: &str,
+        result: TemplateResult,
+    ) -> Result<(), StoreError> {
+        self.done(Action::AddTemplate {
+            run_id: run_id.to_string(),
+            result,
+        })
+        .await
+    }
+
+    /// See [`Action::SetExports`].
+    pub async fn set_exports(
+        &self,
+        run_id: &str,
+        exports: Vec<ExportResult>,
+    ) -> Result<(), StoreError> {
+        self.done(Action::SetExports {
+            run_id: run_id.to_string(),
+            exports,
+        })
+        .await
+    }
+
+    /// See [`Action::ImportRuns`].
+    pub async fn import_runs(&self, runs: Vec<Run>) -> Result<(), StoreError> {
+        self.done(Action::ImportRuns(runs)).await
+    }
+
+    /// See [`Action::Interrupt`].
+    pub async fn interrupt(&self, run_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.done(Action::Interrupt {
+            run_id: run_id.to_string(),
+            now,
+        })
+        .await
+    }
+
+    /// See [`Action::ClearStale`].
+    pub async fn clear_stale(
+        &self,
+        schedule_id: &str,
+        running: bool,
+        pending: bool,
+    ) -> Result<(), StoreError> {
+        self.done(Action::ClearStale {
+            schedule_id: schedule_id.to_string(),
+            running,
+            pending,
+        })
+        .await
     }
 
     /// The latest runs, newest first: of one schedule, or of all.

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Queued, RunEnd, TemplateResult};
+use super::{Action, Outcome, Queued, RunEnd, TemplateResult};
 use crate::calendar::Calendar;
 use crate::reconcile::{self, Change, DesiredSet};
 use crate::records::{ExportResult, Run, RunStatus, ScheduleState, ScheduleStatus, Trigger, Usage};
@@ -32,8 +32,64 @@ pub(crate) trait Txn {
     fn record_usage(&self, u: &Usage) -> Result<(), Self::Error>;
 }
 
-/// See [`super::RecordStore::reconcile`].
-pub(crate) fn reconcile<T: Txn>(
+/// Carries out `action` over `tx`; `new_id` makes run ids (it may be
+/// called more than once if the backend retries the transaction).
+pub(crate) fn apply<T: Txn>(
+    tx: &T,
+    action: &Action,
+    new_id: &dyn Fn(DateTime<Utc>) -> String,
+) -> Result<Outcome, T::Error> {
+    Ok(match action {
+        Action::Reconcile { id, desired, now } => {
+            let (change, settled) = reconcile(tx, id, desired, *now)?;
+            Outcome::Reconciled(change, settled)
+        }
+        Action::Fire {
+            id,
+            calendar,
+            window,
+            started,
+            now,
+        } => {
+            let mut ids = || new_id(*now);
+            Outcome::Fired(fire(tx, id, calendar, *window, *started, *now, &mut ids)?)
+        }
+        Action::QueueManual { id, run_id, now } => {
+            Outcome::Queued(queue_manual(tx, id, run_id, *now)?)
+        }
+        Action::BeginRun { run_id, now } => Outcome::Began(begin_run(tx, run_id, *now)?),
+        Action::AddTemplate { run_id, result } => {
+            add_template(tx, run_id, result)?;
+            Outcome::Done
+        }
+        Action::SetExports { run_id, exports } => {
+            set_exports(tx, run_id, exports)?;
+            Outcome::Done
+        }
+        Action::FinishRun { run_id, end } => Outcome::Finished(finish_run(tx, run_id, end)?),
+        Action::ImportRuns(runs) => {
+            for r in runs {
+                tx.put_run(r)?;
+            }
+            Outcome::Done
+        }
+        Action::Interrupt { run_id, now } => {
+            interrupt(tx, run_id, *now)?;
+            Outcome::Done
+        }
+        Action::ClearStale {
+            schedule_id,
+            running,
+            pending,
+        } => {
+            clear_stale(tx, schedule_id, *running, *pending)?;
+            Outcome::Done
+        }
+    })
+}
+
+/// See [`Action::Reconcile`].
+fn reconcile<T: Txn>(
     tx: &T,
     id: &str,
     desired: &DesiredSet,
@@ -50,8 +106,8 @@ pub(crate) fn reconcile<T: Txn>(
     Ok((change, settled))
 }
 
-/// See [`super::RecordStore::fire`].
-pub(crate) fn fire<T: Txn>(
+/// See [`super::Store::fire`].
+fn fire<T: Txn>(
     tx: &T,
     id: &str,
     calendar: &Calendar,
@@ -73,8 +129,8 @@ pub(crate) fn fire<T: Txn>(
     Ok(Some(fire))
 }
 
-/// See [`super::RecordStore::queue_manual`].
-pub(crate) fn queue_manual<T: Txn>(
+/// See [`super::Store::queue_manual`].
+fn queue_manual<T: Txn>(
     tx: &T,
     id: &str,
     new_id: &str,
@@ -96,8 +152,8 @@ pub(crate) fn queue_manual<T: Txn>(
     Ok(Queued::New(run.id))
 }
 
-/// See [`super::RecordStore::begin_run`].
-pub(crate) fn begin_run<T: Txn>(
+/// See [`super::Store::begin_run`].
+fn begin_run<T: Txn>(
     tx: &T,
     run_id: &str,
     now: DateTime<Utc>,
@@ -126,12 +182,8 @@ pub(crate) fn begin_run<T: Txn>(
     Ok(Some((s, r)))
 }
 
-/// See [`super::RecordStore::add_template`].
-pub(crate) fn add_template<T: Txn>(
-    tx: &T,
-    run_id: &str,
-    result: &TemplateResult,
-) -> Result<(), T::Error> {
+/// See [`super::Store::add_template`].
+fn add_template<T: Txn>(tx: &T, run_id: &str, result: &TemplateResult) -> Result<(), T::Error> {
     let Some(mut r) = tx.run(run_id)? else {
         return Err(T::abort("run vanished"));
     };
@@ -142,12 +194,8 @@ pub(crate) fn add_template<T: Txn>(
     tx.record_usage(&result.usage)
 }
 
-/// See [`super::RecordStore::set_exports`].
-pub(crate) fn set_exports<T: Txn>(
-    tx: &T,
-    run_id: &str,
-    exports: &[ExportResult],
-) -> Result<(), T::Error> {
+/// See [`super::Store::set_exports`].
+fn set_exports<T: Txn>(tx: &T, run_id: &str, exports: &[ExportResult]) -> Result<(), T::Error> {
     if let Some(mut r) = tx.run(run_id)? {
         r.exports = exports.to_vec();
         tx.put_run(&r)?;
@@ -155,8 +203,8 @@ pub(crate) fn set_exports<T: Txn>(
     Ok(())
 }
 
-/// See [`super::RecordStore::finish_run`].
-pub(crate) fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Error> {
+/// See [`super::Store::finish_run`].
+fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Error> {
     let Some(mut r) = tx.run(run_id)? else {
         return Err(T::abort("run vanished"));
     };
@@ -190,8 +238,8 @@ pub(crate) fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<R
     Ok(r)
 }
 
-/// See [`super::RecordStore::interrupt`].
-pub(crate) fn interrupt<T: Txn>(tx: &T, run_id: &str, now: DateTime<Utc>) -> Result<(), T::Error> {
+/// See [`super::Store::interrupt`].
+fn interrupt<T: Txn>(tx: &T, run_id: &str, now: DateTime<Utc>) -> Result<(), T::Error> {
     if let Some(mut r) = tx.run(run_id)? {
         r.status = RunStatus::Interrupted;
         r.completed_at = Some(now);
@@ -207,8 +255,8 @@ pub(crate) fn interrupt<T: Txn>(tx: &T, run_id: &str, now: DateTime<Utc>) -> Res
     Ok(())
 }
 
-/// See [`super::RecordStore::clear_stale`].
-pub(crate) fn clear_stale<T: Txn>(
+/// See [`super::Store::clear_stale`].
+fn clear_stale<T: Txn>(
     tx: &T,
     schedule_id: &str,
     running: bool,

@@ -22,11 +22,8 @@ use serde_json::Value;
 
 use super::ids::IdGen;
 use super::ops::{self, Txn};
-use super::{Queued, RecordStore, RunEnd, RunSelect, StoreError, TemplateResult};
-use crate::calendar::Calendar;
-use crate::reconcile::{Change, DesiredSet};
-use crate::records::{ExportResult, LogLine, Run, RunStatus, ScheduleState, Usage};
-use crate::scheduler::Fire;
+use super::{Action, Outcome, RecordStore, RunSelect, StoreError};
+use crate::records::{LogLine, Run, RunStatus, ScheduleState, Usage};
 
 mod tls;
 
@@ -730,97 +727,9 @@ impl RecordStore for PgStore {
             .collect())
     }
 
-    async fn reconcile(
-        &self,
-        id: &str,
-        desired: Arc<DesiredSet>,
-        now: DateTime<Utc>,
-    ) -> Result<(Option<Change>, bool), StoreError> {
-        let id = id.to_string();
-        self.change(move |tx| ops::reconcile(tx, &id, &desired, now))
-            .await
-    }
-
-    async fn fire(
-        &self,
-        id: &str,
-        calendar: Calendar,
-        window: chrono::Duration,
-        started: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Fire>, StoreError> {
-        let id = id.to_string();
+    async fn apply(&self, action: Action) -> Result<Outcome, StoreError> {
         let ids = self.clone();
-        self.change(move |tx| {
-            let mut new_id = || ids.new_run_id(now);
-            ops::fire(tx, &id, &calendar, window, started, now, &mut new_id)
-        })
-        .await
-    }
-
-    async fn queue_manual(&self, id: &str, now: DateTime<Utc>) -> Result<Queued, StoreError> {
-        let id = id.to_string();
-        let new_id = self.new_run_id(now);
-        self.change(move |tx| ops::queue_manual(tx, &id, &new_id, now))
-            .await
-    }
-
-    async fn begin_run(
-        &self,
-        run_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(ScheduleState, Run)>, StoreError> {
-        let run_id = run_id.to_string();
-        self.change(move |tx| ops::begin_run(tx, &run_id, now))
-            .await
-    }
-
-    async fn add_template(&self, run_id: &str, result: TemplateResult) -> Result<(), StoreError> {
-        let run_id = run_id.to_string();
-        self.change(move |tx| ops::add_template(tx, &run_id, &result))
-            .await
-    }
-
-    async fn set_exports(
-        &self,
-        run_id: &str,
-        exports: Vec<ExportResult>,
-    ) -> Result<(), StoreError> {
-        let run_id = run_id.to_string();
-        self.change(move |tx| ops::set_exports(tx, &run_id, &exports))
-            .await
-    }
-
-    async fn finish_run(&self, run_id: &str, end: RunEnd) -> Result<Run, StoreError> {
-        let run_id = run_id.to_string();
-        self.change(move |tx| ops::finish_run(tx, &run_id, &end))
-            .await
-    }
-
-    async fn import_runs(&self, runs: Vec<Run>) -> Result<(), StoreError> {
-        self.change(move |tx| {
-            for r in &runs {
-                tx.put_run(r)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn interrupt(&self, run_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let run_id = run_id.to_string();
-        self.change(move |tx| ops::interrupt(tx, &run_id, now))
-            .await
-    }
-
-    async fn clear_stale(
-        &self,
-        schedule_id: &str,
-        running: bool,
-        pending: bool,
-    ) -> Result<(), StoreError> {
-        let id = schedule_id.to_string();
-        self.change(move |tx| ops::clear_stale(tx, &id, running, pending))
+        self.change(move |tx| ops::apply(tx, &action, &|now| ids.new_run_id(now)))
             .await
     }
 }
