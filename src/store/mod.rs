@@ -53,6 +53,46 @@ pub enum StoreError {
     Aborted(String),
 }
 
+/// Why a store cannot write, shared by the backends: set by the first
+/// lasting failure, cleared when the store is open again.
+#[derive(Debug, Default)]
+pub(crate) struct FailureFlag(std::sync::Mutex<Option<String>>);
+
+impl FailureFlag {
+    /// The reason, if the store cannot write.
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records `why` unless a reason is already recorded (the first says most).
+    pub(crate) fn set_first(&self, why: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
+    }
+
+    /// Records `why`, replacing any reason.
+    pub(crate) fn set(&self, why: String) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    /// The store writes again.
+    pub(crate) fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// [`RecordStore::mark_failed`] for a backend whose lasting failures are
+    /// [`StoreError::Io`].
+    pub(crate) fn mark_io(&self, e: &StoreError) -> bool {
+        let io = matches!(e, StoreError::Io(_));
+        if io {
+            self.set_first(e.to_string());
+        }
+        io
+    }
+}
+
 /// Which runs a list holds: newest first, at most `limit`.
 #[derive(Debug, Clone, Default)]
 pub struct RunSelect {

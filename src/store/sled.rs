@@ -126,7 +126,7 @@ struct Shared {
     /// None while a reopen is under way.
     handles: std::sync::RwLock<Option<Arc<Handles>>>,
     /// Why the store last failed to write, until a reopen succeeds.
-    failure: std::sync::Mutex<Option<String>>,
+    failure: super::FailureFlag,
 }
 
 struct Handles {
@@ -195,7 +195,7 @@ impl SledStore {
                 dir: dir.to_path_buf(),
                 ids: Default::default(),
                 handles: std::sync::RwLock::new(Some(Arc::new(handles))),
-                failure: std::sync::Mutex::new(None),
+                failure: Default::default(),
             }),
         })
     }
@@ -267,11 +267,7 @@ impl SledStore {
         let handles = Handles::open(&self.shared.dir)?;
         handles.probe()?;
         *guard = Some(Arc::new(handles));
-        *self
-            .shared
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = None;
+        self.shared.failure.clear();
         Ok(())
     }
 
@@ -282,11 +278,7 @@ impl SledStore {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        *self
-            .shared
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some("the store is closed".into());
+        self.shared.failure.set("the store is closed".into());
         match old {
             Some(old) => {
                 let flushed = old.db.flush();
@@ -375,28 +367,13 @@ impl RecordStore for SledStore {
     }
 
     fn failure(&self) -> Option<String> {
-        self.shared
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.failure.get()
     }
 
     /// sled's I/O errors are sticky: every later write fails too, even once
     /// space returns, until the database is reopened.
     fn mark_failed(&self, e: &StoreError) -> bool {
-        let io = matches!(e, StoreError::Io(_));
-        if io {
-            let mut f = self
-                .shared
-                .failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if f.is_none() {
-                *f = Some(e.to_string());
-            }
-        }
-        io
+        self.shared.failure.mark_io(e)
     }
 
     /// Drops the handles and opens the folder again: sled replays its log,

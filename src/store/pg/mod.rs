@@ -49,7 +49,7 @@ struct Shared {
     location: String,
     pool: Mutex<Vec<Client>>,
     ids: IdGen,
-    failure: Mutex<Option<String>>,
+    failure: super::FailureFlag,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -297,11 +297,7 @@ impl PgStore {
     /// retries), so a database down at start is not a crash loop.
     pub fn unconnected(url: &str, why: &StoreError) -> Result<PgStore, StoreError> {
         let store = PgStore::new(url)?;
-        *store
-            .shared
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(why.to_string());
+        store.shared.failure.set(why.to_string());
         store
             .shared
             .closed
@@ -324,7 +320,7 @@ impl PgStore {
                 location,
                 pool: Mutex::new(Vec::new()),
                 ids: IdGen::default(),
-                failure: Mutex::new(None),
+                failure: Default::default(),
                 closed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
@@ -509,27 +505,12 @@ impl RecordStore for PgStore {
     }
 
     fn failure(&self) -> Option<String> {
-        self.shared
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.failure.get()
     }
 
     /// A lost connection fails every write until one is opened again.
     fn mark_failed(&self, e: &StoreError) -> bool {
-        let lost = matches!(e, StoreError::Io(_));
-        if lost {
-            let mut f = self
-                .shared
-                .failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if f.is_none() {
-                *f = Some(e.to_string());
-            }
-        }
-        lost
+        self.shared.failure.mark_io(e)
     }
 
     async fn reopen(&self) -> Result<(), StoreError> {
@@ -546,7 +527,7 @@ impl RecordStore for PgStore {
             s.shared
                 .closed
                 .store(false, std::sync::atomic::Ordering::SeqCst);
-            *s.shared.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            s.shared.failure.clear();
             Ok(())
         })
         .await
@@ -561,11 +542,7 @@ impl RecordStore for PgStore {
         self.shared
             .closed
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        *self
-            .shared
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some("the store is closed".into());
+        self.shared.failure.set("the store is closed".into());
         let clients =
             std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()));
         // Closing a connection blocks: not on an async thread.
