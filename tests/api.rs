@@ -146,26 +146,8 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     assert_eq!(s, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("sleeping"));
 
+    // Its exact fields are checked below, with the runs'.
     let one = api.ok("/api/v1/schedules/acme-weekly").await;
-    for field in [
-        "id",
-        "name",
-        "tenant_id",
-        "product",
-        "brand",
-        "status",
-        "description",
-        "timezone",
-        "next_run_at",
-        "runs_completed",
-        "max_runs",
-        "source",
-        "error",
-        "last_run",
-        "spec",
-    ] {
-        assert!(one.get(field).is_some(), "missing {field}: {one}");
-    }
     assert_eq!(
         one["product"],
         serde_json::json!({"id": "collagen", "name": "Collagen"})
@@ -362,25 +344,6 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     assert!(v["error"].as_str().unwrap().contains("DELETE"), "{v}");
 
     let run = api.ok(&format!("/api/v1/runs/{}", acme_runs[0])).await;
-    for field in [
-        "id",
-        "schedule_id",
-        "tenant_id",
-        "trigger",
-        "attempt",
-        "status",
-        "scheduled_for",
-        "started_at",
-        "completed_at",
-        "error_message",
-        "templates_used",
-        "ad_run_ids",
-        "ads",
-        "exports",
-        "missed_count",
-    ] {
-        assert!(run.get(field).is_some(), "missing {field}: {run}");
-    }
     assert_eq!(run["trigger"], "manual");
     assert_eq!(run["ads"][0]["template"], run["templates_used"][0]);
     let img = run["ads"][0]["image"].as_str().unwrap();
