@@ -143,6 +143,7 @@ async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
         "ready": ready,
         "stopping": stopping,
         "store": {"kind": ctx.store.kind(), "ok": store_error.is_none(), "error": store_error},
+        "role": if ctx.is_leader() { "leader" } else { "standby" },
         "invalid_files": invalid,
         "last_reload": ctx.last_reload(),
     });
@@ -250,29 +251,38 @@ async fn ad_image(State(ctx): State<Arc<Ctx>>, Path(path): Path<String>) -> Resp
     {
         return error(StatusCode::BAD_REQUEST, "bad image path");
     }
-    let Ok(root) = std::fs::canonicalize(ctx.config.state.join("ads")) else {
-        return error(StatusCode::NOT_FOUND, "no such image");
+    let content_type = crate::media::content_type(rel);
+    let found = match on_disk(&ctx.config.state, rel).await {
+        Some(bytes) => Some(bytes),
+        // Made by another daemon on the same database: kept there too.
+        None if ctx.store.shared() => match ctx.store.image(&path).await {
+            Ok(bytes) => bytes,
+            Err(e) => return internal(e),
+        },
+        None => None,
     };
-    let Ok(full) = std::fs::canonicalize(root.join(rel)) else {
-        return error(StatusCode::NOT_FOUND, "no such image");
-    };
+    match found {
+        Some(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such image"),
+    }
+}
+
+/// An image file under the state folder's `ads/`, never outside it (a
+/// symlink out is refused like `..`).
+async fn on_disk(state: &std::path::Path, rel: &std::path::Path) -> Option<Vec<u8>> {
+    let root = tokio::fs::canonicalize(state.join("ads")).await.ok()?;
+    let full = tokio::fs::canonicalize(root.join(rel)).await.ok()?;
     if !full.starts_with(&root) {
-        return error(StatusCode::NOT_FOUND, "no such image");
+        return None;
     }
-    match std::fs::read(&full) {
-        Ok(bytes) => {
-            let ct = crate::media::content_type(&full);
-            (
-                [
-                    (header::CONTENT_TYPE, ct),
-                    (header::CACHE_CONTROL, "public, max-age=86400"),
-                ],
-                bytes,
-            )
-                .into_response()
-        }
-        Err(_) => error(StatusCode::NOT_FOUND, "no such image"),
-    }
+    tokio::fs::read(&full).await.ok()
 }
 
 #[cfg(test)]

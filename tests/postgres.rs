@@ -134,7 +134,7 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
     for _ in 0..2 {
         let (code, out, err) = adsched(&p, &["migrate", "--store", &url]);
         assert_eq!(code, Some(0), "{err}");
-        assert!(out.contains("schema version 1"), "{out}");
+        assert!(out.contains("schema version 2"), "{out}");
     }
 }
 

@@ -1,5 +1,6 @@
 //! `adsched daemon`: watcher → reconcile → scheduler → worker, and the API.
 
+mod lead;
 mod recover;
 mod reload;
 mod tick;
@@ -108,6 +109,11 @@ pub struct Ctx {
     pub wake_worker: Notify,
     /// Wakes the reconciler (the watcher saw something).
     pub reload: Arc<Notify>,
+    /// The next reload applies every file, changed or not (a new leader).
+    reload_all: AtomicBool,
+    /// This daemon leads (SPEC 7): it reconciles, fires and works. Always
+    /// true on a store one daemon holds alone.
+    leader: Arc<AtomicBool>,
     /// Counters.
     pub stats: Stats,
     /// Run, generator and export counters for `/metrics`.
@@ -125,6 +131,15 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Whether this daemon leads (`/readyz` `role`, `adsched_leader`).
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
+
+    fn set_leader(&self, leads: bool) {
+        self.leader.store(leads, Ordering::SeqCst);
+    }
+
     /// Files currently invalid, each with its first error.
     pub fn invalid_files(&self) -> Vec<FileError> {
         self.invalid
@@ -243,6 +258,7 @@ pub struct Daemon {
     scheduler: tokio::task::JoinHandle<()>,
     reloader: tokio::task::JoinHandle<()>,
     supervisor: tokio::task::JoinHandle<()>,
+    elector: Option<tokio::task::JoinHandle<()>>,
     server: tokio::task::JoinHandle<()>,
     server_stop: Arc<Notify>,
 }
@@ -259,7 +275,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    if store.failure().is_none() {
+    // Alone on its store, the daemon leads from the start and a failed
+    // recovery stops it; on a shared store the election decides, below.
+    let alone = !store.shared();
+    if alone && store.failure().is_none() {
         recover::recover(&store, clock.now(), None)
             .await
             .map_err(|e| e.to_string())?;
@@ -285,6 +304,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         planned_wake: std::sync::atomic::AtomicI64::new(i64::MIN),
         wake_worker: Notify::new(),
         reload: Arc::new(Notify::new()),
+        reload_all: AtomicBool::new(false),
+        leader: Arc::new(AtomicBool::new(alone)),
         stats: Stats::default(),
         metrics: Arc::default(),
         settings: settings.clone(),
@@ -310,16 +331,24 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
     });
     // Watch first, then read: a change between the two is seen by the watcher.
     watch::spawn(config.schedules.clone(), ctx.reload.clone());
+    if !alone {
+        // The first look before the first reload: a daemon that can lead
+        // applies the folder at once.
+        lead::look(&ctx).await;
+    }
     reload(&ctx, true).await;
     let rc = ctx.clone();
     let reloader = tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = rc.reload.notified() => reload(&rc, false).await,
-                _ = tokio::time::sleep(RESCAN_EVERY) => reload(&rc, false).await,
+                _ = rc.reload.notified() => {}
+                _ = tokio::time::sleep(RESCAN_EVERY) => {}
             }
+            let all = rc.reload_all.swap(false, Ordering::SeqCst);
+            reload(&rc, all).await;
         }
     });
+    let elector = (!alone).then(|| tokio::spawn(lead::lead_loop(ctx.clone())));
     let scheduler = tokio::spawn(tick::scheduler_loop(ctx.clone()));
     let supervisor = tokio::spawn(recover::store_supervisor(ctx.clone()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -334,6 +363,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         metrics: ctx.metrics.clone(),
         settings,
         unwritten: Default::default(),
+        leading: ctx.leader.clone(),
     });
     let worker = tokio::spawn(worker::worker_loop(ctx.clone(), runner, stop.clone()));
     Ok(Daemon {
@@ -344,6 +374,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         scheduler,
         reloader,
         supervisor,
+        elector,
         server,
         server_stop,
     })
@@ -365,13 +396,26 @@ impl Daemon {
         ctx.wake_scheduler.notify_one();
         self.reloader.abort();
         self.supervisor.abort();
+        if let Some(elector) = &self.elector {
+            elector.abort();
+        }
         if tokio::time::timeout(grace, &mut self.worker).await.is_err() {
             self.worker.abort();
             let _ = (&mut self.worker).await;
             // The template did not finish in time: record the run as interrupted now.
-            recover::recover(&ctx.store, ctx.clock.now(), None)
-                .await
-                .map_err(|e| e.to_string())?;
+            if ctx.is_leader() {
+                recover::recover(&ctx.store, ctx.clock.now(), None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        if let Some(elector) = self.elector.take() {
+            let _ = elector.await;
+        }
+        if ctx.store.shared() {
+            // A standby takes over at once, not after the session times out.
+            ctx.set_leader(false);
+            ctx.store.resign().await;
         }
         let _ = self.scheduler.await;
         let _ = self.reloader.await;

@@ -106,6 +106,11 @@ pub(super) async fn store_supervisor(ctx: Arc<Ctx>) {
 /// Reopens the store (it checks first that it takes writes), and recovers.
 async fn bring_back(ctx: &Ctx) -> Result<(), String> {
     ctx.store.reopen().await.map_err(|e| e.to_string())?;
+    if !ctx.is_leader() {
+        // A standby's runs are the leader's: it recovers nothing (the fence
+        // would refuse it), and recovers when it takes over.
+        return Ok(());
+    }
     let in_progress = ctx
         .current_run
         .lock()

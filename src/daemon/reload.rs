@@ -88,6 +88,13 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
     let Some(desired) = desired else {
         return Ok(0);
     };
+    if !ctx.is_leader() {
+        // A standby applies nothing (the leader's checkout is in force); it
+        // shows what its own files say is wrong, and is ready to serve.
+        *ctx.invalid.write().unwrap_or_else(|e| e.into_inner()) =
+            desired.invalid_files.values().cloned().collect();
+        return Ok(0);
+    }
     let desired = Arc::new(desired);
     // Only schedules whose documents changed since they were last applied,
     // or that are stored but no longer wanted, need a look: after one edit

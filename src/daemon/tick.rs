@@ -19,9 +19,21 @@ pub(super) async fn scheduler_loop(ctx: Arc<Ctx>) {
         if ctx.stopping.load(Ordering::SeqCst) {
             return;
         }
+        if !ctx.is_leader() {
+            // A standby fires nothing; the take-over wakes this loop.
+            tokio::select! {
+                _ = tokio::time::sleep(super::lead::LOOK_EVERY) => {}
+                _ = ctx.wake_scheduler.notified() => {}
+            }
+            continue;
+        }
         ctx.planned_wake.store(i64::MIN, Ordering::SeqCst);
         let next = match tick(&ctx).await {
             Ok(n) => n,
+            Err(StoreError::NotLeader(why)) => {
+                tracing::warn!("scheduler: {why}; firing nothing until this daemon leads");
+                continue;
+            }
             Err(e) => {
                 // A store that cannot write is reported once, by the
                 // supervisor, which wakes this loop when it recovers.

@@ -16,6 +16,11 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
         if stop.load(Ordering::SeqCst) {
             return;
         }
+        if !ctx.is_leader() {
+            // A standby works nothing; the take-over wakes this loop.
+            let _ = tokio::time::timeout(super::lead::LOOK_EVERY, ctx.wake_worker.notified()).await;
+            continue;
+        }
         let next = match ctx.store.first_pending().await {
             Ok(n) => n,
             Err(e) => {
@@ -27,7 +32,14 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
             }
         };
         let Some(run) = next else {
-            ctx.wake_worker.notified().await;
+            if ctx.store.shared() {
+                // A standby queues manual runs in the database, with no way
+                // to wake this process: look again shortly.
+                let _ =
+                    tokio::time::timeout(super::lead::LOOK_EVERY, ctx.wake_worker.notified()).await;
+            } else {
+                ctx.wake_worker.notified().await;
+            }
             continue;
         };
         let now = ctx.clock.now();

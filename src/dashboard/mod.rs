@@ -388,6 +388,11 @@ pub async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
         "Whether the last reload succeeded",
         ConstGauge::new(i64::from(ctx.stats.last_reload_ok.load(Ordering::Relaxed))),
     );
+    r.register(
+        "adsched_leader",
+        "1 on the daemon that leads (fires and works), 0 on a standby",
+        ConstGauge::new(i64::from(ctx.is_leader())),
+    );
     // The text format 0.0.4 has no end marker: these families simply follow
     // the counters in the same exposition.
     let _ = prometheus_text::encode(&mut out, &r);

@@ -52,6 +52,9 @@ pub struct Runner {
     pub settings: Arc<crate::settings::Settings>,
     /// Log lines not yet written: see [`Runner::log`].
     pub unwritten: std::sync::Mutex<Vec<(String, LogLine)>>,
+    /// This daemon leads; a run stops after its current template when it
+    /// no longer does (the new leader marks it interrupted).
+    pub leading: Arc<AtomicBool>,
 }
 
 /// A template chosen for a run.
@@ -379,6 +382,18 @@ impl Runner {
         let mut first_error = None;
         let mut interrupted = false;
         for (n, template) in chosen.iter().enumerate() {
+            if !self.leading.load(Ordering::SeqCst) {
+                interrupted = true;
+                self.log(
+                    run,
+                    "warn",
+                    &format!(
+                        "stopping: this daemon no longer leads; {} template(s) not done",
+                        chosen.len() - n
+                    ),
+                );
+                break;
+            }
             if stop.load(Ordering::SeqCst) {
                 interrupted = true;
                 self.log(
@@ -527,6 +542,21 @@ impl Runner {
             run_id: run.id.clone(),
             tenant_id: state.tenant_id.clone(),
         };
+        if self.store.shared() {
+            // Every daemon on a shared store serves `/ads/...`, not only
+            // the one whose disk holds the file.
+            for ad in &ads {
+                if let (Some(key), Some(path)) = (ad.image.strip_prefix("/ads/"), &ad.path) {
+                    let bytes = tokio::fs::read(path)
+                        .await
+                        .map_err(|e| format!("reading the image {path}: {e}"))?;
+                    self.store
+                        .put_image(key, bytes)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
         let result = TemplateResult {
             template: template.name.clone(),
             ad_run_id: ad_run_id.clone(),

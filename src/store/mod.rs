@@ -51,6 +51,10 @@ pub enum StoreError {
     /// A change was refused by its own logic (its run vanished, say).
     #[error("{0}")]
     Aborted(String),
+    /// A change only the leader makes was asked of a daemon that does not
+    /// lead (any more): the fence of SPEC 7.
+    #[error("not the leader: {0}")]
+    NotLeader(String),
 }
 
 /// Why a store cannot write, shared by the backends: set by the first
@@ -250,6 +254,23 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// Whether only the leader may carry this change out: it starts work or
+    /// decides what the schedules are. A standby may still queue a manual
+    /// run for the leader, and the leader's own run in progress may still be
+    /// recorded (the run's status guards those).
+    pub fn needs_lead(&self) -> bool {
+        matches!(
+            self,
+            Action::Reconcile { .. }
+                | Action::Fire { .. }
+                | Action::BeginRun { .. }
+                | Action::Interrupt { .. }
+                | Action::ClearStale { .. }
+        )
+    }
+}
+
 /// What an [`Action`] gave back.
 pub enum Outcome {
     /// [`Action::Reconcile`]: the change, if any, and whether the schedule
@@ -338,6 +359,35 @@ pub trait RecordStore: Send + Sync + 'static {
 
     /// Templates already used for a product.
     async fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError>;
+
+    /// Whether several daemons may share this store; then they elect a
+    /// leader with [`RecordStore::lead`].
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Takes or keeps leadership: whether this process is now the one daemon
+    /// that reconciles, fires and works. A store that one process holds
+    /// alone (sled's folder lock) always leads. Once called, the changes of
+    /// [`Action::needs_lead`] are refused unless this process leads.
+    async fn lead(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Gives leadership up (a shutdown), so that a standby takes over at once.
+    async fn resign(&self) {}
+
+    /// Keeps a generated image (`path` as under `/ads/`) where every daemon
+    /// on this store can serve it. An embedded store's images are the files
+    /// in its state folder already.
+    async fn put_image(&self, _path: &str, _bytes: Vec<u8>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// An image kept by [`RecordStore::put_image`].
+    async fn image(&self, _path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
 
     /// Carries out one state change in one transaction (the logic is
     /// `ops::apply`, the same for every backend). Callers use the typed

@@ -182,11 +182,27 @@ fn begin_run<T: Txn>(
     Ok(Some((s, r)))
 }
 
+/// A run's work is recorded only while it is `running`: once a new leader
+/// has marked it `interrupted` (its daemon lost the lead mid-run), what the
+/// old one still reports is refused rather than written over the record.
+fn still_running<T: Txn>(r: &Run) -> Result<(), T::Error> {
+    if r.status == RunStatus::Running {
+        Ok(())
+    } else {
+        Err(T::abort(&format!(
+            "run {} is {} now, no longer running (another daemon took it over); not recorded",
+            r.id,
+            r.status.as_str()
+        )))
+    }
+}
+
 /// See [`super::Store::add_template`].
 fn add_template<T: Txn>(tx: &T, run_id: &str, result: &TemplateResult) -> Result<(), T::Error> {
     let Some(mut r) = tx.run(run_id)? else {
         return Err(T::abort("run vanished"));
     };
+    still_running::<T>(&r)?;
     r.templates_used.push(result.template.clone());
     r.ad_run_ids.push(result.ad_run_id.clone());
     r.ads.extend(result.ads.iter().cloned());
@@ -208,6 +224,7 @@ fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Erro
     let Some(mut r) = tx.run(run_id)? else {
         return Err(T::abort("run vanished"));
     };
+    still_running::<T>(&r)?;
     r.completed_at = Some(end.now);
     if end.interrupted {
         r.status = RunStatus::Interrupted;

@@ -28,10 +28,13 @@ use crate::records::{LogLine, Run, RunStatus, ScheduleState, Usage};
 mod tls;
 
 /// The schema versions, in order; each applied once.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("images.sql")];
 
 /// Key of the advisory lock that serialises migrations across daemons.
 const MIGRATION_LOCK: i64 = 0x6164_7363_6865_6401; // "adsched" 1
+
+/// Key of the session advisory lock that the leader holds (SPEC 7).
+const LEADER_LOCK: i64 = 0x6164_7363_6865_6402; // "adsched" 2
 
 /// Connections kept open for reuse.
 const POOL: usize = 4;
@@ -51,6 +54,15 @@ struct Shared {
     ids: IdGen,
     failure: super::FailureFlag,
     closed: std::sync::atomic::AtomicBool,
+    /// The session that holds (or tries for) the leader's lock: its own
+    /// connection, never pooled, since the lock lives as long as the session.
+    lease: Mutex<Option<Client>>,
+    /// The backend pid of the session holding the lock; 0 when this
+    /// process does not lead. Read by every fenced change.
+    leader_pid: std::sync::atomic::AtomicI32,
+    /// [`RecordStore::lead`] was called: this store is used by an elected
+    /// daemon, and the changes only a leader makes are fenced.
+    elected: std::sync::atomic::AtomicBool,
 }
 
 impl From<postgres::Error> for StoreError {
@@ -67,7 +79,8 @@ impl Drop for Shared {
     /// The `postgres` client blocks to close a connection, which tokio
     /// forbids on its threads; the last clone may go anywhere.
     fn drop(&mut self) {
-        let clients = std::mem::take(&mut *self.pool.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut clients = std::mem::take(&mut *self.pool.lock().unwrap_or_else(|e| e.into_inner()));
+        clients.extend(self.lease.lock().unwrap_or_else(|e| e.into_inner()).take());
         if !clients.is_empty() {
             std::thread::spawn(move || drop(clients));
         }
@@ -322,6 +335,9 @@ impl PgStore {
                 ids: IdGen::default(),
                 failure: Default::default(),
                 closed: std::sync::atomic::AtomicBool::new(false),
+                lease: Mutex::new(None),
+                leader_pid: std::sync::atomic::AtomicI32::new(0),
+                elected: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -405,11 +421,42 @@ impl PgStore {
     /// A change of `ops` as one transaction, on the blocking pool.
     async fn change<T: Send + 'static>(
         &self,
+        fenced: bool,
         f: impl Fn(&PgTx) -> Result<T, TxError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.blocking(move |s| {
+            let fence = fenced && s.shared.elected.load(std::sync::atomic::Ordering::SeqCst);
+            let pid = s
+                .shared
+                .leader_pid
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if fence && pid == 0 {
+                return Err(StoreError::NotLeader("this daemon is a standby".into()));
+            }
             s.with_client(|c| {
-                let tx = c.transaction()?;
+                let mut tx = c.transaction()?;
+                if fence {
+                    // The lock is checked inside the change's own transaction:
+                    // a leader whose session ended (and whose lock another
+                    // daemon may hold now) writes nothing.
+                    let held: bool = tx
+                        .query_one(
+                            "SELECT EXISTS (SELECT 1 FROM pg_locks
+                              WHERE locktype = 'advisory' AND granted AND pid = $1
+                                AND objsubid = 1
+                                AND ((classid::bigint << 32) | objid::bigint) = $2)",
+                            &[&pid, &LEADER_LOCK],
+                        )?
+                        .get(0);
+                    if !held {
+                        s.shared
+                            .leader_pid
+                            .store(0, std::sync::atomic::Ordering::SeqCst);
+                        return Err(StoreError::NotLeader(
+                            "the leader's database session ended".into(),
+                        ));
+                    }
+                }
                 let ptx = PgTx {
                     tx: RefCell::new(tx),
                 };
@@ -430,6 +477,77 @@ impl PgStore {
 }
 
 /// `host:port/database` of a configuration, for messages.
+impl PgStore {
+    /// One look at the leader's lock, on its own session: keep it (the
+    /// session still answers), or try to take it.
+    fn lead_blocking(&self) -> Result<bool, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.shared.elected.store(true, SeqCst);
+        if self.shared.closed.load(SeqCst) {
+            self.shared.leader_pid.store(0, SeqCst);
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        }
+        let mut lease = self.shared.lease.lock().unwrap_or_else(|e| e.into_inner());
+        if lease.is_none() {
+            let mut config = self.shared.config.clone();
+            // A dead peer is noticed in seconds, on both ends: this side's
+            // unacknowledged writes and idle probes, the server's probes (so
+            // that it ends a vanished leader's session and frees the lock
+            // well within SPEC 7's 15 s).
+            config
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .tcp_user_timeout(std::time::Duration::from_secs(5))
+                .keepalives(true)
+                .keepalives_idle(std::time::Duration::from_secs(2))
+                .keepalives_interval(std::time::Duration::from_secs(1))
+                .keepalives_retries(3);
+            let mut client = config.connect(self.shared.tls.clone()).map_err(|e| {
+                StoreError::Io(format!(
+                    "cannot connect to PostgreSQL at {}: {e}",
+                    self.shared.location
+                ))
+            })?;
+            // Not every proxy passes these on; the session still works without.
+            let _ = client.batch_execute(
+                "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3",
+            );
+            *lease = Some(client);
+        }
+        let Some(client) = lease.as_mut() else {
+            return Ok(false);
+        };
+        let holding = self.shared.leader_pid.load(SeqCst) != 0;
+        let answer = if holding {
+            // The lock lasts as long as the session: a session that answers still holds it.
+            client.simple_query("SELECT 1").map(|_| None)
+        } else {
+            client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1), pg_backend_pid()",
+                    &[&LEADER_LOCK],
+                )
+                .map(|row| row.get::<_, bool>(0).then(|| row.get::<_, i32>(1)))
+        };
+        match answer {
+            Ok(None) => Ok(holding),
+            Ok(Some(pid)) => {
+                self.shared.leader_pid.store(pid, SeqCst);
+                Ok(true)
+            }
+            Err(e) => {
+                self.shared.leader_pid.store(0, SeqCst);
+                let gone = lease.take();
+                // Closing a broken session may block on the socket.
+                std::thread::spawn(move || drop(gone));
+                Err(StoreError::Io(format!(
+                    "the leader's session to PostgreSQL at {} ended: {e}",
+                    self.shared.location
+                )))
+            }
+        }
+    }
+}
+
 fn location(config: &postgres::Config) -> String {
     let host = config
         .get_hosts()
@@ -538,13 +656,70 @@ impl RecordStore for PgStore {
         Ok(())
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn lead(&self) -> Result<bool, StoreError> {
+        self.blocking(|s| s.lead_blocking()).await
+    }
+
+    async fn resign(&self) {
+        self.shared
+            .leader_pid
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        let lease = self
+            .shared
+            .lease
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        // Ending the session frees the lock at once.
+        let _ = tokio::task::spawn_blocking(move || drop(lease)).await;
+    }
+
+    async fn put_image(&self, path: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let path = path.to_string();
+        self.blocking(move |s| {
+            s.with_client(|c| {
+                c.execute(
+                    "INSERT INTO adsched_images (path, bytes) VALUES ($1, $2)
+                     ON CONFLICT (path) DO UPDATE SET bytes = EXCLUDED.bytes",
+                    &[&path, &bytes],
+                )?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn image(&self, path: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT bytes FROM adsched_images WHERE path = $1",
+                vec![Box::new(path.to_string())],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         self.shared
             .closed
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.shared.failure.set("the store is closed".into());
-        let clients =
+        self.shared
+            .leader_pid
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        let mut clients =
             std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()));
+        clients.extend(
+            self.shared
+                .lease
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         // Closing a connection blocks: not on an async thread.
         tokio::task::spawn_blocking(move || drop(clients))
             .await
@@ -706,7 +881,10 @@ impl RecordStore for PgStore {
 
     async fn apply(&self, action: Action) -> Result<Outcome, StoreError> {
         let ids = self.clone();
-        self.change(move |tx| ops::apply(tx, &action, &|now| ids.new_run_id(now)))
-            .await
+        let fenced = action.needs_lead();
+        self.change(fenced, move |tx| {
+            ops::apply(tx, &action, &|now| ids.new_run_id(now))
+        })
+        .await
     }
 }
