@@ -240,3 +240,50 @@ fn the_leader_killed_at_random_moments_never_fires_a_time_twice_or_loses_a_recor
     assert!(!common::exists(&fresh.path(&format!("state{ad}"))));
     assert_eq!(c.term(), Some(0));
 }
+
+/// The fence below the election: a standby's start of work is refused by
+/// the store, and so is the leader's once its session has ended (the lock
+/// may be another's by then), while a standby may still queue a manual run.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_session_holding_the_lock_starts_work() {
+    use adsched::store::{Queued, Store, StoreError};
+    let url = pg::database();
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let a = Store::open_any(Some(&url), dir.path()).await.unwrap();
+    let b = Store::open_any(Some(&url), dir.path()).await.unwrap();
+    assert!(a.lead().await.unwrap(), "the first to look leads");
+    assert!(!b.lead().await.unwrap(), "the second stands by");
+    assert!(a.lead().await.unwrap(), "the leader keeps the lead");
+    let refused = b.begin_run("no-such-run", now).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotLeader(_))),
+        "{refused:?}"
+    );
+    assert!(matches!(a.begin_run("no-such-run", now).await, Ok(None)));
+    assert_eq!(
+        b.queue_manual("no-such-schedule", now).await.unwrap(),
+        Queued::NoSchedule
+    );
+
+    // The leader's session is cut (a network partition, an operator).
+    pg::execute(
+        &url,
+        "SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND objsubid = 1
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .unwrap();
+    let refused = a.begin_run("no-such-run", now).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotLeader(_))),
+        "{refused:?}"
+    );
+    assert!(b.lead().await.unwrap(), "the standby takes the freed lock");
+    assert!(
+        !matches!(a.lead().await, Ok(true)),
+        "the old leader does not lead"
+    );
+    assert!(!a.lead().await.unwrap(), "and stands by on a new session");
+    assert!(matches!(b.begin_run("no-such-run", now).await, Ok(None)));
+}
