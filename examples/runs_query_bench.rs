@@ -3,7 +3,9 @@
 //! Compares a schedule with 100,000 runs against one with 50 in the same
 //! store, in the same run, and prints the ratio (goal: about 1).
 //!
-//! `cargo run --release --example runs_query_bench [RUNS]`
+//! `cargo run --release --example runs_query_bench [RUNS] [--store postgres://...]`
+//! (`--store`: an empty PostgreSQL database instead of a fresh sled store;
+//! `bench/stores_bench.sh` runs both and prints the ratio).
 
 use std::time::Instant;
 
@@ -75,12 +77,18 @@ async fn time_query(store: &Store, id: &str) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let mut n: usize = 100_000;
+    let mut url: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--store" => url = args.next(),
+            s => n = s.parse().expect("usage: runs_query_bench [RUNS] [--store URL]"),
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open_any(url.as_deref(), dir.path()).await.unwrap();
+    let seeding = Instant::now();
     let big = state("big-history");
     let small = state("small-history");
     let t0 = Utc::now() - Duration::days(400);
@@ -88,6 +96,7 @@ async fn main() {
     seed(&store, &big, n / 2, t0).await;
     seed(&store, &small, 50, t0 + Duration::minutes(n as i64 / 2)).await;
     seed(&store, &big, n - n / 2, t0 + Duration::minutes(n as i64)).await;
+    let seed_s = seeding.elapsed().as_secs_f64();
     let big_t = time_query(&store, "big-history").await;
     let small_t = time_query(&store, "small-history").await;
     println!("store: {} runs", store.run_count().await.unwrap());
@@ -100,4 +109,10 @@ async fn main() {
         small_t * 1000.0
     );
     println!("ratio (big / small): {:.2}x", big_t / small_t);
+    println!(
+        "RESULT store={} big_ms={:.3} small_ms={:.3} seed_s={seed_s:.1}",
+        store.kind(),
+        big_t * 1000.0,
+        small_t * 1000.0
+    );
 }

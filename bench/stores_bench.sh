@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# PostgreSQL next to sled, in one run (issue 15; SPEC 7): each figure on both
+# stores and the ratio PostgreSQL / sled (goal: within 2x).
+#
+#   1. start-up: the daemon's first start to ready with N schedules (the
+#      first reconcile stores all N), from examples/fire_jobs_bench.rs
+#   2. firing N due no-op jobs, from T until all N runs ended (same run)
+#   3. the latest 50 runs of a schedule with RUNS runs,
+#      examples/runs_query_bench.rs
+#
+# A throwaway PostgreSQL is started for the run: Debian's server binaries
+# (/usr/lib/postgresql/<version>/bin), initdb and pg_ctl in a temporary
+# folder on a free port, as the postgres user when run as root; stopped at
+# the end. Its settings are the defaults (fsync on): a commit is durable, as
+# sled's flush is.
+#
+# Usage: cargo build --release --examples && bench/stores_bench.sh
+#        N=1000 RUNS=10000 bench/stores_bench.sh    (small sizes)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+N=${N:-10000}
+RUNS=${RUNS:-100000}
+FJ=$ROOT/target/release/examples/fire_jobs_bench
+RQ=$ROOT/target/release/examples/runs_query_bench
+for b in "$FJ" "$RQ"; do
+  [[ -x $b ]] || { echo "stores_bench: not built: $b; run \`cargo build --release --examples\`" >&2; exit 1; }
+done
+
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[[ -x $bin/initdb ]] || { echo "stores_bench: no PostgreSQL server (apt-get install postgresql)" >&2; exit 1; }
+work=$(mktemp -d /tmp/adsched-stores-bench.XXXXXX)
+chmod 755 "$work"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+as_owner() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [[ $(id -u) == 0 ]]; then chown postgres "$work"; fi
+as_owner "$bin/initdb" -D "$work/data" -U postgres --auth=trust >/dev/null
+as_owner "$bin/pg_ctl" -D "$work/data" -o "-p $port -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start >/dev/null
+trap 'as_owner "$bin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+version=$("$bin/postgres" --version)
+db() { # a new empty database, as a URL
+  as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $1" postgres
+  echo "postgres://postgres@127.0.0.1:$port/$1?sslmode=disable"
+}
+field() { sed -n "s/.*RESULT.*$2=\([0-9.]*\).*/\1/p" <<<"$1" | tail -1; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+
+echo "== stores bench: N=$N schedules, RUNS=$RUNS runs; $version on 127.0.0.1:$port"
+echo "-- fire-jobs, sled"
+fj_sled=$("$FJ" "$N" | tee /dev/stderr)
+echo "-- fire-jobs, postgres"
+fj_pg=$("$FJ" "$N" --store "$(db fire_jobs)" | tee /dev/stderr)
+echo "-- runs query, sled"
+rq_sled=$("$RQ" "$RUNS" | tee /dev/stderr)
+echo "-- runs query, postgres"
+rq_pg=$("$RQ" "$RUNS" --store "$(db runs_query)" | tee /dev/stderr)
+
+ready_sled=$(field "$fj_sled" ready_s); ready_pg=$(field "$fj_pg" ready_s)
+fire_sled=$(field "$fj_sled" seconds); fire_pg=$(field "$fj_pg" seconds)
+q_sled=$(field "$rq_sled" big_ms); q_pg=$(field "$rq_pg" big_ms)
+echo
+echo "| figure | sled | PostgreSQL | PostgreSQL / sled |"
+echo "|---|---|---|---|"
+echo "| first start to ready, $N schedules | ${ready_sled} s | ${ready_pg} s | $(ratio "$ready_pg" "$ready_sled")x |"
+echo "| fire $N due no-op jobs, T to all ended | ${fire_sled} s | ${fire_pg} s | $(ratio "$fire_pg" "$fire_sled")x |"
+echo "| latest 50 runs of a schedule with $RUNS | ${q_sled} ms | ${q_pg} ms | $(ratio "$q_pg" "$q_sled")x |"
