@@ -81,6 +81,7 @@ fn hot_reload_sees_edits_atomic_saves_deletes_new_folders_and_broken_files() {
         ready["invalid_files"][0]["file"], "schedules/s.yaml",
         "{ready}"
     );
+    assert_eq!(ready["role"], "leader", "alone on its store: {ready}");
 
     // Fixed again: the error clears.
     std::fs::write(p.path("schedules/s.yaml"), &s).unwrap();
