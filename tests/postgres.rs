@@ -227,3 +227,83 @@ fn a_database_down_at_start_is_reported_and_the_daemon_comes_up_when_it_returns(
         "the daemon log shows the password"
     );
 }
+
+/// SPEC 7: the database lost while a run works. The daemon neither crashes
+/// nor loses the work: `/readyz` says why, and when the database is back
+/// the run's real outcome is written (not `interrupted`), once.
+#[test]
+fn a_database_lost_mid_run_gets_the_runs_outcome_when_it_returns() {
+    let p = Project::new();
+    p.write(
+        "schedules/s.yaml",
+        &schedule("pg-lost", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
+    );
+    p.script(
+        "gen-long.sh",
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\nsleep 4\necho '{{\"ad_run_id\": \"ar-'$$'\", \"images\": [{{\"png_base64\": \"{}\"}}]}}'\n",
+            common::PNG_1X1
+        ),
+    );
+    let port = common::free_port();
+    let server = pg::start_on(port);
+    let url = format!(
+        "postgres://postgres:{}@127.0.0.1:{port}/postgres?sslmode=disable",
+        pg::PASSWORD
+    );
+    let bin = Bin::start(
+        &p,
+        &format!("cmd:{}", p.path("gen-long.sh").display()),
+        &[("ADSCHED_STORE", &url)],
+    );
+    let run_id = trigger(&bin, "pg-lost");
+    wait_for(20, "the run to start", || {
+        bin.get(&format!("/api/v1/runs/{run_id}"))
+            .filter(|r| r["status"] == "running")
+    });
+
+    // The database goes away while the generator works.
+    server.stop();
+    let (_, body) = wait_for(20, "/readyz to say the store is down", || {
+        common::http("GET", bin.port, "/readyz").filter(|(s, _)| *s == 503)
+    });
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["store"]["ok"], false, "{ready}");
+    assert!(!body.contains(pg::PASSWORD), "{body}");
+    // The generator finishes during the outage.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(
+        common::http("GET", bin.port, "/healthz").is_some(),
+        "the daemon died with its database"
+    );
+
+    server.start_again();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let run = loop {
+        match bin.get(&format!("/api/v1/runs/{run_id}")) {
+            Some(r) if r["status"] == "completed" => break r,
+            last if std::time::Instant::now() > deadline => panic!(
+                "the run did not complete once the database returned: {last:?}\n{}",
+                std::fs::read_to_string(p.path("daemon.log")).unwrap_or_default()
+            ),
+            _ => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    assert_eq!(run["ads"].as_array().unwrap().len(), 1, "{run}");
+    assert_eq!(run["templates_used"].as_array().unwrap().len(), 1, "{run}");
+    assert_eq!(
+        pg::query(&url, "SELECT count(*) FROM scheduled_job_runs"),
+        ["1"],
+        "one run, recorded once"
+    );
+    let logs = bin.get(&format!("/api/v1/runs/{run_id}/logs")).unwrap();
+    let text = logs.to_string();
+    assert!(text.contains("run completed"), "{logs}");
+    assert_eq!(bin.term(), Some(0));
+    let log = std::fs::read_to_string(p.path("daemon.log")).unwrap();
+    assert!(log.contains("keeping it until the store is back"), "{log}");
+    assert!(
+        !log.contains(pg::PASSWORD),
+        "the daemon log shows the password"
+    );
+}

@@ -282,6 +282,39 @@ impl Runner {
             .push((run.id.clone(), line));
     }
 
+    /// Writes what a run did, waiting for a store that cannot write (a
+    /// database gone, a full disk) to come back, however long: the work is
+    /// done, and its record must not be lost (SPEC 7). Other errors (the run
+    /// was taken over, say) are returned at once. While this waits the run
+    /// is still this process's, so a recovery leaves it alone.
+    async fn persist<T, F, Fut>(&self, run: &Run, what: &str, write: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut waited = false;
+        loop {
+            match write().await {
+                Ok(v) => {
+                    if waited {
+                        tracing::info!(run_id = %run.id, "{what} recorded: the store is back");
+                    }
+                    return Ok(v);
+                }
+                Err(e @ (StoreError::Io(_) | StoreError::Unavailable(_))) => {
+                    self.store.mark_failed(&e);
+                    if !waited {
+                        tracing::error!(run_id = %run.id, "cannot record {what} ({e}); keeping it until the store is back");
+                        waited = true;
+                    }
+                    // Real time, whatever the run's clock: this paces I/O retries.
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Writes the lines [`Runner::log`] gathered, with one flush. Lines are
     /// kept back until the next point where the run waits or leaves a mark
     /// outside (a generator call, an export, the end), so nobody reads a
@@ -294,11 +327,15 @@ impl Runner {
             return false;
         }
         let n = lines.len();
-        match self.store.append_logs(lines).await {
+        match self.store.append_logs(lines.clone()).await {
             Ok(()) => true,
             Err(e) => {
                 self.store.mark_failed(&e);
-                tracing::error!("cannot write {n} log line(s): {e}");
+                tracing::error!("cannot write {n} log line(s) yet: {e}");
+                // Kept, in order, for the next write: nobody has seen them.
+                let mut unwritten = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+                let later = std::mem::replace(&mut *unwritten, lines);
+                unwritten.extend(later);
                 false
             }
         }
@@ -550,8 +587,7 @@ impl Runner {
                     let bytes = tokio::fs::read(path)
                         .await
                         .map_err(|e| format!("reading the image {path}: {e}"))?;
-                    self.store
-                        .put_image(key, bytes)
+                    self.persist(run, "an image", || self.store.put_image(key, bytes.clone()))
                         .await
                         .map_err(|e| e.to_string())?;
                 }
@@ -563,11 +599,13 @@ impl Runner {
             ads,
             usage,
         };
-        self.store
-            .add_template(&run.id, result)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.store.flush().await.map_err(|e| e.to_string())?;
+        // The ads exist now: their record waits for a store that is down.
+        self.persist(run, "the template's ads", || async {
+            self.store.add_template(&run.id, result.clone()).await?;
+            self.store.flush().await
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         self.log(
             run,
             "info",
@@ -616,7 +654,10 @@ impl Runner {
             let level = if r.status == "sent" { "info" } else { "error" };
             self.log(run, level, &r.log_line());
         }
-        self.store.set_exports(&run.id, results).await?;
+        self.persist(run, "the export results", || {
+            self.store.set_exports(&run.id, results.clone())
+        })
+        .await?;
         Ok(())
     }
 
@@ -634,7 +675,11 @@ impl Runner {
             now,
             default_retries: DEFAULT_RETRIES as u32,
         };
-        let finished = self.store.finish_run(&run.id, end).await?;
+        let finished = self
+            .persist(run, "the run's outcome", || {
+                self.store.finish_run(&run.id, end.clone())
+            })
+            .await?;
         let level = if finished.status == RunStatus::Completed {
             "info"
         } else {

@@ -295,7 +295,7 @@ pub enum Outcome {
 ///
 /// Writes are recorded when the call returns, durable after
 /// [`RecordStore::flush`] (an embedded store batches its disk syncs; a
-/// database's commit is already durable and its flush does nothing).
+/// database commits without waiting for its disk and waits once in its flush).
 #[async_trait]
 pub trait RecordStore: Send + Sync + 'static {
     /// `sled` or `postgres`, as `/readyz` names it.

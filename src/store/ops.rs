@@ -203,6 +203,10 @@ fn add_template<T: Txn>(tx: &T, run_id: &str, result: &TemplateResult) -> Result
         return Err(T::abort("run vanished"));
     };
     still_running::<T>(&r)?;
+    if r.ad_run_ids.contains(&result.ad_run_id) {
+        // Recorded already: a retry after a commit whose answer was lost.
+        return Ok(());
+    }
     r.templates_used.push(result.template.clone());
     r.ad_run_ids.push(result.ad_run_id.clone());
     r.ads.extend(result.ads.iter().cloned());
@@ -224,6 +228,10 @@ fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Erro
     let Some(mut r) = tx.run(run_id)? else {
         return Err(T::abort("run vanished"));
     };
+    if r.status != RunStatus::Running && r.completed_at == Some(end.now) {
+        // Recorded already: a retry after a commit whose answer was lost.
+        return Ok(r);
+    }
     still_running::<T>(&r)?;
     r.completed_at = Some(end.now);
     if end.interrupted {

@@ -20,7 +20,39 @@ pub struct Server {
     port: u16,
     data: PathBuf,
     bin: PathBuf,
+    log: PathBuf,
+    options: String,
     _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Stops the server (fast: sessions are cut, as in an outage), keeping its data.
+    pub fn stop(&self) {
+        let ok = as_owner(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "pg_ctl stop failed");
+    }
+
+    /// Starts the stopped server again, on the same port and data.
+    pub fn start_again(&self) {
+        let ok = as_owner(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&self.log)
+            .arg("-o")
+            .arg(&self.options)
+            .args(["-w", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "pg_ctl start failed on port {}", self.port);
+    }
 }
 
 impl Drop for Server {
@@ -110,16 +142,17 @@ pub fn start_on(port: u16) -> Server {
         String::from_utf8_lossy(&out.stderr)
     );
     let log = dir.path().join("server.log");
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+        dir.path().display()
+    );
     let out = as_owner(bin.join("pg_ctl"))
         .arg("-D")
         .arg(&data)
         .arg("-l")
         .arg(&log)
         .arg("-o")
-        .arg(format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            dir.path().display()
-        ))
+        .arg(&options)
         .args(["-w", "start"])
         .stdout(Stdio::null())
         .output()
@@ -158,6 +191,8 @@ pub fn start_on(port: u16) -> Server {
     Server {
         port,
         data,
+        log,
+        options,
         bin,
         _dir: dir,
     }
