@@ -359,8 +359,16 @@ fn main() {
             shut,
         )
     });
-    let (ready_s, total, completed, other, problems, (started, last_done), (on_time, catchup), shut) =
-        outcome;
+    let (
+        ready_s,
+        total,
+        completed,
+        other,
+        problems,
+        (started, last_done),
+        (on_time, catchup),
+        shut,
+    ) = outcome;
     // The daemon's blocking tasks (watcher, sleeps) need not be waited for.
     rt.shutdown_timeout(Duration::from_secs(1));
     if let Err(e) = shut {

@@ -83,7 +83,11 @@ async fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--store" => url = args.next(),
-            s => n = s.parse().expect("usage: runs_query_bench [RUNS] [--store URL]"),
+            s => {
+                n = s
+                    .parse()
+                    .expect("usage: runs_query_bench [RUNS] [--store URL]")
+            }
         }
     }
     let dir = tempfile::tempdir().unwrap();
