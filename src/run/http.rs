@@ -168,7 +168,7 @@ impl Generator for HttpGenerator {
                 .notify(|f, wait| {
                     log(&format!(
                         "{}; retrying in {:.1}s (attempt {} of {})",
-                        f.message(),
+                        f.error(),
                         wait.as_secs_f64(),
                         attempts.load(Ordering::Relaxed) + 1,
                         self.policy.attempts
