@@ -13,9 +13,9 @@
 //! never two fires for one local time, never two at one instant, never a
 //! silently dropped day.
 //!
-//! Long (about 480 lines of code, the rest tests) because the DST rules,
+//! Long (about 560 lines of code, the rest tests) because the DST rules,
 //! the forms and their plain-English descriptions must agree, and are read
-//! together when one changes.
+//! together when one changes; their error messages are part of that text.
 
 use std::fmt;
 
@@ -221,9 +221,101 @@ fn ordinal(n: u32) -> String {
     format!("{n}{suffix}")
 }
 
+/// Why a time, zone, cron expression or duration was refused. The messages
+/// are what `validate` prints: they say what is allowed, with an example.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    /// Not `HH:MM` on a 24-hour clock.
+    #[error("`{0}` is not a time: use HH:MM on a 24-hour clock, e.g. \"09:00\"")]
+    Time(String),
+    /// Not `YYYY-MM-DDTHH:MM[:SS]`.
+    #[error(
+        "`{0}` is not a local date-time: use YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, \
+         e.g. \"2026-12-24T09:00\" (no offset: the schedule's timezone applies)"
+    )]
+    LocalDateTime(String),
+    /// Not an IANA zone name.
+    #[error("`{0}` is not an IANA time zone name; use a name such as America/Los_Angeles, Europe/London or UTC")]
+    Timezone(String),
+    /// A cron expression without exactly five fields.
+    #[error(
+        "`{expr}` has {count} field{}; a cron expression has 5: minute hour day-of-month month day-of-week, e.g. \"0 9 * * 1\" (Mondays 09:00)",
+        plural_s(*.count)
+    )]
+    CronFieldCount {
+        /// The expression as written.
+        expr: String,
+        /// How many fields it has.
+        count: usize,
+    },
+    /// One of the first four cron fields does not parse.
+    #[error("the {field} field `{value}` of `{expr}` is not valid: allowed are {allowed}, lists (1,15), ranges (1-5) and steps (*/15)")]
+    CronField {
+        /// The expression as written.
+        expr: String,
+        /// `minute`, `hour`, `day-of-month` or `month`.
+        field: &'static str,
+        /// The field's text.
+        value: String,
+        /// The values the field takes.
+        allowed: &'static str,
+    },
+    /// The day-of-week field does not parse.
+    #[error("the day-of-week field `{value}` of `{expr}` is not valid: {why}; allowed are {allowed}, lists (1,3,5), ranges (1-5 = Monday to Friday) and steps (*/2)", allowed = FIELD_RANGES[4])]
+    CronDayOfWeek {
+        /// The expression as written.
+        expr: String,
+        /// The field's text.
+        value: String,
+        /// What is wrong in it.
+        why: DayOfWeekError,
+    },
+    /// saffron refused the expression as a whole.
+    #[error("`{0}` is not a valid cron expression")]
+    Cron(String),
+    /// Not `0` or number-and-unit pairs.
+    #[error(
+        "`{0}` is not a duration: use a number with s, m, h or d, e.g. 30m, 1h, 2h30m, 1d, or 0"
+    )]
+    Duration(String),
+}
+
+/// What is wrong in a crontab(5) day-of-week field; the detail of
+/// [`CalendarError::CronDayOfWeek`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DayOfWeekError {
+    /// The text after `/` is not 1 to 7.
+    #[error("`{0}` is not a step of 1 to 7")]
+    Step(String),
+    /// `a-b` with `a` after `b`.
+    #[error("the range `{0}` runs backwards")]
+    Backwards(String),
+    /// `n/step`: a step on a single day.
+    #[error("a step needs a range or `*`, not `{0}`")]
+    StepWithoutRange(String),
+    /// A number above 7.
+    #[error("`{0}` is out of range 0-7")]
+    OutOfRange(String),
+    /// Nothing between two commas (or around a `-`).
+    #[error("an item is empty")]
+    EmptyItem,
+    /// Neither a number nor a day name.
+    #[error("`{0}` is not a weekday number or name")]
+    NotWeekday(String),
+}
+
+/// The plural ending for `n` things.
+fn plural_s(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// Parses `HH:MM` (24 h).
-pub fn parse_time(s: &str) -> Result<NaiveTime, String> {
-    let bad = || format!("`{s}` is not a time: use HH:MM on a 24-hour clock, e.g. \"09:00\"");
+pub fn parse_time(s: &str) -> Result<NaiveTime, CalendarError> {
+    let bad = || CalendarError::Time(s.to_string());
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     if h.len() != 2 || m.len() != 2 {
         return Err(bad());
@@ -234,23 +326,17 @@ pub fn parse_time(s: &str) -> Result<NaiveTime, String> {
 }
 
 /// Parses a local date-time `YYYY-MM-DDTHH:MM[:SS]`.
-pub fn parse_local_datetime(s: &str) -> Result<NaiveDateTime, String> {
+pub fn parse_local_datetime(s: &str) -> Result<NaiveDateTime, CalendarError> {
     ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .ok_or_else(|| {
-            format!(
-                "`{s}` is not a local date-time: use YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, \
-                 e.g. \"2026-12-24T09:00\" (no offset: the schedule's timezone applies)"
-            )
-        })
+        .ok_or_else(|| CalendarError::LocalDateTime(s.to_string()))
 }
 
 /// Parses an IANA zone name.
-pub fn parse_timezone(s: &str) -> Result<Tz, String> {
-    s.parse::<Tz>().map_err(|_| {
-        format!("`{s}` is not an IANA time zone name; use a name such as America/Los_Angeles, Europe/London or UTC")
-    })
+pub fn parse_timezone(s: &str) -> Result<Tz, CalendarError> {
+    s.parse::<Tz>()
+        .map_err(|_| CalendarError::Timezone(s.to_string()))
 }
 
 /// A crontab(5) expression compiled for saffron.
@@ -288,31 +374,31 @@ const FIELD_RANGES: [&str; 5] = [
 
 impl CronSpec {
     /// Parses a 5-field crontab(5) expression.
-    pub fn parse(expr: &str) -> Result<CronSpec, String> {
+    pub fn parse(expr: &str) -> Result<CronSpec, CalendarError> {
         let fields: Vec<&str> = expr.split_whitespace().collect();
         if fields.len() != 5 {
-            return Err(format!(
-                "`{expr}` has {} field{}; a cron expression has 5: minute hour day-of-month month day-of-week, e.g. \"0 9 * * 1\" (Mondays 09:00)",
-                fields.len(),
-                if fields.len() == 1 { "" } else { "s" }
-            ));
+            return Err(CalendarError::CronFieldCount {
+                expr: expr.to_string(),
+                count: fields.len(),
+            });
         }
         // Check field by field so the message can name the culprit.
         for i in 0..4 {
             let mut probe = ["*"; 5];
             probe[i] = fields[i];
             if probe.join(" ").parse::<saffron::Cron>().is_err() {
-                return Err(format!(
-                    "the {} field `{}` of `{expr}` is not valid: allowed are {}, lists (1,15), ranges (1-5) and steps (*/15)",
-                    FIELD_NAMES[i], fields[i], FIELD_RANGES[i]
-                ));
+                return Err(CalendarError::CronField {
+                    expr: expr.to_string(),
+                    field: FIELD_NAMES[i],
+                    value: fields[i].to_string(),
+                    allowed: FIELD_RANGES[i],
+                });
             }
         }
-        let days = parse_dow(fields[4]).map_err(|why| {
-            format!(
-                "the day-of-week field `{}` of `{expr}` is not valid: {why}; allowed are {}, lists (1,3,5), ranges (1-5 = Monday to Friday) and steps (*/2)",
-                fields[4], FIELD_RANGES[4]
-            )
+        let days = parse_dow(fields[4]).map_err(|why| CalendarError::CronDayOfWeek {
+            expr: expr.to_string(),
+            value: fields[4].to_string(),
+            why,
         })?;
         let dom_star = fields[2].starts_with('*');
         let dow_star = fields[4].starts_with('*');
@@ -340,7 +426,7 @@ impl CronSpec {
         };
         let cron: saffron::Cron = saffron_expr
             .parse()
-            .map_err(|_| format!("`{expr}` is not a valid cron expression"))?;
+            .map_err(|_| CalendarError::Cron(expr.to_string()))?;
         let description = full
             .parse::<saffron::parse::CronExpr>()
             .map(|e| {
@@ -385,7 +471,7 @@ impl CronSpec {
 }
 
 /// Parses a crontab(5) day-of-week field into a bit set (bit 0 = Sunday).
-fn parse_dow(field: &str) -> Result<u8, String> {
+fn parse_dow(field: &str) -> Result<u8, DayOfWeekError> {
     let mut days = 0u8;
     for item in field.split(',') {
         let (range, step) = match item.split_once('/') {
@@ -394,7 +480,7 @@ fn parse_dow(field: &str) -> Result<u8, String> {
                     .parse()
                     .ok()
                     .filter(|s| (1..=7).contains(s))
-                    .ok_or_else(|| format!("`{s}` is not a step of 1 to 7"))?;
+                    .ok_or_else(|| DayOfWeekError::Step(s.to_string()))?;
                 (r, step)
             }
             None => (item, 1),
@@ -404,13 +490,13 @@ fn parse_dow(field: &str) -> Result<u8, String> {
         } else if let Some((a, b)) = range.split_once('-') {
             let (a, b) = (dow_value(a)?, dow_value(b)?);
             if a > b {
-                return Err(format!("the range `{range}` runs backwards"));
+                return Err(DayOfWeekError::Backwards(range.to_string()));
             }
             (a, b)
         } else {
             let v = dow_value(range)?;
             if step != 1 {
-                return Err(format!("a step needs a range or `*`, not `{item}`"));
+                return Err(DayOfWeekError::StepWithoutRange(item.to_string()));
             }
             (v, v)
         };
@@ -421,12 +507,12 @@ fn parse_dow(field: &str) -> Result<u8, String> {
     Ok(days)
 }
 
-fn dow_value(s: &str) -> Result<u32, String> {
+fn dow_value(s: &str) -> Result<u32, DayOfWeekError> {
     if let Ok(n) = s.parse::<u32>() {
         return if n <= 7 {
             Ok(n)
         } else {
-            Err(format!("`{s}` is out of range 0-7"))
+            Err(DayOfWeekError::OutOfRange(s.to_string()))
         };
     }
     DOW_NAMES
@@ -435,9 +521,9 @@ fn dow_value(s: &str) -> Result<u32, String> {
         .map(|i| i as u32)
         .ok_or_else(|| {
             if s.is_empty() {
-                "an item is empty".to_string()
+                DayOfWeekError::EmptyItem
             } else {
-                format!("`{s}` is not a weekday number or name")
+                DayOfWeekError::NotWeekday(s.to_string())
             }
         })
 }
@@ -447,10 +533,8 @@ fn dow_value(s: &str) -> Result<u32, String> {
 /// docs/file-format.md documents. Hand-written rather than `humantime`,
 /// which also accepts `1h 30m`, `1 hour`, `30min`, `1w` and `10ms`:
 /// `validate` would start taking files that older builds reject.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("`{s}` is not a duration: use a number with s, m, h or d, e.g. 30m, 1h, 2h30m, 1d, or 0")
-    };
+pub fn parse_duration(s: &str) -> Result<Duration, CalendarError> {
+    let bad = || CalendarError::Duration(s.to_string());
     if s == "0" {
         return Ok(Duration::zero());
     }
@@ -653,14 +737,11 @@ mod tests {
 
     #[test]
     fn cron_errors_name_the_field() {
-        assert!(CronSpec::parse("0 25 * * *").unwrap_err().contains("hour"));
-        assert!(CronSpec::parse("0 9 * * 8")
-            .unwrap_err()
-            .contains("day-of-week"));
-        assert!(CronSpec::parse("0 9 * *").unwrap_err().contains("4 fields"));
-        assert!(CronSpec::parse("61 * * * *")
-            .unwrap_err()
-            .contains("minute"));
+        let err = |expr: &str| CronSpec::parse(expr).unwrap_err().to_string();
+        assert!(err("0 25 * * *").contains("hour"));
+        assert!(err("0 9 * * 8").contains("day-of-week"));
+        assert!(err("0 9 * *").contains("4 fields"));
+        assert!(err("61 * * * *").contains("minute"));
         assert!(!CronSpec::parse("0 0 31 2 *").unwrap().can_match());
     }
 
@@ -679,7 +760,7 @@ mod tests {
             assert!(parse_duration(s).is_err(), "`{s}` was accepted");
         }
         assert_eq!(
-            parse_duration("30min").unwrap_err(),
+            parse_duration("30min").unwrap_err().to_string(),
             "`30min` is not a duration: use a number with s, m, h or d, e.g. 30m, 1h, 2h30m, 1d, or 0"
         );
     }
@@ -689,6 +770,29 @@ mod tests {
         assert!(parse_time("09:00").is_ok());
         for bad in ["9:00", "24:00", "09:60", "0900", "09:00:00", ""] {
             assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_are_those_validate_printed_before_the_error_type() {
+        let cases: [(Result<(), CalendarError>, &str); 14] = [
+            (parse_time("9:00").map(drop), "`9:00` is not a time: use HH:MM on a 24-hour clock, e.g. \"09:00\""),
+            (parse_local_datetime("2026-12-24").map(drop), "`2026-12-24` is not a local date-time: use YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS, e.g. \"2026-12-24T09:00\" (no offset: the schedule's timezone applies)"),
+            (parse_timezone("Mars/Base").map(drop), "`Mars/Base` is not an IANA time zone name; use a name such as America/Los_Angeles, Europe/London or UTC"),
+            (CronSpec::parse("0").map(drop), "`0` has 1 field; a cron expression has 5: minute hour day-of-month month day-of-week, e.g. \"0 9 * * 1\" (Mondays 09:00)"),
+            (CronSpec::parse("0 9 * *").map(drop), "`0 9 * *` has 4 fields; a cron expression has 5: minute hour day-of-month month day-of-week, e.g. \"0 9 * * 1\" (Mondays 09:00)"),
+            (CronSpec::parse("0 9 * 13 *").map(drop), "the month field `13` of `0 9 * 13 *` is not valid: allowed are 1-12 or JAN-DEC, lists (1,15), ranges (1-5) and steps (*/15)"),
+            (CronSpec::parse("0 9 * * */9").map(drop), "the day-of-week field `*/9` of `0 9 * * */9` is not valid: `9` is not a step of 1 to 7; allowed are 0-7 (0 and 7 = Sunday) or SUN-SAT, lists (1,3,5), ranges (1-5 = Monday to Friday) and steps (*/2)"),
+            (CronSpec::parse("0 9 * * 5-1").map(drop), "the day-of-week field `5-1` of `0 9 * * 5-1` is not valid: the range `5-1` runs backwards; allowed are 0-7 (0 and 7 = Sunday) or SUN-SAT, lists (1,3,5), ranges (1-5 = Monday to Friday) and steps (*/2)"),
+            (CronSpec::parse("0 9 * * 1/2").map(drop), "the day-of-week field `1/2` of `0 9 * * 1/2` is not valid: a step needs a range or `*`, not `1/2`; allowed are 0-7 (0 and 7 = Sunday) or SUN-SAT, lists (1,3,5), ranges (1-5 = Monday to Friday) and steps (*/2)"),
+            (CronSpec::parse("0 9 * * 8").map(drop), "the day-of-week field `8` of `0 9 * * 8` is not valid: `8` is out of range 0-7; allowed are 0-7 (0 and 7 = Sunday) or SUN-SAT, lists (1,3,5), ranges (1-5 = Monday to Friday) and steps (*/2)"),
+            (CronSpec::parse("0 9 * * 1,").map(drop), "the day-of-week field `1,` of `0 9 * * 1,` is not valid: an item is empty; allowed are 0-7 (0 and 7 = Sunday) or SUN-SAT, lists (1,3,5), ranges (1-5 = Monday to Friday) and steps (*/2)"),
+            (CronSpec::parse("0 9 * * FUN").map(drop), "the day-of-week field `FUN` of `0 9 * * FUN` is not valid: `FUN` is not a weekday number or name; allowed are 0-7 (0 and 7 = Sunday) or SUN-SAT, lists (1,3,5), ranges (1-5 = Monday to Friday) and steps (*/2)"),
+            (Err(CalendarError::Cron("0 9 * * *".into())), "`0 9 * * *` is not a valid cron expression"),
+            (parse_duration("1w").map(drop), "`1w` is not a duration: use a number with s, m, h or d, e.g. 30m, 1h, 2h30m, 1d, or 0"),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got.unwrap_err().to_string(), want);
         }
     }
 }

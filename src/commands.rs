@@ -421,14 +421,14 @@ pub fn send_email(to: &[String], subject: &str, text: Option<&str>, files: &[Pat
     use crate::export::email;
     let settings = Settings::from_env();
     let result = (|| -> Result<String, String> {
-        email::check_allowed(&settings, to)?;
+        email::check_allowed(&settings, to).map_err(|e| e.to_string())?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
         // The SMTP pool spawns its tasks when built: inside the runtime.
         let _guard = rt.enter();
-        let mailer = email::Mailer::new(&settings)?;
+        let mailer = email::Mailer::new(&settings).map_err(|e| e.to_string())?;
         let attachments = read_files(files)?
             .into_iter()
             .map(|(name, bytes, ct)| email::File {
@@ -442,7 +442,7 @@ pub fn send_email(to: &[String], subject: &str, text: Option<&str>, files: &[Pat
         let n = attachments.len();
         let (r, attempts) =
             rt.block_on(mailer.send(to, subject, &html, body, Vec::new(), attachments));
-        r.map(|()| {
+        r.map_err(|e| e.to_string()).map(|()| {
             format!(
                 "sent to {} with {n} attachment(s) after {attempts} attempt(s)",
                 to.join(", ")
@@ -457,8 +457,8 @@ pub fn send_slack(channel: &str, text: Option<&str>, files: &[PathBuf]) -> u8 {
     use crate::export::slack;
     let settings = Settings::from_env();
     let result = (|| -> Result<String, String> {
-        slack::check_allowed(&settings, channel)?;
-        let client = slack::SlackClient::new(&settings)?;
+        slack::check_allowed(&settings, channel).map_err(|e| e.to_string())?;
+        let client = slack::SlackClient::new(&settings).map_err(|e| e.to_string())?;
         let files: Vec<(String, Vec<u8>)> = read_files(files)?
             .into_iter()
             .map(|(n, b, _)| (n, b))
@@ -472,7 +472,8 @@ pub fn send_slack(channel: &str, text: Option<&str>, files: &[PathBuf]) -> u8 {
             .map_err(|e| e.to_string())?;
         let n = files.len();
         let (r, attempts) = rt.block_on(client.post(channel, &files, &blocks, &text));
-        r.map(|()| format!("posted to {channel} with {n} file(s) after {attempts} attempt(s)"))
+        r.map_err(|e| e.to_string())
+            .map(|()| format!("posted to {channel} with {n} file(s) after {attempts} attempt(s)"))
     })();
     report_send(result)
 }

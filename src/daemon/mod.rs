@@ -230,14 +230,18 @@ async fn log_line(store: &Store, run_id: &str, now: DateTime<Utc>, level: &str, 
 /// Builds the generator named by `--generator`.
 pub fn generator(spec: &str) -> Result<Arc<dyn Generator>, String> {
     if let Some(cmd) = spec.strip_prefix("cmd:") {
-        return Ok(Arc::new(CmdGenerator::new(cmd, DEFAULT_TIMEOUT)?));
+        let g = CmdGenerator::new(cmd, DEFAULT_TIMEOUT).map_err(|e| e.to_string())?;
+        return Ok(Arc::new(g));
     }
     if spec.starts_with("http://") || spec.starts_with("https://") {
-        return Ok(Arc::new(crate::run::http::HttpGenerator::new(
-            spec,
-            DEFAULT_TIMEOUT,
-            crate::run::http::RetryPolicy::default(),
-        )?));
+        return Ok(Arc::new(
+            crate::run::http::HttpGenerator::new(
+                spec,
+                DEFAULT_TIMEOUT,
+                crate::run::http::RetryPolicy::default(),
+            )
+            .map_err(|e| e.to_string())?,
+        ));
     }
     if spec == "local" {
         return Ok(Arc::new(crate::run::local::LocalGenerator));

@@ -8,11 +8,13 @@
 use std::io::Cursor;
 use std::str::FromStr;
 
+use lettre::address::AddressError;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{no_newlines, refused, with_retries, Failure, Summary};
+use super::{refused, with_retries, Failure, Summary};
 use crate::dashboard::esc;
 use crate::records::ExportResult;
 use crate::settings::Settings;
@@ -23,6 +25,66 @@ const MAX_ATTACHED_BYTES: usize = 14 * 1024 * 1024;
 
 /// Width of the inline thumbnails.
 const THUMB_WIDTH: u32 = 240;
+
+/// Why an email was not built or not sent. The messages hold the
+/// underlying error's text, so it is not also a `source`: a report walking
+/// the chain would print it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    /// No SMTP URL in the settings.
+    #[error("ADSCHED_SMTP_URL is not set (e.g. smtps://user:pass@smtp.example.com)")]
+    NoSmtpUrl,
+    /// The SMTP URL does not parse; lettre's error is left out, as it may
+    /// quote the URL, password included.
+    #[error("ADSCHED_SMTP_URL is not a valid smtp:// or smtps:// URL")]
+    BadSmtpUrl,
+    /// No sender in the settings.
+    #[error("ADSCHED_EMAIL_FROM is not set (e.g. adsched@acme.example)")]
+    NoFrom,
+    /// The sender does not parse.
+    #[error("ADSCHED_EMAIL_FROM is not an address: {0}")]
+    BadFrom(AddressError),
+    /// A recipient does not parse.
+    #[error("`{address}` is not an address: {error}")]
+    BadAddress {
+        /// The recipient as given.
+        address: String,
+        /// lettre's error.
+        error: AddressError,
+    },
+    /// A recipient's domain is not in the allow-list.
+    #[error("recipient domain {domain} is not in ADSCHED_EMAIL_ALLOW ({})", .allow.join(", "))]
+    NotAllowed {
+        /// The domain, lower case.
+        domain: String,
+        /// `ADSCHED_EMAIL_ALLOW`.
+        allow: Vec<String>,
+    },
+    /// Nobody to send to.
+    #[error("no recipients")]
+    NoRecipients,
+    /// CR or LF in text that goes into a header.
+    #[error("{0} contains a line break, which is not allowed")]
+    LineBreak(&'static str),
+    /// lettre refused to assemble the message.
+    #[error("cannot build the message: {0}")]
+    Build(lettre::error::Error),
+    /// The server answered with a permanent (5xx) error.
+    #[error("the mail server refused the message: {0}")]
+    Refused(smtp::Error),
+    /// No answer, or a transient (4xx) error.
+    #[error("sending failed: {0}")]
+    Send(smtp::Error),
+}
+
+/// Refuses text with CR or LF where it would end up in a header; `field`
+/// names it in the error (`the subject`).
+pub fn no_newlines(field: &'static str, value: &str) -> Result<(), EmailError> {
+    if value.contains(['\r', '\n']) {
+        return Err(EmailError::LineBreak(field));
+    }
+    Ok(())
+}
 
 /// A file to attach.
 pub struct File {
@@ -42,21 +104,17 @@ pub struct Mailer {
 
 impl Mailer {
     /// The mailer of `ADSCHED_SMTP_URL` and `ADSCHED_EMAIL_FROM`.
-    pub fn new(settings: &Settings) -> Result<Mailer, String> {
+    pub fn new(settings: &Settings) -> Result<Mailer, EmailError> {
         let url = settings
             .smtp_url
             .as_ref()
             .map(|u| u.expose().to_string())
-            .ok_or("ADSCHED_SMTP_URL is not set (e.g. smtps://user:pass@smtp.example.com)")?;
-        let from = settings
-            .email_from
-            .clone()
-            .ok_or("ADSCHED_EMAIL_FROM is not set (e.g. adsched@acme.example)")?;
-        let from = Mailbox::from_str(&from)
-            .map_err(|e| format!("ADSCHED_EMAIL_FROM is not an address: {e}"))?;
+            .ok_or(EmailError::NoSmtpUrl)?;
+        let from = settings.email_from.clone().ok_or(EmailError::NoFrom)?;
+        let from = Mailbox::from_str(&from).map_err(EmailError::BadFrom)?;
         // The URL holds the password: its parse error must not echo it.
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
-            .map_err(|_| "ADSCHED_SMTP_URL is not a valid smtp:// or smtps:// URL".to_string())?
+            .map_err(|_| EmailError::BadSmtpUrl)?
             .timeout(Some(std::time::Duration::from_secs(60)))
             .build();
         Ok(Mailer { transport, from })
@@ -71,7 +129,7 @@ impl Mailer {
         text: &str,
         inline: Vec<(String, File)>,
         attachments: Vec<File>,
-    ) -> (Result<(), String>, u32) {
+    ) -> (Result<(), EmailError>, u32) {
         let message = match build(&self.from, to, subject, html, text, inline, attachments) {
             Ok(m) => m,
             Err(e) => return (Err(e), 0),
@@ -81,10 +139,8 @@ impl Mailer {
             async move {
                 match self.transport.send(message).await {
                     Ok(_) => Ok(()),
-                    Err(e) if e.is_permanent() => Err(Failure::Permanent(format!(
-                        "the mail server refused the message: {e}"
-                    ))),
-                    Err(e) => Err(Failure::Transient(format!("sending failed: {e}"), None)),
+                    Err(e) if e.is_permanent() => Err(Failure::Permanent(EmailError::Refused(e))),
+                    Err(e) => Err(Failure::Transient(EmailError::Send(e), None)),
                 }
             }
         })
@@ -93,21 +149,28 @@ impl Mailer {
 }
 
 /// Checks recipients against `ADSCHED_EMAIL_ALLOW` (domains).
-pub fn check_allowed(settings: &Settings, to: &[String]) -> Result<(), String> {
+pub fn check_allowed(settings: &Settings, to: &[String]) -> Result<(), EmailError> {
     let Some(allow) = &settings.email_allow else {
         return Ok(());
     };
     for addr in to {
-        let a = Address::from_str(addr).map_err(|e| format!("`{addr}` is not an address: {e}"))?;
+        let a = Address::from_str(addr).map_err(|error| bad_address(addr, error))?;
         let domain = a.domain().to_ascii_lowercase();
         if !allow.contains(&domain) {
-            return Err(format!(
-                "recipient domain {domain} is not in ADSCHED_EMAIL_ALLOW ({})",
-                allow.join(", ")
-            ));
+            return Err(EmailError::NotAllowed {
+                domain,
+                allow: allow.clone(),
+            });
         }
     }
     Ok(())
+}
+
+fn bad_address(address: &str, error: AddressError) -> EmailError {
+    EmailError::BadAddress {
+        address: address.to_string(),
+        error,
+    }
 }
 
 fn build(
@@ -118,15 +181,15 @@ fn build(
     text: &str,
     inline: Vec<(String, File)>,
     attachments: Vec<File>,
-) -> Result<Message, String> {
+) -> Result<Message, EmailError> {
     no_newlines("the subject", subject)?;
     if to.is_empty() {
-        return Err("no recipients".into());
+        return Err(EmailError::NoRecipients);
     }
     let mut b = Message::builder().from(from.clone()).subject(subject);
     for t in to {
         no_newlines("a recipient", t)?;
-        b = b.to(Mailbox::from_str(t).map_err(|e| format!("`{t}` is not an address: {e}"))?);
+        b = b.to(Mailbox::from_str(t).map_err(|error| bad_address(t, error))?);
     }
     let ct = |s: &str| {
         ContentType::parse(s)
@@ -145,8 +208,7 @@ fn build(
         no_newlines("an attachment name", &f.name)?;
         mixed = mixed.singlepart(Attachment::new(f.name).body(f.bytes, ct(&f.content_type)));
     }
-    b.multipart(mixed)
-        .map_err(|e| format!("cannot build the message: {e}"))
+    b.multipart(mixed).map_err(EmailError::Build)
 }
 
 fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
@@ -281,7 +343,7 @@ pub fn compose(summary: &Summary) -> (String, String, Vec<(String, File)>, Vec<F
 /// Emails a run's ads to `to`.
 pub async fn send_run(settings: &Settings, to: &[String], summary: &Summary) -> ExportResult {
     if let Err(e) = check_allowed(settings, to) {
-        return refused("email", e);
+        return refused("email", e.to_string());
     }
     let mailer = match Mailer::new(settings) {
         Ok(m) => m,
@@ -290,7 +352,7 @@ pub async fn send_run(settings: &Settings, to: &[String], summary: &Summary) -> 
                 destination: "email".into(),
                 status: "failed".into(),
                 attempts: 0,
-                detail: e,
+                detail: e.to_string(),
             }
         }
     };
@@ -314,7 +376,7 @@ pub async fn send_run(settings: &Settings, to: &[String], summary: &Summary) -> 
             destination: "email".into(),
             status: "failed".into(),
             attempts,
-            detail: e,
+            detail: e.to_string(),
         },
     }
 }

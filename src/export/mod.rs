@@ -101,16 +101,6 @@ impl Summary {
     }
 }
 
-/// Refuses text with CR or LF where it would end up in a header.
-pub fn no_newlines(field: &str, value: &str) -> Result<(), String> {
-    if value.contains(['\r', '\n']) {
-        return Err(format!(
-            "{field} contains a line break, which is not allowed"
-        ));
-    }
-    Ok(())
-}
-
 /// Exports a finished run to every destination of its schedule.
 pub async fn export_run(
     settings: &crate::settings::Settings,
@@ -143,16 +133,16 @@ pub fn refused(destination: &str, detail: impl Into<String>) -> ExportResult {
     }
 }
 
-/// Whether an error is worth another attempt.
+/// An attempt's error `E`, with whether another attempt is worth making.
 #[derive(Debug)]
-pub enum Failure {
+pub enum Failure<E> {
     /// Try again (after this long, if the server said).
-    Transient(String, Option<Duration>),
+    Transient(E, Option<Duration>),
     /// Do not.
-    Permanent(String),
+    Permanent(E),
 }
 
-impl Failure {
+impl<E> Failure<E> {
     /// Whether another attempt may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Failure::Transient(..))
@@ -167,9 +157,16 @@ impl Failure {
     }
 
     /// What went wrong.
-    pub fn message(&self) -> &str {
+    pub fn error(&self) -> &E {
         match self {
-            Failure::Transient(m, _) | Failure::Permanent(m) => m,
+            Failure::Transient(e, _) | Failure::Permanent(e) => e,
+        }
+    }
+
+    /// What went wrong, the classification dropped.
+    pub fn into_error(self) -> E {
+        match self {
+            Failure::Transient(e, _) | Failure::Permanent(e) => e,
         }
     }
 }
@@ -190,16 +187,17 @@ fn export_backoff() -> backon::ExponentialBuilder {
 
 /// The wait before the next attempt: the server's `Retry-After` in place of
 /// the backoff's `next`, capped; `None` (no attempts left) stays `None`.
-fn export_wait(f: &Failure, next: Option<Duration>) -> Option<Duration> {
+fn export_wait<E>(f: &Failure<E>, next: Option<Duration>) -> Option<Duration> {
     next.map(|d| f.retry_after().unwrap_or(d).min(EXPORT_MAX_WAIT))
 }
 
 /// Runs `f` up to [`EXPORT_ATTEMPTS`] times while it fails transiently.
-/// Returns the result and the attempts made.
-pub async fn with_retries<T, F, Fut>(mut f: F) -> (Result<T, String>, u32)
+/// Returns the result (the last error when every attempt failed) and the
+/// attempts made.
+pub async fn with_retries<T, E, F, Fut>(mut f: F) -> (Result<T, E>, u32)
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Failure>>,
+    Fut: std::future::Future<Output = Result<T, Failure<E>>>,
 {
     use backon::Retryable;
     let mut attempts = 0;
@@ -211,12 +209,7 @@ where
     .when(Failure::is_transient)
     .adjust(export_wait)
     .await;
-    (
-        result.map_err(|e| match e {
-            Failure::Transient(m, _) | Failure::Permanent(m) => m,
-        }),
-        attempts,
-    )
+    (result.map_err(Failure::into_error), attempts)
 }
 
 #[cfg(test)]
@@ -227,16 +220,16 @@ mod tests {
     #[test]
     fn exports_wait_2_then_4_seconds_or_retry_after_capped() {
         let mut b = export_backoff().build();
-        let t = Failure::Transient("x".into(), None);
+        let t = Failure::Transient("x", None);
         assert_eq!(export_wait(&t, b.next()), Some(Duration::from_secs(2)));
         assert_eq!(export_wait(&t, b.next()), Some(Duration::from_secs(4)));
         assert_eq!(export_wait(&t, b.next()), None, "three attempts in all");
-        let slow = Failure::Transient("429".into(), Some(Duration::from_secs(1)));
+        let slow = Failure::Transient("429", Some(Duration::from_secs(1)));
         assert_eq!(
             export_wait(&slow, Some(Duration::from_secs(4))),
             Some(Duration::from_secs(1))
         );
-        let slower = Failure::Transient("429".into(), Some(Duration::from_secs(900)));
+        let slower = Failure::Transient("429", Some(Duration::from_secs(900)));
         assert_eq!(
             export_wait(&slower, Some(Duration::from_secs(2))),
             Some(EXPORT_MAX_WAIT)
@@ -251,18 +244,18 @@ mod tests {
             let c = calls;
             async move {
                 if c == 1 {
-                    Err(Failure::Transient("busy".into(), Some(Duration::ZERO)))
+                    Err(Failure::Transient("busy", Some(Duration::ZERO)))
                 } else {
-                    Err::<(), _>(Failure::Permanent("no".into()))
+                    Err::<(), _>(Failure::Permanent("no"))
                 }
             }
         })
         .await;
-        assert_eq!((r.unwrap_err().as_str(), n), ("no", 2));
+        assert_eq!((r.unwrap_err(), n), ("no", 2));
         let (r, n) = with_retries(|| async {
-            Err::<(), _>(Failure::Transient("down".into(), Some(Duration::ZERO)))
+            Err::<(), _>(Failure::Transient("down", Some(Duration::ZERO)))
         })
         .await;
-        assert_eq!((r.unwrap_err().as_str(), n), ("down", EXPORT_ATTEMPTS));
+        assert_eq!((r.unwrap_err(), n), ("down", EXPORT_ATTEMPTS));
     }
 }

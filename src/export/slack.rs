@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use super::{refused, with_retries, Failure, Summary};
@@ -28,6 +29,121 @@ pub fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Why a Slack post failed. `what` names the step (`uploading a.png`,
+/// `chat.postMessage`). The messages hold the underlying error's text, so
+/// it is not also a `source`: a report walking the chain would print it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    /// reqwest could not set up its client (TLS roots).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(reqwest::Error),
+    /// No bot token in the settings.
+    #[error("ADSCHED_SLACK_TOKEN is not set (a bot token with files:write and chat:write)")]
+    NoToken,
+    /// The channel is not in the allow-list.
+    #[error("channel {channel} is not in ADSCHED_SLACK_ALLOW ({})", .allow.join(", "))]
+    NotAllowed {
+        /// The channel asked for.
+        channel: String,
+        /// `ADSCHED_SLACK_ALLOW`.
+        allow: Vec<String>,
+    },
+    /// No connection, or it broke.
+    #[error("{what}: cannot reach Slack: {error}")]
+    Unreachable {
+        /// The step.
+        what: String,
+        /// reqwest's error.
+        error: reqwest::Error,
+    },
+    /// HTTP 429.
+    #[error("{what}: rate limited by Slack (429)")]
+    RateLimited {
+        /// The step.
+        what: String,
+    },
+    /// HTTP 5xx.
+    #[error("{what}: Slack answered {status}")]
+    ServerError {
+        /// The step.
+        what: String,
+        /// The status.
+        status: StatusCode,
+    },
+    /// Another HTTP status that is not a success.
+    #[error("{what}: Slack answered {status}: {body}")]
+    Refused {
+        /// The step.
+        what: String,
+        /// The status.
+        status: StatusCode,
+        /// The start of the body.
+        body: String,
+    },
+    /// A success status whose body is not JSON.
+    #[error("{what}: Slack's answer is not JSON: {error}")]
+    NotJson {
+        /// The step.
+        what: String,
+        /// reqwest's error.
+        error: reqwest::Error,
+    },
+    /// `{"ok": false, "error": code}`, with a hint for the codes a setup mistake gives.
+    #[error("{what}: Slack error {code}{}", api_hint(.code))]
+    Api {
+        /// The step.
+        what: String,
+        /// Slack's error code.
+        code: String,
+    },
+    /// `files.getUploadURLExternal` answered without a field it must have.
+    #[error("{what}: no {field}")]
+    MissingField {
+        /// The step.
+        what: String,
+        /// `upload_url` or `file_id`.
+        field: &'static str,
+    },
+    /// No connection to the webhook; the error is without its URL (the secret).
+    #[error("cannot reach the webhook: {0}")]
+    WebhookUnreachable(reqwest::Error),
+    /// The webhook answered 429.
+    #[error("webhook rate limited (429)")]
+    WebhookRateLimited,
+    /// The webhook answered another status that is not a success.
+    #[error("webhook answered {status}: {body}")]
+    WebhookStatus {
+        /// The status.
+        status: StatusCode,
+        /// The start of the body.
+        body: String,
+    },
+    /// The variable `webhook_env` names is not set.
+    #[error("the webhook variable {0} is not set in the daemon's environment")]
+    WebhookUnset(String),
+    /// An image file of the run cannot be read.
+    #[error("reading {}: {error}", .path.display())]
+    ReadImage {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+}
+
+/// What to do about a Web API error code, after the code.
+fn api_hint(code: &str) -> &'static str {
+    match code {
+        "not_in_channel" => " (invite the bot to the channel)",
+        "channel_not_found" => {
+            " (use a channel ID such as C0123ABCD, and check the bot can see it)"
+        }
+        "invalid_auth" | "not_authed" => " (check ADSCHED_SLACK_TOKEN)",
+        "missing_scope" => " (the bot needs the files:write and chat:write scopes)",
+        _ => "",
+    }
+}
+
 /// A Web API client.
 pub struct SlackClient {
     http: reqwest::Client,
@@ -35,83 +151,89 @@ pub struct SlackClient {
     token: String,
 }
 
-fn client() -> Result<reqwest::Client, String> {
+fn client() -> Result<reqwest::Client, SlackError> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .connect_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        .map_err(SlackError::Client)
 }
 
 /// Classifies an HTTP answer: 429 and 5xx are transient.
 async fn check(
     resp: Result<reqwest::Response, reqwest::Error>,
     what: &str,
-) -> Result<reqwest::Response, Failure> {
-    let resp =
-        resp.map_err(|e| Failure::Transient(format!("{what}: cannot reach Slack: {e}"), None))?;
+) -> Result<reqwest::Response, Failure<SlackError>> {
+    let what = what.to_string();
+    let resp = match resp {
+        Ok(r) => r,
+        Err(error) => {
+            return Err(Failure::Transient(
+                SlackError::Unreachable { what, error },
+                None,
+            ))
+        }
+    };
     let status = resp.status();
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+    if status == StatusCode::TOO_MANY_REQUESTS {
         return Err(Failure::Transient(
-            format!("{what}: rate limited by Slack (429)"),
+            SlackError::RateLimited { what },
             retry_after(&resp),
         ));
     }
     if status.is_server_error() {
         return Err(Failure::Transient(
-            format!("{what}: Slack answered {status}"),
+            SlackError::ServerError { what, status },
             None,
         ));
     }
     if !status.is_success() {
         let body = body_start(resp).await;
-        return Err(Failure::Permanent(format!(
-            "{what}: Slack answered {status}: {body}"
-        )));
+        return Err(Failure::Permanent(SlackError::Refused {
+            what,
+            status,
+            body,
+        }));
     }
     Ok(resp)
 }
 
 /// Reads a Web API answer, turning `ok: false` into its error code.
-async fn ok_json(resp: reqwest::Response, what: &str) -> Result<Value, Failure> {
-    let v: Value = resp.json().await.map_err(|e| {
-        Failure::Transient(format!("{what}: Slack's answer is not JSON: {e}"), None)
-    })?;
-    if v["ok"] == true {
-        Ok(v)
-    } else {
-        let code = v["error"].as_str().unwrap_or("unknown_error");
-        let hint = match code {
-            "not_in_channel" => " (invite the bot to the channel)",
-            "channel_not_found" => {
-                " (use a channel ID such as C0123ABCD, and check the bot can see it)"
-            }
-            "invalid_auth" | "not_authed" => " (check ADSCHED_SLACK_TOKEN)",
-            "missing_scope" => " (the bot needs the files:write and chat:write scopes)",
-            _ => "",
-        };
-        if code == "ratelimited" {
+async fn ok_json(resp: reqwest::Response, what: &str) -> Result<Value, Failure<SlackError>> {
+    let v: Value = match resp.json().await {
+        Ok(v) => v,
+        Err(error) => {
+            let what = what.to_string();
             return Err(Failure::Transient(
-                format!("{what}: Slack error ratelimited"),
+                SlackError::NotJson { what, error },
                 None,
             ));
         }
-        Err(Failure::Permanent(format!(
-            "{what}: Slack error {code}{hint}"
-        )))
+    };
+    if v["ok"] == true {
+        return Ok(v);
     }
+    let code = v["error"].as_str().unwrap_or("unknown_error").to_string();
+    let transient = code == "ratelimited";
+    let e = SlackError::Api {
+        what: what.to_string(),
+        code,
+    };
+    Err(if transient {
+        Failure::Transient(e, None)
+    } else {
+        Failure::Permanent(e)
+    })
 }
 
 impl SlackClient {
     /// The client of `ADSCHED_SLACK_TOKEN` and `ADSCHED_SLACK_API_URL`.
-    pub fn new(settings: &Settings) -> Result<SlackClient, String> {
+    pub fn new(settings: &Settings) -> Result<SlackClient, SlackError> {
         let token = settings
             .slack_token
             .as_ref()
             .map(|t| t.expose().to_string())
-            .ok_or(
-                "ADSCHED_SLACK_TOKEN is not set (a bot token with files:write and chat:write)",
-            )?;
+            .ok_or(SlackError::NoToken)?;
         let base = settings
             .slack_api_url
             .clone()
@@ -124,7 +246,7 @@ impl SlackClient {
     }
 
     /// Uploads one file; returns its id.
-    async fn upload(&self, name: &str, bytes: &[u8]) -> Result<String, Failure> {
+    async fn upload(&self, name: &str, bytes: &[u8]) -> Result<String, Failure<SlackError>> {
         let what = format!("uploading {name}");
         let resp = self
             .http
@@ -137,12 +259,16 @@ impl SlackClient {
             .send()
             .await;
         let v = ok_json(check(resp, &what).await?, &what).await?;
+        let missing = |field| {
+            Failure::Permanent(SlackError::MissingField {
+                what: what.clone(),
+                field,
+            })
+        };
         let url = v["upload_url"]
             .as_str()
-            .ok_or_else(|| Failure::Permanent(format!("{what}: no upload_url")))?;
-        let id = v["file_id"]
-            .as_str()
-            .ok_or_else(|| Failure::Permanent(format!("{what}: no file_id")))?;
+            .ok_or_else(|| missing("upload_url"))?;
+        let id = v["file_id"].as_str().ok_or_else(|| missing("file_id"))?;
         let resp = self.http.post(url).body(bytes.to_vec()).send().await;
         check(resp, &what).await?;
         Ok(id.to_string())
@@ -155,7 +281,7 @@ impl SlackClient {
         files: &[(String, Vec<u8>)],
         blocks: &Value,
         text: &str,
-    ) -> (Result<(), String>, u32) {
+    ) -> (Result<(), SlackError>, u32) {
         let mut total_attempts = 0;
         let mut ids = Vec::new();
         for (name, bytes) in files {
@@ -195,12 +321,14 @@ impl SlackClient {
 }
 
 /// Checks a channel against `ADSCHED_SLACK_ALLOW`.
-pub fn check_allowed(settings: &Settings, channel: &str) -> Result<(), String> {
+pub fn check_allowed(settings: &Settings, channel: &str) -> Result<(), SlackError> {
     match &settings.slack_allow {
-        Some(allow) if !allow.iter().any(|a| a.eq_ignore_ascii_case(channel)) => Err(format!(
-            "channel {channel} is not in ADSCHED_SLACK_ALLOW ({})",
-            allow.join(", ")
-        )),
+        Some(allow) if !allow.iter().any(|a| a.eq_ignore_ascii_case(channel)) => {
+            Err(SlackError::NotAllowed {
+                channel: channel.to_string(),
+                allow: allow.clone(),
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -254,7 +382,7 @@ pub fn blocks(summary: &Summary, with_links: bool) -> (Value, String) {
 }
 
 /// Posts text and blocks to an incoming webhook (no files: webhooks cannot upload).
-pub async fn post_webhook(url: &str, blocks: &Value, text: &str) -> (Result<(), String>, u32) {
+pub async fn post_webhook(url: &str, blocks: &Value, text: &str) -> (Result<(), SlackError>, u32) {
     let http = match client() {
         Ok(c) => c,
         Err(e) => return (Err(e), 0),
@@ -267,28 +395,26 @@ pub async fn post_webhook(url: &str, blocks: &Value, text: &str) -> (Result<(), 
             .await;
         // Webhook errors are plain text with a status code; never echo the URL (it is the secret).
         let resp = resp.map_err(|e| {
-            Failure::Transient(
-                format!("cannot reach the webhook: {}", e.without_url()),
-                None,
-            )
+            Failure::Transient(SlackError::WebhookUnreachable(e.without_url()), None)
         })?;
         let status = resp.status();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(Failure::Transient(
-                "webhook rate limited (429)".into(),
+                SlackError::WebhookRateLimited,
                 retry_after(&resp),
             ));
         }
         let body = body_start(resp).await;
         if status.is_server_error() {
             Err(Failure::Transient(
-                format!("webhook answered {status}: {body}"),
+                SlackError::WebhookStatus { status, body },
                 None,
             ))
         } else if !status.is_success() {
-            Err(Failure::Permanent(format!(
-                "webhook answered {status}: {body}"
-            )))
+            Err(Failure::Permanent(SlackError::WebhookStatus {
+                status,
+                body,
+            }))
         } else {
             Ok(())
         }
@@ -313,7 +439,7 @@ pub async fn send_run(
             return result(
                 "failed",
                 0,
-                format!("the webhook variable {var} is not set in the daemon's environment"),
+                SlackError::WebhookUnset(var.clone()).to_string(),
             );
         };
         let (blocks, text) = blocks(summary, true);
@@ -327,18 +453,18 @@ pub async fn send_run(
                     summary.images.len()
                 ),
             ),
-            Err(e) => result("failed", attempts, e),
+            Err(e) => result("failed", attempts, e.to_string()),
         };
     }
     let Some(channel) = &export.channel else {
         return refused("slack", "`export.slack` needs `channel` or `webhook_env`");
     };
     if let Err(e) = check_allowed(settings, channel) {
-        return refused("slack", e);
+        return refused("slack", e.to_string());
     }
     let client = match SlackClient::new(settings) {
         Ok(c) => c,
-        Err(e) => return result("failed", 0, e),
+        Err(e) => return result("failed", 0, e.to_string()),
     };
     let mut files = Vec::new();
     for (i, img) in summary.images.iter().enumerate() {
@@ -351,7 +477,13 @@ pub async fn send_run(
                     );
                     files.push((name, bytes));
                 }
-                Err(e) => return result("failed", 0, format!("reading {}: {e}", p.display())),
+                Err(error) => {
+                    let e = SlackError::ReadImage {
+                        path: p.clone(),
+                        error,
+                    };
+                    return result("failed", 0, e.to_string());
+                }
             }
         }
     }
@@ -368,7 +500,7 @@ pub async fn send_run(
                 if files.len() == 1 { "" } else { "s" }
             ),
         ),
-        Err(e) => result("failed", attempts, e),
+        Err(e) => result("failed", attempts, e.to_string()),
     }
 }
 

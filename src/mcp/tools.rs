@@ -535,7 +535,7 @@ impl Adsched {
         if args.to.is_empty() {
             return Err("`to` is empty: give at least one recipient address".into());
         }
-        crate::export::no_newlines("the subject", &args.subject)?;
+        email::no_newlines("the subject", &args.subject).map_err(|e| e.to_string())?;
         if args.subject.trim().is_empty() {
             return Err("the subject is empty".into());
         }
@@ -547,7 +547,7 @@ impl Adsched {
                 MAX_BODY_BYTES / 1024
             ));
         }
-        email::check_allowed(&self.config.settings, &args.to)?;
+        email::check_allowed(&self.config.settings, &args.to).map_err(|e| e.to_string())?;
         let files = files::read_files(&self.config, &args.attachments, "attachments")?;
         let encoded: usize = files.iter().map(|f| f.bytes.len().div_ceil(3) * 4).sum();
         if encoded > MAX_EMAIL_ATTACHED_BYTES {
@@ -557,7 +557,7 @@ impl Adsched {
                 MAX_EMAIL_ATTACHED_BYTES / (1024 * 1024)
             ));
         }
-        let mailer = email::Mailer::new(&self.config.settings)?;
+        let mailer = email::Mailer::new(&self.config.settings).map_err(|e| e.to_string())?;
         let text = args
             .text
             .clone()
@@ -619,9 +619,9 @@ impl Adsched {
                 "the text is longer than Slack's {MAX_SLACK_TEXT_CHARS} characters"
             ));
         }
-        slack::check_allowed(&self.config.settings, &channel)?;
+        slack::check_allowed(&self.config.settings, &channel).map_err(|e| e.to_string())?;
         let files = files::read_files(&self.config, &args.images, "images")?;
-        let client = slack::SlackClient::new(&self.config.settings)?;
+        let client = slack::SlackClient::new(&self.config.settings).map_err(|e| e.to_string())?;
         let text = slack::escape(if args.text.trim().is_empty() {
             "(no text)"
         } else {

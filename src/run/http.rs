@@ -11,9 +11,53 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 
-use super::generator::{GenFuture, Generator, LogFn};
-use super::protocol::{GenerateRequest, GenerateResponse};
+use super::generator::{GenFuture, Generator, GeneratorError, LogFn};
+use super::protocol::{GenerateRequest, GenerateResponse, ProtocolError};
 use crate::export::Failure;
+
+/// Why a call to the ad API failed. The messages hold the underlying
+/// error's text, so it is not also a `source`: a report walking the chain
+/// would print it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// reqwest could not set up its client (TLS roots).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(reqwest::Error),
+    /// No connection, or it broke; with every cause in the chain, since
+    /// reqwest's own text is often just "error sending request".
+    #[error("cannot reach the ad API: {}", error_chain(.0))]
+    Unreachable(reqwest::Error),
+    /// A success status whose body could not be read.
+    #[error("reading the ad API's answer: {0}")]
+    ReadAnswer(reqwest::Error),
+    /// A success status whose body is not a SPEC 5 response.
+    #[error(transparent)]
+    Response(ProtocolError),
+    /// 429 or 5xx: worth another attempt.
+    #[error("the ad API answered {status}: {detail}")]
+    Busy {
+        /// The status.
+        status: StatusCode,
+        /// The start of the body.
+        detail: String,
+    },
+    /// Another status that is not a success: the request is refused.
+    #[error("the ad API refused the request ({status}): {detail}")]
+    Refused {
+        /// The status.
+        status: StatusCode,
+        /// The start of the body.
+        detail: String,
+    },
+    /// Every attempt failed transiently; `last` is the last attempt's error.
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp {
+        /// The last error.
+        last: Box<HttpError>,
+        /// Attempts made.
+        attempts: u32,
+    },
+}
 
 /// Retry policy of the HTTP generator.
 #[derive(Debug, Clone)]
@@ -70,13 +114,13 @@ pub struct HttpGenerator {
 
 impl HttpGenerator {
     /// A generator for `url`, each call bounded by `timeout`.
-    pub fn new(url: &str, timeout: Duration, policy: RetryPolicy) -> Result<Self, String> {
+    pub fn new(url: &str, timeout: Duration, policy: RetryPolicy) -> Result<Self, HttpError> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("adsched/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(HttpError::Client)?;
         Ok(HttpGenerator {
             url: url.to_string(),
             client,
@@ -119,8 +163,7 @@ impl Generator for HttpGenerator {
         Box::pin(async move {
             let key = &request.idempotency_key;
             // Encoded once: every attempt sends the same bytes.
-            let body = serde_json::to_vec(request)
-                .map_err(|e| format!("cannot encode the generator request: {e}"))?;
+            let body = serde_json::to_vec(request).map_err(GeneratorError::Encode)?;
             let body = &body;
             let attempts = &AtomicU32::new(0);
             let call = move || async move {
@@ -133,32 +176,23 @@ impl Generator for HttpGenerator {
                     .body(body.clone())
                     .send()
                     .await;
-                let resp = sent.map_err(|e| {
-                    Failure::Transient(
-                        format!("cannot reach the ad API: {}", error_chain(&e)),
-                        None,
-                    )
-                })?;
+                let resp = sent.map_err(|e| Failure::Transient(HttpError::Unreachable(e), None))?;
                 let status = resp.status();
                 if status.is_success() {
-                    let body = resp.bytes().await.map_err(|e| {
-                        Failure::Permanent(format!("reading the ad API's answer: {e}"))
-                    })?;
+                    let body = resp
+                        .bytes()
+                        .await
+                        .map_err(|e| Failure::Permanent(HttpError::ReadAnswer(e)))?;
                     return GenerateResponse::from_slice(&body, "the ad API's answer is not JSON")
-                        .map_err(Failure::Permanent);
+                        .map_err(|e| Failure::Permanent(HttpError::Response(e)));
                 }
                 let hint = retry_after(&resp);
                 let text = resp.text().await.unwrap_or_default();
                 let detail: String = text.chars().take(300).collect();
                 if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                    Err(Failure::Transient(
-                        format!("the ad API answered {status}: {detail}"),
-                        hint,
-                    ))
+                    Err(Failure::Transient(HttpError::Busy { status, detail }, hint))
                 } else {
-                    Err(Failure::Permanent(format!(
-                        "the ad API refused the request ({status}): {detail}"
-                    )))
+                    Err(Failure::Permanent(HttpError::Refused { status, detail }))
                 }
             };
             let answer = call
@@ -168,19 +202,21 @@ impl Generator for HttpGenerator {
                 .notify(|f, wait| {
                     log(&format!(
                         "{}; retrying in {:.1}s (attempt {} of {})",
-                        f.message(),
+                        f.error(),
                         wait.as_secs_f64(),
                         attempts.load(Ordering::Relaxed) + 1,
                         self.policy.attempts
                     ))
                 })
                 .await;
-            answer.map_err(|f| match f {
-                Failure::Permanent(e) => e,
-                Failure::Transient(why, _) => format!(
-                    "{why} (gave up after {} attempts)",
-                    attempts.load(Ordering::Relaxed)
-                ),
+            answer.map_err(|f| {
+                GeneratorError::Http(match f {
+                    Failure::Permanent(e) => e,
+                    Failure::Transient(last, _) => HttpError::GaveUp {
+                        last: Box::new(last),
+                        attempts: attempts.load(Ordering::Relaxed),
+                    },
+                })
             })
         })
     }

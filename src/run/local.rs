@@ -7,7 +7,7 @@
 //! The output is deterministic: the same request renders the same bytes, so
 //! a retried template gives the same ads under the same `ad_run_id`.
 //!
-//! Long (about 730 lines of code, the rest tests): drawing, layout, text
+//! Long (about 750 lines of code, the rest tests): drawing, layout, text
 //! fitting and colour parsing are one renderer, used nowhere else.
 
 use std::path::{Path, PathBuf};
@@ -41,6 +41,63 @@ const PALETTE: [[u8; 3]; 5] = [
 
 type Rgb = [u8; 3];
 
+/// Why the local generator made no ads for a template. The messages hold
+/// the underlying error's text, so it is not also a `source`: a report
+/// walking the chain would print it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The request has an empty `template.path`.
+    #[error("bad request: no `template.path`")]
+    NoTemplatePath,
+    /// The request has an empty `output_dir`.
+    #[error("bad request: no `output_dir`")]
+    NoOutputDir,
+    /// `num_variations` outside 1..=15.
+    #[error("bad request: `parameters.num_variations` is {0}, expected 1..{max}", max = MAX_VARIATIONS)]
+    Variations(u8),
+    /// The rendering task panicked or was cancelled.
+    #[error("the local generator stopped unexpectedly: {0}")]
+    Stopped(tokio::task::JoinError),
+    /// The bundled font is broken (a bad build).
+    #[error("the bundled font does not load: {0}")]
+    Font(ab_glyph::InvalidFont),
+    /// The template cannot be opened or read.
+    #[error("cannot read the template {}: {error}", .path.display())]
+    ReadTemplate {
+        /// The template.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The template is not an image the decoder knows.
+    #[error("cannot decode the template {}: {error}", .path.display())]
+    DecodeTemplate {
+        /// The template.
+        path: PathBuf,
+        /// The decoder's error.
+        error: image::ImageError,
+    },
+    /// The template decodes to 0 pixels.
+    #[error("the template {} has no pixels", .0.display())]
+    EmptyTemplate(PathBuf),
+    /// A PNG cannot be encoded or written.
+    #[error("cannot write {}: {error}", .path.display())]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// The encoder's error.
+        error: image::ImageError,
+    },
+    /// A written PNG cannot be moved to its name.
+    #[error("cannot write {}: {error}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+}
+
 /// Renders ads from the template image without any network (`--generator
 /// local`, the default).
 #[derive(Debug, Default, Clone, Copy)]
@@ -68,7 +125,7 @@ impl Generator for LocalGenerator {
             // the async workers so the API stays responsive during a run.
             let (response, warnings) = tokio::task::spawn_blocking(move || render_all(&job))
                 .await
-                .map_err(|e| format!("the local generator stopped unexpectedly: {e}"))??;
+                .map_err(LocalError::Stopped)??;
             for w in &warnings {
                 log(&format!("local generator: {w}"));
             }
@@ -101,20 +158,18 @@ struct BrandColors {
 impl Job {
     /// Reads a SPEC 5 request. Out-of-range values are errors, since a
     /// silently different ad is worse. Also returns warnings for the run's log.
-    fn from_request(req: &GenerateRequest) -> Result<(Job, Vec<String>), String> {
+    fn from_request(req: &GenerateRequest) -> Result<(Job, Vec<String>), LocalError> {
         let mut warnings = Vec::new();
         if req.template.path.as_os_str().is_empty() {
-            return Err("bad request: no `template.path`".into());
+            return Err(LocalError::NoTemplatePath);
         }
         if req.output_dir.as_os_str().is_empty() {
-            return Err("bad request: no `output_dir`".into());
+            return Err(LocalError::NoOutputDir);
         }
         let params = &req.parameters;
         let n = params.num_variations;
         if !(1..=MAX_VARIATIONS).contains(&n) {
-            return Err(format!(
-                "bad request: `parameters.num_variations` is {n}, expected 1..{MAX_VARIATIONS}"
-            ));
+            return Err(LocalError::Variations(n));
         }
         let variations = usize::from(n);
         let product = &req.product;
@@ -316,24 +371,30 @@ impl Look {
 
 /// Decodes the template; the content decides the format, so a mislabeled
 /// file still works.
-fn load_template(path: &Path) -> Result<RgbaImage, String> {
+fn load_template(path: &Path) -> Result<RgbaImage, LocalError> {
+    let unreadable = |error| LocalError::ReadTemplate {
+        path: path.to_path_buf(),
+        error,
+    };
     let img = ImageReader::open(path)
-        .map_err(|e| format!("cannot read the template {}: {e}", path.display()))?
+        .map_err(unreadable)?
         .with_guessed_format()
-        .map_err(|e| format!("cannot read the template {}: {e}", path.display()))?
+        .map_err(unreadable)?
         .decode()
-        .map_err(|e| format!("cannot decode the template {}: {e}", path.display()))?
+        .map_err(|error| LocalError::DecodeTemplate {
+            path: path.to_path_buf(),
+            error,
+        })?
         .to_rgba8();
     if img.width() == 0 || img.height() == 0 {
-        return Err(format!("the template {} has no pixels", path.display()));
+        return Err(LocalError::EmptyTemplate(path.to_path_buf()));
     }
     Ok(img)
 }
 
 /// Renders and saves every variation; returns the SPEC 5 response.
-fn render_all(job: &Job) -> Result<(GenerateResponse, Vec<String>), String> {
-    let font = FontRef::try_from_slice(FONT)
-        .map_err(|e| format!("the bundled font does not load: {e}"))?;
+fn render_all(job: &Job) -> Result<(GenerateResponse, Vec<String>), LocalError> {
+    let font = FontRef::try_from_slice(FONT).map_err(LocalError::Font)?;
     let template = load_template(&job.template)?;
     let avg = average_color(&template);
     let mut missing_glyphs = false;
@@ -366,13 +427,19 @@ fn render_all(job: &Job) -> Result<(GenerateResponse, Vec<String>), String> {
 
 /// Writes through a temporary name so a half-written PNG is never taken
 /// for an ad.
-fn save_png(img: &RgbaImage, path: &Path) -> Result<(), String> {
+fn save_png(img: &RgbaImage, path: &Path) -> Result<(), LocalError> {
     let tmp = path.with_extension("png.tmp");
     img.save_with_format(&tmp, ImageFormat::Png)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
+        .map_err(|error| LocalError::Encode {
+            path: tmp.clone(),
+            error,
+        })?;
+    std::fs::rename(&tmp, path).map_err(|error| {
         let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
+        LocalError::Write {
+            path: path.to_path_buf(),
+            error,
+        }
     })
 }
 
@@ -732,7 +799,10 @@ mod tests {
     }
 
     async fn run(req: &GenerateRequest) -> Result<GenerateResponse, String> {
-        LocalGenerator.generate(req, &no_log).await
+        LocalGenerator
+            .generate(req, &no_log)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     fn paths(resp: &GenerateResponse) -> Vec<PathBuf> {

@@ -545,7 +545,7 @@ impl Runner {
         self.write_log().await;
         let parsed = match answer {
             Ok(Ok(resp)) => save_images(resp, &out_dir, &state_dir),
-            Ok(Err(e)) => Err(e),
+            Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
                 "timed out after {}; the generator call was abandoned",
                 crate::scheduler::human_duration(

@@ -137,14 +137,46 @@ impl ImageStatus {
 const SHAPE: &str = "expected {\"ad_run_id\": \"...\", \"images\": [{\"path\"|\"url\"|\"png_base64\": ..., \"status\": \"approved\"|\"flagged\"|\"rejected\"}]}";
 
 /// Why one image of a response was refused.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ImageError {
     /// `status` is not one of the three.
+    #[error("status {0} is not approved, flagged or rejected")]
     Status(Value),
     /// `url` is not `http://` or `https://`.
+    #[error("url `{0}` is not http(s)")]
     NotHttp(String),
     /// None of `path`, `url`, `png_base64` is a string.
+    #[error("none of `path`, `url`, `png_base64`; {SHAPE}")]
     NoSource,
+}
+
+/// Why a generator's output is not a response.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// Not JSON at all; `sender` says whose output it was.
+    #[error("{sender} ({error}): {head:?}")]
+    NotJson {
+        /// e.g. `the generator's output is not JSON`.
+        sender: &'static str,
+        /// serde_json's error (its text is in the message, so not a `source`).
+        error: serde_json::Error,
+        /// The first 200 characters of the output.
+        head: String,
+    },
+    /// `ad_run_id` missing, empty, or neither string nor number.
+    #[error("the generator's response has no `ad_run_id`; {SHAPE}")]
+    NoAdRunId,
+    /// `images` missing or not a list.
+    #[error("the generator's response has no `images` list; {SHAPE}")]
+    NoImages,
+    /// Image `index` of the list is refused.
+    #[error("{}", .error.at(*.index))]
+    Image {
+        /// Its place in `images`, from 0.
+        index: usize,
+        /// What is wrong with it.
+        error: ImageError,
+    },
 }
 
 impl ImageError {
@@ -161,20 +193,6 @@ impl ImageError {
         }
     }
 }
-
-impl std::fmt::Display for ImageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ImageError::Status(v) => {
-                write!(f, "status {v} is not approved, flagged or rejected")
-            }
-            ImageError::NotHttp(u) => write!(f, "url `{u}` is not http(s)"),
-            ImageError::NoSource => write!(f, "none of `path`, `url`, `png_base64`; {SHAPE}"),
-        }
-    }
-}
-
-impl std::error::Error for ImageError {}
 
 impl TryFrom<Value> for Image {
     type Error = ImageError;
@@ -207,27 +225,23 @@ impl TryFrom<Value> for Image {
 }
 
 impl TryFrom<Value> for GenerateResponse {
-    type Error = String;
+    type Error = ProtocolError;
 
-    fn try_from(v: Value) -> Result<GenerateResponse, String> {
+    fn try_from(v: Value) -> Result<GenerateResponse, ProtocolError> {
         let ad_run_id = match v.get("ad_run_id") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
-            _ => {
-                return Err(format!(
-                    "the generator's response has no `ad_run_id`; {SHAPE}"
-                ))
-            }
+            _ => return Err(ProtocolError::NoAdRunId),
         };
         let Some(Value::Array(list)) = v.get("images") else {
-            return Err(format!(
-                "the generator's response has no `images` list; {SHAPE}"
-            ));
+            return Err(ProtocolError::NoImages);
         };
         let images = list
             .iter()
             .enumerate()
-            .map(|(i, img)| Image::try_from(img.clone()).map_err(|e| e.at(i)))
+            .map(|(index, img)| {
+                Image::try_from(img.clone()).map_err(|error| ProtocolError::Image { index, error })
+            })
             .collect::<Result<_, _>>()?;
         Ok(GenerateResponse { ad_run_id, images })
     }
@@ -236,10 +250,14 @@ impl TryFrom<Value> for GenerateResponse {
 impl GenerateResponse {
     /// Reads a generator's raw output: `not_json` names the sender in the
     /// message for output that is not JSON at all.
-    pub fn from_slice(bytes: &[u8], not_json: &str) -> Result<GenerateResponse, String> {
-        let v: Value = serde_json::from_slice(bytes).map_err(|e| {
-            let head: String = String::from_utf8_lossy(bytes).chars().take(200).collect();
-            format!("{not_json} ({e}): {head:?}")
+    pub fn from_slice(
+        bytes: &[u8],
+        not_json: &'static str,
+    ) -> Result<GenerateResponse, ProtocolError> {
+        let v: Value = serde_json::from_slice(bytes).map_err(|error| ProtocolError::NotJson {
+            sender: not_json,
+            error,
+            head: String::from_utf8_lossy(bytes).chars().take(200).collect(),
         })?;
         GenerateResponse::try_from(v)
     }
@@ -387,7 +405,7 @@ mod tests {
 
     #[test]
     fn bad_responses_name_the_shape() {
-        let err = |v: Value| GenerateResponse::try_from(v).unwrap_err();
+        let err = |v: Value| GenerateResponse::try_from(v).unwrap_err().to_string();
         assert!(err(json!({"images": []})).contains("no `ad_run_id`; expected {"));
         assert!(err(json!({"ad_run_id": "", "images": []})).contains("no `ad_run_id`"));
         assert!(err(json!({"ad_run_id": "a"})).contains("no `images` list"));
@@ -403,8 +421,9 @@ mod tests {
         );
         assert!(err(json!({"ad_run_id": "a", "images": ["x"]}))
             .starts_with("image 0 has none of `path`, `url`, `png_base64`; expected"));
-        let e =
-            GenerateResponse::from_slice(b"<html>", "the ad API's answer is not JSON").unwrap_err();
+        let e = GenerateResponse::from_slice(b"<html>", "the ad API's answer is not JSON")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("the ad API's answer is not JSON ("), "{e}");
         assert!(e.ends_with("\"<html>\""), "{e}");
     }

@@ -49,19 +49,19 @@ fn timezone_suggestion(name: &str) -> Option<&'static str> {
 
 fn calendar_of(t: &super::model::Timing) -> Result<Calendar, TimingError> {
     let tz_name = t.timezone.as_deref().unwrap_or(calendar::DEFAULT_TIMEZONE);
-    let tz = calendar::parse_timezone(tz_name).map_err(|message| TimingError {
+    let tz = calendar::parse_timezone(tz_name).map_err(|e| TimingError {
         code: Code::Timezone,
         path: "/schedule/timezone",
         message: match timezone_suggestion(tz_name) {
-            Some(s) => format!("{message}; did you mean `{s}`?"),
-            None => message,
+            Some(s) => format!("{e}; did you mean `{s}`?"),
+            None => e.to_string(),
         },
     })?;
     let time = |at: &str, path: &'static str| {
-        calendar::parse_time(at).map_err(|message| TimingError {
+        calendar::parse_time(at).map_err(|e| TimingError {
             code: Code::Time,
             path,
-            message,
+            message: e.to_string(),
         })
     };
     let form = if let Some(d) = &t.daily {
@@ -71,19 +71,17 @@ fn calendar_of(t: &super::model::Timing) -> Result<Calendar, TimingError> {
     } else if let Some(m) = &t.monthly {
         Form::Monthly(m.day.unwrap_or(1), time(&m.at, "/schedule/monthly/at")?)
     } else if let Some(c) = &t.cron {
-        Form::Cron(Box::new(CronSpec::parse(c).map_err(|message| {
-            TimingError {
-                code: Code::Cron,
-                path: "/schedule/cron",
-                message,
-            }
+        Form::Cron(Box::new(CronSpec::parse(c).map_err(|e| TimingError {
+            code: Code::Cron,
+            path: "/schedule/cron",
+            message: e.to_string(),
         })?))
     } else if let Some(o) = &t.once {
         Form::Once(
-            calendar::parse_local_datetime(&o.at).map_err(|message| TimingError {
+            calendar::parse_local_datetime(&o.at).map_err(|e| TimingError {
                 code: Code::Time,
                 path: "/schedule/once/at",
-                message,
+                message: e.to_string(),
             })?,
         )
     } else {
@@ -223,18 +221,18 @@ fn check_timing(
         }
     }
     if let Some(w) = &timing.catchup_window {
-        if let Err(message) = calendar::parse_duration(w) {
+        if let Err(e) = calendar::parse_duration(w) {
             out.push(Finding::error(
                 Code::Schema,
                 file,
                 at("/schedule/catchup_window"),
-                message,
+                e.to_string(),
             ));
         }
     }
     if let Some(t) = &timing.timeout {
         let message = match calendar::parse_duration(t) {
-            Err(message) => Some(message),
+            Err(e) => Some(e.to_string()),
             Ok(d) if !(TIMEOUT_RANGE.0..=TIMEOUT_RANGE.1).contains(&d.num_seconds()) => Some(format!(
                 "`{t}` is outside the allowed timeout of 1s to 24h; a generator call that takes longer is abandoned"
             )),
