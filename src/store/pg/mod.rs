@@ -50,19 +50,21 @@ struct Shared {
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     /// `host:port/database`, never the password.
     location: String,
-    pool: Mutex<Vec<Client>>,
+    pool: Mutex<Vec<Conn>>,
     ids: IdGen,
     failure: super::FailureFlag,
     closed: std::sync::atomic::AtomicBool,
     /// The session that holds (or tries for) the leader's lock: its own
     /// connection, never pooled, since the lock lives as long as the session.
-    lease: Mutex<Option<Client>>,
+    lease: Mutex<Option<Conn>>,
     /// The backend pid of the session holding the lock; 0 when this
     /// process does not lead. Read by every fenced change.
     leader_pid: std::sync::atomic::AtomicI32,
     /// [`RecordStore::lead`] was called: this store is used by an elected
     /// daemon, and the changes only a leader makes are fenced.
     elected: std::sync::atomic::AtomicBool,
+    /// A change committed without waiting for the disk since the last flush.
+    unflushed: std::sync::atomic::AtomicBool,
 }
 
 impl From<postgres::Error> for StoreError {
@@ -85,8 +87,18 @@ impl Drop for Shared {
     /// The `postgres` client blocks to close a connection, which tokio
     /// forbids on its threads; the last clone may go anywhere.
     fn drop(&mut self) {
-        let mut clients = std::mem::take(&mut *self.pool.lock().unwrap_or_else(|e| e.into_inner()));
-        clients.extend(self.lease.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let mut clients: Vec<Client> =
+            std::mem::take(&mut *self.pool.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .map(|c| c.client)
+                .collect();
+        clients.extend(
+            self.lease
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .map(|c| c.client),
+        );
         if !clients.is_empty() {
             std::thread::spawn(move || drop(clients));
         }
@@ -112,9 +124,59 @@ impl From<serde_json::Error> for TxError {
     }
 }
 
+/// Statements prepared once per connection: the sync client would otherwise
+/// prepare each statement on every call, a round trip and a plan each time.
+#[derive(Default)]
+struct Prepared(std::collections::HashMap<&'static str, postgres::Statement>);
+
+impl Prepared {
+    fn get(
+        &mut self,
+        c: &mut impl postgres::GenericClient,
+        sql: &'static str,
+    ) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(st) = self.0.get(sql) {
+            return Ok(st.clone());
+        }
+        // Prepared statements outlive the transaction they were made in.
+        let st = c.prepare(sql)?;
+        self.0.insert(sql, st.clone());
+        Ok(st)
+    }
+}
+
+/// A pooled connection and its prepared statements.
+struct Conn {
+    client: Client,
+    prepared: Prepared,
+}
+
 /// The rows of one transaction.
 struct PgTx<'a> {
     tx: RefCell<postgres::Transaction<'a>>,
+    prepared: RefCell<&'a mut Prepared>,
+}
+
+impl PgTx<'_> {
+    fn query_opt(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let mut tx = self.tx.borrow_mut();
+        let st = self.prepared.borrow_mut().get(&mut *tx, sql)?;
+        tx.query_opt(&st, params)
+    }
+
+    fn execute(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let mut tx = self.tx.borrow_mut();
+        let st = self.prepared.borrow_mut().get(&mut *tx, sql)?;
+        tx.execute(&st, params)
+    }
 }
 
 impl Txn for PgTx<'_> {
@@ -125,31 +187,31 @@ impl Txn for PgTx<'_> {
     }
 
     fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, TxError> {
-        let row = self.tx.borrow_mut().query_opt(
-            "SELECT state FROM scheduled_jobs WHERE id = $1 FOR UPDATE",
+        let row = self.query_opt(
+            "SELECT state::text FROM scheduled_jobs WHERE id = $1 FOR UPDATE",
             &[&id],
         )?;
-        Ok(row.map(|r| serde_json::from_value(r.get(0))).transpose()?)
+        Ok(row.map(|r| serde_json::from_str(r.get(0))).transpose()?)
     }
 
     fn put_schedule(&self, s: &ScheduleState) -> Result<(), TxError> {
-        put_schedule(&mut self.tx.borrow_mut(), s)
+        put_schedule(self, s)
     }
 
     fn run(&self, id: &str) -> Result<Option<Run>, TxError> {
-        let row = self.tx.borrow_mut().query_opt(
-            "SELECT record FROM scheduled_job_runs WHERE id = $1 FOR UPDATE",
+        let row = self.query_opt(
+            "SELECT record::text FROM scheduled_job_runs WHERE id = $1 FOR UPDATE",
             &[&id],
         )?;
-        Ok(row.map(|r| serde_json::from_value(r.get(0))).transpose()?)
+        Ok(row.map(|r| serde_json::from_str(r.get(0))).transpose()?)
     }
 
     fn put_run(&self, r: &Run) -> Result<(), TxError> {
-        put_run(&mut self.tx.borrow_mut(), r)
+        put_run(self, r)
     }
 
     fn record_usage(&self, u: &Usage) -> Result<(), TxError> {
-        self.tx.borrow_mut().execute(
+        self.execute(
             "INSERT INTO product_template_usage
                  (product_id, template_storage_name, used_at, ad_run_id, run_id, tenant_id)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -174,7 +236,7 @@ fn enum_name<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-fn put_schedule(tx: &mut postgres::Transaction<'_>, s: &ScheduleState) -> Result<(), TxError> {
+fn put_schedule(tx: &PgTx<'_>, s: &ScheduleState) -> Result<(), TxError> {
     let timing = s.spec.get("schedule");
     let once = timing.and_then(|t| t.get("once")).filter(|v| !v.is_null());
     let cron = timing
@@ -259,7 +321,7 @@ fn local_instant(at: &str, tz: Tz) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn put_run(tx: &mut postgres::Transaction<'_>, r: &Run) -> Result<(), TxError> {
+fn put_run(tx: &PgTx<'_>, r: &Run) -> Result<(), TxError> {
     tx.execute(
         "INSERT INTO scheduled_job_runs
              (id, scheduled_job_id, trigger, attempt, scheduled_for, queued_at, started_at,
@@ -297,8 +359,10 @@ fn put_run(tx: &mut postgres::Transaction<'_>, r: &Run) -> Result<(), TxError> {
     Ok(())
 }
 
+/// A record read as text (`record::text`): parsed once, straight into its
+/// type, not through a `serde_json::Value`.
 fn decode<T: serde::de::DeserializeOwned>(row: &Row) -> Result<T, StoreError> {
-    Ok(serde_json::from_value(row.get(0))?)
+    Ok(serde_json::from_str(row.get(0))?)
 }
 
 impl PgStore {
@@ -307,7 +371,10 @@ impl PgStore {
         let store = PgStore::new(url)?;
         let mut client = store.open_client()?;
         migrate(&mut client)?;
-        store.put_back(client);
+        store.put_back(Conn {
+            client,
+            prepared: Prepared::default(),
+        });
         Ok(store)
     }
 
@@ -344,6 +411,7 @@ impl PgStore {
                 lease: Mutex::new(None),
                 leader_pid: std::sync::atomic::AtomicI32::new(0),
                 elected: std::sync::atomic::AtomicBool::new(false),
+                unflushed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -370,17 +438,17 @@ impl PgStore {
         Ok(client)
     }
 
-    fn put_back(&self, client: Client) {
+    fn put_back(&self, conn: Conn) {
         let mut pool = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if !client.is_closed() && pool.len() < POOL {
-            pool.push(client);
+        if !conn.client.is_closed() && pool.len() < POOL {
+            pool.push(conn);
         }
     }
 
     /// Runs `f` with a pooled connection.
     fn with_client<T>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.shared.closed.load(std::sync::atomic::Ordering::SeqCst) {
             let why = self
@@ -394,12 +462,15 @@ impl PgStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop();
-        let mut client = match pooled {
+        let mut conn = match pooled {
             Some(c) => c,
-            None => self.open_client()?,
+            None => Conn {
+                client: self.open_client()?,
+                prepared: Prepared::default(),
+            },
         };
-        let out = f(&mut client);
-        self.put_back(client);
+        let out = f(&mut conn);
+        self.put_back(conn);
         out
     }
 
@@ -425,71 +496,75 @@ impl PgStore {
                     .iter()
                     .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                     .collect();
-                Ok(c.query(sql, &refs)?)
+                let st = c.prepared.get(&mut c.client, sql)?;
+                Ok(c.client.query(&st, &refs)?)
             })
         })
         .await
     }
 
-    /// A change of `ops` as one transaction, on the blocking pool.
+    /// A change of `ops` as one transaction, on the blocking pool. A change
+    /// only the leader makes runs in the leader's own session, the one that
+    /// holds the lock: if that session has ended, so has the change, and a
+    /// deposed leader writes nothing even before it notices.
     async fn change<T: Send + 'static>(
         &self,
         fenced: bool,
         f: impl Fn(&PgTx) -> Result<T, TxError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
         self.blocking(move |s| {
-            let fence = fenced && s.shared.elected.load(std::sync::atomic::Ordering::SeqCst);
-            let pid = s
-                .shared
-                .leader_pid
-                .load(std::sync::atomic::Ordering::SeqCst);
-            if fence && pid == 0 {
-                return Err(StoreError::NotLeader("this daemon is a standby".into()));
+            if !(fenced && s.shared.elected.load(SeqCst)) {
+                return s.with_client(|c| s.transact(c, &f));
             }
-            s.with_client(|c| {
-                let mut tx = c.transaction()?;
-                if fence {
-                    // The lock is checked inside the change's own transaction:
-                    // a leader whose session ended (and whose lock another
-                    // daemon may hold now) writes nothing.
-                    let held: bool = tx
-                        .query_one(
-                            "SELECT EXISTS (SELECT 1 FROM pg_locks
-                              WHERE locktype = 'advisory' AND granted AND pid = $1
-                                AND objsubid = 1
-                                AND ((classid::bigint << 32) | objid::bigint) = $2)",
-                            &[&pid, &LEADER_LOCK],
-                        )?
-                        .get(0);
-                    if !held {
-                        s.shared
-                            .leader_pid
-                            .store(0, std::sync::atomic::Ordering::SeqCst);
-                        return Err(StoreError::NotLeader(
-                            "the leader's database session ended".into(),
-                        ));
-                    }
-                }
-                let ptx = PgTx {
-                    tx: RefCell::new(tx),
-                };
-                match f(&ptx) {
-                    Ok(v) => {
-                        ptx.tx.into_inner().commit()?;
-                        Ok(v)
-                    }
-                    // Dropping the transaction rolls it back.
-                    Err(TxError::Abort(m)) => Err(StoreError::Aborted(m)),
-                    Err(TxError::Record(e)) => Err(StoreError::Record(e)),
-                    Err(TxError::Db(e)) => Err(e.into()),
-                }
-            })
+            let mut lease = s.shared.lease.lock().unwrap_or_else(|e| e.into_inner());
+            let conn = match lease.as_mut() {
+                Some(conn) if s.shared.leader_pid.load(SeqCst) != 0 => conn,
+                _ => return Err(StoreError::NotLeader("this daemon is a standby".into())),
+            };
+            let out = s.transact(conn, &f);
+            if conn.client.is_closed() {
+                s.shared.leader_pid.store(0, SeqCst);
+                let gone = lease.take();
+                std::thread::spawn(move || drop(gone));
+                return Err(StoreError::NotLeader(format!(
+                    "the leader's database session ended ({})",
+                    out.err().map(|e| e.to_string()).unwrap_or_default()
+                )));
+            }
+            out
         })
         .await
     }
+
+    /// One transaction of `f` on `conn`.
+    fn transact<T>(
+        &self,
+        conn: &mut Conn,
+        f: &impl Fn(&PgTx) -> Result<T, TxError>,
+    ) -> Result<T, StoreError> {
+        let Conn { client, prepared } = conn;
+        let tx = client.transaction()?;
+        let ptx = PgTx {
+            tx: RefCell::new(tx),
+            prepared: RefCell::new(prepared),
+        };
+        match f(&ptx) {
+            Ok(v) => {
+                ptx.tx.into_inner().commit()?;
+                self.shared
+                    .unflushed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(v)
+            }
+            // Dropping the transaction rolls it back.
+            Err(TxError::Abort(m)) => Err(StoreError::Aborted(m)),
+            Err(TxError::Record(e)) => Err(StoreError::Record(e)),
+            Err(TxError::Db(e)) => Err(e.into()),
+        }
+    }
 }
 
-/// `host:port/database` of a configuration, for messages.
 impl PgStore {
     /// One look at the leader's lock, on its own session: keep it (the
     /// session still answers), or try to take it.
@@ -520,13 +595,19 @@ impl PgStore {
                     self.shared.location
                 ))
             })?;
+            // The leader's changes run in this session too: the same
+            // commit contract as the pool's (see `open_client`).
+            client.batch_execute("SET synchronous_commit = off")?;
             // Not every proxy passes these on; the session still works without.
             let _ = client.batch_execute(
                 "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3",
             );
-            *lease = Some(client);
+            *lease = Some(Conn {
+                client,
+                prepared: Prepared::default(),
+            });
         }
-        let Some(client) = lease.as_mut() else {
+        let Some(Conn { client, .. }) = lease.as_mut() else {
             return Ok(false);
         };
         let holding = self.shared.leader_pid.load(SeqCst) != 0;
@@ -561,6 +642,7 @@ impl PgStore {
     }
 }
 
+/// `host:port/database` of a configuration, for messages.
 fn location(config: &postgres::Config) -> String {
     let host = config
         .get_hosts()
@@ -655,7 +737,10 @@ impl RecordStore for PgStore {
             let mut client = s.open_client()?;
             // A database first reached now may have no tables yet.
             migrate(&mut client)?;
-            s.put_back(client);
+            s.put_back(Conn {
+                client,
+                prepared: Prepared::default(),
+            });
             s.shared
                 .closed
                 .store(false, std::sync::atomic::Ordering::SeqCst);
@@ -665,19 +750,29 @@ impl RecordStore for PgStore {
         .await
     }
 
-    /// A commit is already durable.
+    /// Waits for the disk once for every change committed since the last flush.
     async fn flush(&self) -> Result<(), StoreError> {
-        self.blocking(|s| {
-            s.with_client(|c| {
-                // A commit that waits for the disk waits for every commit
-                // before it in the log: the ones this process made without waiting.
-                let mut tx = c.transaction()?;
-                tx.batch_execute("SET LOCAL synchronous_commit = on; SELECT txid_current()")?;
-                tx.commit()?;
-                Ok(())
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.shared.unflushed.swap(false, SeqCst) {
+            return Ok(());
+        }
+        let flushed = self
+            .blocking(|s| {
+                s.with_client(|c| {
+                    // A commit that waits for the disk (it has an xid, so a
+                    // commit record) waits for every commit before it in the
+                    // log. One round trip.
+                    c.client.batch_execute(
+                        "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT",
+                    )?;
+                    Ok(())
+                })
             })
-        })
-        .await
+            .await;
+        if flushed.is_err() {
+            self.shared.unflushed.store(true, SeqCst);
+        }
+        flushed
     }
 
     fn shared(&self) -> bool {
@@ -706,11 +801,15 @@ impl RecordStore for PgStore {
         let path = path.to_string();
         self.blocking(move |s| {
             s.with_client(|c| {
-                c.execute(
+                let st = c.prepared.get(
+                    &mut c.client,
                     "INSERT INTO adsched_images (path, bytes) VALUES ($1, $2)
                      ON CONFLICT (path) DO UPDATE SET bytes = EXCLUDED.bytes",
-                    &[&path, &bytes],
                 )?;
+                c.client.execute(&st, &[&path, &bytes])?;
+                s.shared
+                    .unflushed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
                 Ok(())
             })
         })
@@ -735,14 +834,18 @@ impl RecordStore for PgStore {
         self.shared
             .leader_pid
             .store(0, std::sync::atomic::Ordering::SeqCst);
-        let mut clients =
-            std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut clients: Vec<Client> =
+            std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .map(|c| c.client)
+                .collect();
         clients.extend(
             self.shared
                 .lease
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .take(),
+                .take()
+                .map(|c| c.client),
         );
         // Closing a connection blocks: not on an async thread.
         tokio::task::spawn_blocking(move || drop(clients))
@@ -753,7 +856,7 @@ impl RecordStore for PgStore {
 
     async fn schedules(&self) -> Result<Vec<ScheduleState>, StoreError> {
         let rows = self
-            .query("SELECT state FROM scheduled_jobs ORDER BY id", vec![])
+            .query("SELECT state::text FROM scheduled_jobs ORDER BY id", vec![])
             .await?;
         rows.iter().map(decode).collect()
     }
@@ -768,7 +871,7 @@ impl RecordStore for PgStore {
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError> {
         let rows = self
             .query(
-                "SELECT state FROM scheduled_jobs WHERE id = $1",
+                "SELECT state::text FROM scheduled_jobs WHERE id = $1",
                 vec![Box::new(id.to_string())],
             )
             .await?;
@@ -778,7 +881,7 @@ impl RecordStore for PgStore {
     async fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
         let rows = self
             .query(
-                "SELECT record FROM scheduled_job_runs WHERE id = $1",
+                "SELECT record::text FROM scheduled_job_runs WHERE id = $1",
                 vec![Box::new(id.to_string())],
             )
             .await?;
@@ -788,7 +891,7 @@ impl RecordStore for PgStore {
     async fn runs(&self, q: RunSelect) -> Result<Vec<Run>, StoreError> {
         let rows = self
             .query(
-                "SELECT record FROM scheduled_job_runs
+                "SELECT record::text FROM scheduled_job_runs
                  WHERE ($1::text IS NULL OR scheduled_job_id = $1)
                    AND ($2::text[] IS NULL OR scheduled_job_id = ANY($2))
                    AND ($3::text IS NULL OR status = $3)
@@ -814,7 +917,7 @@ impl RecordStore for PgStore {
     async fn first_pending(&self) -> Result<Option<Run>, StoreError> {
         let rows = self
             .query(
-                "SELECT record FROM scheduled_job_runs WHERE status = 'pending' ORDER BY id LIMIT 1",
+                "SELECT record::text FROM scheduled_job_runs WHERE status = 'pending' ORDER BY id LIMIT 1",
                 vec![],
             )
             .await?;
@@ -824,7 +927,7 @@ impl RecordStore for PgStore {
     async fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>, StoreError> {
         let rows = self
             .query(
-                "SELECT record FROM scheduled_job_runs WHERE status = $1 ORDER BY id",
+                "SELECT record::text FROM scheduled_job_runs WHERE status = $1 ORDER BY id",
                 vec![Box::new(status.as_str().to_string())],
             )
             .await?;
@@ -858,24 +961,36 @@ impl RecordStore for PgStore {
     async fn append_logs(&self, lines: Vec<(String, LogLine)>) -> Result<(), StoreError> {
         self.blocking(move |s| {
             s.with_client(|c| {
-                let mut tx = c.transaction()?;
+                let Conn { client, prepared } = c;
+                let mut tx = client.transaction()?;
                 // Durable on return, as the trait says: a line shown is never lost.
                 tx.batch_execute("SET LOCAL synchronous_commit = on")?;
+                let insert = prepared.get(
+                    &mut tx,
+                    "INSERT INTO adsched_run_logs (run_id, time, level, message) VALUES ($1, $2, $3, $4)",
+                )?;
+                let update = prepared.get(
+                    &mut tx,
+                    "UPDATE scheduled_job_runs SET logs = logs || $2 WHERE id = $1",
+                )?;
+                // One update of a run's `logs` per call, not per line: each
+                // rewrites the run's row.
+                let mut text: Vec<(&str, String)> = Vec::new();
                 for (run_id, l) in &lines {
-                    tx.execute(
-                        "INSERT INTO adsched_run_logs (run_id, time, level, message) VALUES ($1, $2, $3, $4)",
-                        &[run_id, &l.time, &l.level, &l.message],
-                    )?;
-                    let text = format!(
+                    tx.execute(&insert, &[run_id, &l.time, &l.level, &l.message])?;
+                    let line = format!(
                         "{} {} {}\n",
                         l.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                         l.level,
                         l.message
                     );
-                    tx.execute(
-                        "UPDATE scheduled_job_runs SET logs = logs || $2 WHERE id = $1",
-                        &[run_id, &text],
-                    )?;
+                    match text.iter_mut().find(|(id, _)| id == run_id) {
+                        Some((_, t)) => t.push_str(&line),
+                        None => text.push((run_id, line)),
+                    }
+                }
+                for (run_id, t) in &text {
+                    tx.execute(&update, &[run_id, t])?;
                 }
                 tx.commit()?;
                 Ok(())
