@@ -37,6 +37,7 @@ fn state(id: &str) -> ScheduleState {
         running_run: None,
         retry: None,
         last_run_id: None,
+        pause: None,
     }
 }
 

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use adsched::client::{self, Client, Failure, OutFormat};
 use adsched::commands::{self, NextFormat};
+use adsched::settings::Settings;
 use adsched::spec::report::Format;
 
 #[derive(Parser)]
@@ -87,7 +88,7 @@ enum Command {
     Runs {
         /// Only this schedule.
         schedule_id: Option<String>,
-        /// Only this status: pending, running, completed, failed, interrupted, missed.
+        /// Only this status: pending, running, completed, failed, interrupted, missed, cancelled.
         #[arg(long)]
         status: Option<String>,
         /// Only runs queued since this date (YYYY-MM-DD) or RFC 3339 time.
@@ -117,6 +118,60 @@ enum Command {
     Trigger {
         /// Schedule id.
         schedule_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Pause a schedule without a commit, until resumed (or until --until).
+    Pause {
+        /// Schedule id.
+        schedule_id: String,
+        /// Why: shown on the dashboard and kept in the audit log.
+        #[arg(long)]
+        reason: String,
+        /// End the pause by itself at this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// End a pause made with `adsched pause` (a file's `paused: true` still holds).
+    Resume {
+        /// Schedule id.
+        schedule_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Cancel a run: a pending one at once, a running one after its current template.
+    Cancel {
+        /// Run id.
+        run_id: String,
+        /// Why: kept on the run and in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Send a finished run's ads again: where its schedule says, or where these say.
+    Export {
+        /// Run id.
+        run_id: String,
+        /// Post to this Slack channel ID instead.
+        #[arg(long)]
+        slack_channel: Option<String>,
+        /// Email these addresses instead (repeat for several).
+        #[arg(long)]
+        email_to: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// The audit log: who triggered, paused, resumed, cancelled or exported what.
+    Audit {
+        /// Only this schedule.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// At most this many entries, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
         #[command(flatten)]
         conn: Conn,
     },
@@ -238,9 +293,13 @@ struct Conn {
     format: OutFormat,
 }
 
+fn connect(conn: &Conn) -> Result<Client, Failure> {
+    let token = Settings::from_env().api_token;
+    Client::connect(&conn.server, &conn.state, conn.store.as_deref(), token)
+}
+
 fn query(conn: &Conn, f: impl FnOnce(&Client, OutFormat) -> Result<u8, Failure>) -> u8 {
-    let result = Client::connect(&conn.server, &conn.state, conn.store.as_deref())
-        .and_then(|c| f(&c, conn.format));
+    let result = connect(conn).and_then(|c| f(&c, conn.format));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -304,13 +363,55 @@ fn main() -> ExitCode {
         Command::Trigger { schedule_id, conn } => {
             query(&conn, |c, f| client::trigger(c, &schedule_id, f))
         }
+        Command::Pause {
+            schedule_id,
+            reason,
+            until,
+            conn,
+        } => query(&conn, |c, f| {
+            client::pause(c, &schedule_id, Some(&reason), until.as_deref(), f)
+        }),
+        Command::Resume { schedule_id, conn } => {
+            query(&conn, |c, f| client::resume(c, &schedule_id, f))
+        }
+        Command::Cancel {
+            run_id,
+            reason,
+            conn,
+        } => query(&conn, |c, f| {
+            client::cancel(c, &run_id, reason.as_deref(), f)
+        }),
+        Command::Export {
+            run_id,
+            slack_channel,
+            email_to,
+            conn,
+        } => {
+            let req = adsched::export::again::ExportRequest {
+                slack: slack_channel.map(|channel| adsched::spec::model::SlackExport {
+                    channel: Some(channel),
+                    webhook_env: None,
+                }),
+                email: (!email_to.is_empty())
+                    .then_some(adsched::spec::model::EmailExport { to: email_to }),
+            };
+            let settings = Settings::from_env();
+            query(&conn, |c, f| client::export(c, &run_id, &req, &settings, f))
+        }
+        Command::Audit {
+            schedule,
+            limit,
+            conn,
+        } => query(&conn, |c, f| {
+            client::audit(c, schedule.as_deref(), limit, f)
+        }),
         Command::Plan {
             schedules,
             templates,
             conn,
         } => {
             // With neither a daemon nor a store, everything would be added.
-            let c = Client::connect(&conn.server, &conn.state, conn.store.as_deref()).ok();
+            let c = connect(&conn).ok();
             match client::plan(c.as_ref(), &schedules, &templates, conn.format) {
                 Ok(code) => code,
                 Err(e) => {
@@ -365,7 +466,7 @@ fn main() -> ExitCode {
             server,
             state,
             store,
-            settings: adsched::settings::Settings::from_env(),
+            settings: Settings::from_env(),
             templates,
             schedules,
         }),

@@ -200,7 +200,9 @@ pub fn reconcile_one(
             apply_document(&mut after, d);
             after.error = None;
             let calendar_changed = s.calendar_key != after.calendar_key;
-            let paused = d.doc.paused;
+            // The file's `paused: true`, or an operator's pause (SPEC 8),
+            // which holds across edits until a resume or its `until`.
+            let paused = d.doc.paused || s.pause.as_ref().is_some_and(|p| p.holds(now));
             let can_run = after.max_runs.is_none_or(|m| after.runs_completed < m);
             let was_once_done =
                 s.status == ScheduleStatus::Completed && !calendar_changed && is_once(&after.spec);
@@ -227,6 +229,35 @@ pub fn reconcile_one(
             updated(s, after)
         }
     }
+}
+
+/// The schedule once an operator's pause ends (a resume, or its `until`
+/// passed): active again from its next future time, unless its file says
+/// `paused: true` (the file wins) or it has nothing left to run. Time spent
+/// paused is never caught up.
+pub fn resumed(s: &ScheduleState, now: DateTime<Utc>) -> ScheduleState {
+    let mut after = s.clone();
+    after.pause = None;
+    let file_paused = s.spec.get("paused").and_then(Value::as_bool) == Some(true);
+    if s.status != ScheduleStatus::Paused || file_paused {
+        return after;
+    }
+    let can_run = after.max_runs.is_none_or(|m| after.runs_completed < m);
+    let next = serde_json::from_value::<spec::Schedule>(s.spec.clone())
+        .ok()
+        .and_then(|doc| spec::check::calendar(&doc).ok())
+        .and_then(|cal| cal.next_after(now));
+    match next {
+        Some(t) if can_run => {
+            after.status = ScheduleStatus::Active;
+            after.next_run_at = Some(t);
+        }
+        _ => {
+            after.status = ScheduleStatus::Completed;
+            after.next_run_at = None;
+        }
+    }
+    after
 }
 
 fn updated(before: &ScheduleState, after: ScheduleState) -> Option<Change> {
@@ -266,6 +297,7 @@ fn fresh(d: &Desired, now: DateTime<Utc>) -> ScheduleState {
         running_run: None,
         retry: None,
         last_run_id: None,
+        pause: None,
     };
     apply_document(&mut s, d);
     if d.doc.paused {

@@ -56,17 +56,21 @@ pub enum RunStatus {
     Interrupted,
     /// Times passed outside the catch-up window; nothing ran.
     Missed,
+    /// Someone cancelled it (SPEC 8): before it started, or after the
+    /// template it was making; nothing was exported.
+    Cancelled,
 }
 
 impl RunStatus {
     /// Every status, as in the API.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "pending",
         "running",
         "completed",
         "failed",
         "interrupted",
         "missed",
+        "cancelled",
     ];
 
     /// The status as in the API.
@@ -78,6 +82,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Missed => "missed",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 
@@ -158,6 +163,35 @@ pub struct RetryPlan {
     pub scheduled_for: Option<DateTime<Utc>>,
 }
 
+/// Who did something, why and when: a pause, a cancel request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorNote {
+    /// The token's name, or `local` for a loopback caller without tokens.
+    pub by: String,
+    /// Why, as given (may be empty).
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A pause made without a commit (SPEC 8): it holds across reloads, edits
+/// and restarts until a resume or until `until` passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseOverride {
+    /// Who paused, why and when.
+    #[serde(flatten)]
+    pub note: ActorNote,
+    /// When the pause ends by itself, if it does.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl PauseOverride {
+    /// Whether the pause still holds at `now`.
+    pub fn holds(&self, now: DateTime<Utc>) -> bool {
+        self.until.is_none_or(|u| u > now)
+    }
+}
+
 /// The stored state of one schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleState {
@@ -201,6 +235,9 @@ pub struct ScheduleState {
     pub retry: Option<RetryPlan>,
     /// The most recent run.
     pub last_run_id: Option<String>,
+    /// An operator's pause, if any (absent in records written before SPEC 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseOverride>,
 }
 
 impl ScheduleState {
@@ -302,6 +339,10 @@ pub struct Run {
     pub timezone: String,
     /// The product.
     pub product_id: String,
+    /// A cancel asked for while the run was working: it stops after its
+    /// current template (absent in records written before SPEC 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<ActorNote>,
 }
 
 impl Run {
@@ -333,6 +374,7 @@ impl Run {
             missed_count: 0,
             timezone: state.timezone.clone(),
             product_id: state.product.id.clone(),
+            cancel: None,
         }
     }
 }
@@ -363,6 +405,57 @@ pub struct Usage {
     pub run_id: String,
     /// Tenant.
     pub tenant_id: Option<String>,
+}
+
+/// What an operator did (SPEC 8's audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditAction {
+    /// Queued a manual run.
+    Trigger,
+    /// Paused a schedule.
+    Pause,
+    /// Resumed a schedule (or its pause's `until` passed).
+    Resume,
+    /// Cancelled a run.
+    Cancel,
+    /// Exported a run again.
+    Export,
+    /// Reviewed a run's ads.
+    Review,
+}
+
+impl AuditAction {
+    /// The action as in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Trigger => "trigger",
+            AuditAction::Pause => "pause",
+            AuditAction::Resume => "resume",
+            AuditAction::Cancel => "cancel",
+            AuditAction::Export => "export",
+            AuditAction::Review => "review",
+        }
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Time-ordered id (a ULID, like run ids).
+    pub id: String,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// The token's name, `local`, or `adsched` for the daemon itself.
+    pub actor: String,
+    /// What was done.
+    pub action: AuditAction,
+    /// The schedule concerned.
+    pub schedule_id: Option<String>,
+    /// The run concerned.
+    pub run_id: Option<String>,
+    /// Why, as given.
+    pub reason: Option<String>,
 }
 
 /// RFC 3339 with the zone's offset at that instant, whole seconds.

@@ -32,17 +32,21 @@ pub struct Fire {
     pub coalesced: Option<DateTime<Utc>>,
 }
 
-/// When this schedule next needs attention: its next time or its retry.
+/// When this schedule next needs attention: its next time, its retry, or
+/// the end of an operator's pause.
 pub fn wake_at(s: &ScheduleState) -> Option<DateTime<Utc>> {
     let next = match s.status {
         ScheduleStatus::Active => s.next_run_at,
         _ => None,
     };
-    let retry = s.retry.as_ref().map(|r| r.at);
-    match (next, retry) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    // A paused schedule retries nothing until it is resumed.
+    let retry = s
+        .retry
+        .as_ref()
+        .filter(|_| s.status != ScheduleStatus::Paused)
+        .map(|r| r.at);
+    let until = s.pause.as_ref().and_then(|p| p.until);
+    [next, retry, until].into_iter().flatten().min()
 }
 
 /// Decides what a schedule does at `now`; None when nothing is due.
@@ -57,8 +61,13 @@ pub fn on_due(
     now: DateTime<Utc>,
     new_id: &mut dyn FnMut() -> String,
 ) -> Option<Fire> {
-    // A retry that is due, when nothing of this schedule is queued.
-    if let Some(retry) = s.retry.as_ref().filter(|r| r.at <= now) {
+    // A retry that is due, when nothing of this schedule is queued and it
+    // is not paused.
+    let retry_due = s
+        .retry
+        .as_ref()
+        .filter(|r| r.at <= now && s.status != ScheduleStatus::Paused);
+    if let Some(retry) = retry_due {
         if s.pending_run.is_none() && s.running_run.is_none() {
             let mut state = s.clone();
             state.retry = None;

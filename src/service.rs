@@ -1,13 +1,15 @@
-//! The queries (SPEC 6), once: list, get, runs, logs, trigger. The API's
-//! handlers and the CLI's store mode call these same functions, so a filter
-//! or an error message cannot differ between them. Each answers views or a
-//! [`QueryError`], which the API maps to a status and the CLI to an exit code.
+//! The queries (SPEC 6) and the operators' actions (SPEC 8), once: list,
+//! get, runs, logs, audit; trigger, pause, resume, cancel, export again.
+//! The API's handlers and the CLI's store mode call these same functions,
+//! so a filter or an error message cannot differ between them. Each answers
+//! views or a [`QueryError`], which the API maps to a status and the CLI to
+//! an exit code.
 
 use chrono::{DateTime, Utc};
 
-use crate::records::{NamedRef, RunStatus, ScheduleState, ScheduleStatus, Trigger};
-use crate::store::{RunSelect, Store, StoreError};
-use crate::views::{LogLineView, RunView, ScheduleView, TriggerView};
+use crate::records::{ActorNote, NamedRef, RunStatus, ScheduleState, ScheduleStatus, Trigger};
+use crate::store::{Cancelled, RunSelect, Store, StoreError};
+use crate::views::{AuditView, LogLineView, RunView, ScheduleView, TriggerView};
 
 /// Runs listed when no limit is given.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -32,6 +34,10 @@ pub enum QueryError {
     /// The daemon is shutting down and takes no new work.
     #[error("the daemon is shutting down")]
     Stopping,
+    /// The action does not fit the record's state (a run that has ended
+    /// cannot be cancelled); the message says why.
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -42,9 +48,10 @@ impl QueryError {
     /// a store that cannot answer.
     pub fn exit_code(&self) -> u8 {
         match self {
-            QueryError::NoSchedule(_) | QueryError::NoRun(_) | QueryError::Removed(_) => {
-                crate::commands::EXIT_INVALID
-            }
+            QueryError::NoSchedule(_)
+            | QueryError::NoRun(_)
+            | QueryError::Removed(_)
+            | QueryError::Conflict(_) => crate::commands::EXIT_INVALID,
             QueryError::Invalid(_) | QueryError::Stopping | QueryError::Store(_) => {
                 crate::commands::EXIT_USAGE
             }
@@ -334,13 +341,14 @@ pub async fn logs(store: &Store, id: &str) -> Result<Vec<LogLineView>, QueryErro
 }
 
 /// Queues a manual run (at most one queued per schedule: a second trigger
-/// answers the queued one).
+/// answers the queued one). `actor` goes to the audit log.
 pub async fn trigger(
     store: &Store,
     id: &str,
+    actor: &str,
     now: DateTime<Utc>,
 ) -> Result<TriggerView, QueryError> {
-    let (run_id, already_pending) = crate::daemon::queue_manual(store, id, now).await?;
+    let (run_id, already_pending) = crate::daemon::queue_manual(store, id, actor, now).await?;
     Ok(TriggerView {
         run_id,
         already_pending,
@@ -349,12 +357,166 @@ pub async fn trigger(
 
 /// As [`trigger`], in the daemon: refused while it stops, and the worker
 /// woken for the new run.
-pub async fn trigger_in(ctx: &crate::daemon::Ctx, id: &str) -> Result<TriggerView, QueryError> {
-    let (run_id, already_pending) = ctx.trigger(id).await?;
+pub async fn trigger_in(
+    ctx: &crate::daemon::Ctx,
+    id: &str,
+    actor: &str,
+) -> Result<TriggerView, QueryError> {
+    let (run_id, already_pending) = ctx.trigger_as(id, actor).await?;
     Ok(TriggerView {
         run_id,
         already_pending,
     })
+}
+
+/// The longest reason kept, in characters: an audit log is not a file store.
+pub const MAX_REASON_CHARS: usize = 500;
+
+fn note(actor: &str, reason: Option<&str>, now: DateTime<Utc>) -> Result<ActorNote, QueryError> {
+    let reason = reason.unwrap_or("").trim().to_string();
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(QueryError::Invalid(format!(
+            "reason is {} characters long; at most {MAX_REASON_CHARS} are kept",
+            reason.chars().count()
+        )));
+    }
+    Ok(ActorNote {
+        by: actor.to_string(),
+        reason,
+        at: now,
+    })
+}
+
+/// Pauses a schedule until resumed, or until `until` (SPEC 8). The pause
+/// holds across reloads, edits and restarts.
+pub async fn pause(
+    store: &Store,
+    id: &str,
+    actor: &str,
+    reason: Option<&str>,
+    until: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<ScheduleView, QueryError> {
+    let until = match until.map(str::trim).filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => {
+            let t = DateTime::parse_from_rfc3339(u)
+                .map_err(|_| {
+                    QueryError::Invalid(format!(
+                        "until `{u}` is not an RFC 3339 time such as 2026-12-24T09:00:00-08:00"
+                    ))
+                })?
+                .with_timezone(&Utc);
+            if t <= now {
+                return Err(QueryError::Invalid(format!(
+                    "until `{u}` has already passed; give a time in the future, or no until"
+                )));
+            }
+            Some(t)
+        }
+    };
+    let note = note(actor, reason, now)?;
+    let s = store
+        .pause(id, note, until)
+        .await?
+        .ok_or_else(|| QueryError::NoSchedule(id.to_string()))?;
+    view(store, &s).await
+}
+
+/// Ends an operator's pause. A file that says `paused: true` keeps the
+/// schedule paused.
+pub async fn resume(
+    store: &Store,
+    id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<ScheduleView, QueryError> {
+    let s = store
+        .resume(id, note(actor, None, now)?)
+        .await?
+        .ok_or_else(|| QueryError::NoSchedule(id.to_string()))?;
+    view(store, &s).await
+}
+
+/// Cancels a run: a pending one at once, a running one after its current
+/// template. A run that has ended is a conflict.
+pub async fn cancel(
+    store: &Store,
+    run_id: &str,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<RunView, QueryError> {
+    match store.cancel(run_id, note(actor, reason, now)?).await? {
+        Cancelled::NoRun => Err(QueryError::NoRun(run_id.to_string())),
+        Cancelled::Ended(status) => Err(QueryError::Conflict(format!(
+            "run `{run_id}` is {} already; only a pending or running run can be cancelled",
+            status.as_str()
+        ))),
+        Cancelled::Now(r) => {
+            store.flush().await?;
+            let msg = crate::store::ops::cancel_message(r.cancel.as_ref().unwrap_or(&ActorNote {
+                by: actor.to_string(),
+                reason: String::new(),
+                at: now,
+            }));
+            let _ = store.log(&r.id, log(now, "warn", &msg)).await;
+            Ok(RunView::from(&r))
+        }
+        Cancelled::Requested(r) => {
+            store.flush().await?;
+            let _ = store
+                .log(
+                    &r.id,
+                    log(
+                        now,
+                        "warn",
+                        &format!(
+                            "cancel asked by {actor}: the run stops after its current template"
+                        ),
+                    ),
+                )
+                .await;
+            Ok(RunView::from(&r))
+        }
+    }
+}
+
+fn log(time: DateTime<Utc>, level: &str, message: &str) -> crate::records::LogLine {
+    crate::records::LogLine {
+        time,
+        level: level.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// The audit log, newest first: of one schedule, or of all.
+pub async fn audit(
+    store: &Store,
+    schedule: Option<&str>,
+    limit: Option<&str>,
+) -> Result<Vec<AuditView>, QueryError> {
+    let limit = match limit.map(str::trim).filter(|l| !l.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(QueryError::Invalid(format!(
+                    "limit `{l}` is not a number from 1 to {MAX_LIMIT}"
+                )))
+            }
+        },
+    };
+    let schedule = schedule
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Ok(store
+        .audit(schedule, limit)
+        .await?
+        .iter()
+        .map(AuditView::from)
+        .collect())
 }
 
 #[cfg(test)]

@@ -27,12 +27,86 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The API's named tokens (SPEC 8): `ADSCHED_API_TOKENS=name:token,...`
+/// and the single `ADSCHED_API_TOKEN`, named `api`.
+#[derive(Debug, Clone, Default)]
+pub struct ApiTokens(Vec<(String, Secret)>);
+
+impl ApiTokens {
+    /// Parses `name:token,...`; each problem is a message naming the entry.
+    pub fn parse(named: Option<&str>, single: Option<&str>) -> (ApiTokens, Vec<String>) {
+        let mut tokens = Vec::new();
+        let mut problems = Vec::new();
+        for (i, entry) in named
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
+            match entry.split_once(':') {
+                Some((name, token))
+                    if !name.trim().is_empty()
+                        && !token.trim().is_empty()
+                        && name
+                            .trim()
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) =>
+                {
+                    tokens.push((name.trim().to_string(), Secret::new(token.trim())));
+                }
+                _ => problems.push(format!(
+                    "ADSCHED_API_TOKENS: entry {} is not `name:token` (a name of letters, digits, `-`, `_`, `.` or `@`, a colon, then the token)",
+                    i + 1
+                )),
+            }
+        }
+        if let Some(t) = single.map(str::trim).filter(|t| !t.is_empty()) {
+            tokens.push(("api".to_string(), Secret::new(t)));
+        }
+        (ApiTokens(tokens), problems)
+    }
+
+    /// Whether any token is set: then every mutating request needs one.
+    pub fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// The name of the token `given`, if it is one of them. Compares every
+    /// token in full, so the time taken says nothing about which matched.
+    pub fn name_of(&self, given: &str) -> Option<&str> {
+        let mut found = None;
+        for (name, token) in &self.0 {
+            if constant_time_eq(token.expose().as_bytes(), given.as_bytes()) {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The environment's settings (README "Environment").
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    /// `ADSCHED_API_TOKEN`: required on `POST …/trigger` when set; sent by
-    /// the query commands.
+    /// `ADSCHED_API_TOKEN`: the token the query commands and the MCP server
+    /// send (on the daemon, also a token named `api`).
     pub api_token: Option<Secret>,
+    /// The tokens the daemon accepts on mutating requests.
+    pub api_tokens: ApiTokens,
+    /// What is wrong with the variables (a malformed token entry): the
+    /// daemon refuses to start with any.
+    pub problems: Vec<String>,
+    /// `ADSCHED_ALERT_SLACK_CHANNEL`: alerts of schedules without `alerts`.
+    pub alert_slack_channel: Option<String>,
+    /// `ADSCHED_ALERT_EMAIL`: alert recipients of schedules without `alerts`.
+    pub alert_email: Option<Vec<String>>,
     /// `ADSCHED_SMTP_URL` (it may hold a password).
     pub smtp_url: Option<Secret>,
     /// `ADSCHED_EMAIL_FROM`.
@@ -54,8 +128,37 @@ fn var(name: &str) -> Option<String> {
 impl Settings {
     /// Reads the variables; unset and empty are the same.
     pub fn from_env() -> Settings {
+        let single = var("ADSCHED_API_TOKEN");
+        let (api_tokens, mut problems) =
+            ApiTokens::parse(var("ADSCHED_API_TOKENS").as_deref(), single.as_deref());
+        let alert_slack_channel = var("ADSCHED_ALERT_SLACK_CHANNEL").map(|c| c.trim().to_string());
+        if let Some(c) = alert_slack_channel.as_deref() {
+            if !crate::spec::is_channel_id(c) {
+                problems.push(format!(
+                    "ADSCHED_ALERT_SLACK_CHANNEL `{c}` is not a channel ID (C, G or D and 8 or more capitals or digits, such as C0123ABCD9)"
+                ));
+            }
+        }
+        let alert_email: Option<Vec<String>> = var("ADSCHED_ALERT_EMAIL").map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect()
+        });
+        for a in alert_email.iter().flatten() {
+            if a.parse::<lettre::Address>().is_err() {
+                problems.push(format!(
+                    "ADSCHED_ALERT_EMAIL: `{a}` is not an email address; give bare addresses separated by commas"
+                ));
+            }
+        }
         Settings {
-            api_token: var("ADSCHED_API_TOKEN").map(Secret),
+            api_token: single.map(Secret),
+            api_tokens,
+            problems,
+            alert_slack_channel,
+            alert_email,
             smtp_url: var("ADSCHED_SMTP_URL").map(Secret),
             email_from: var("ADSCHED_EMAIL_FROM"),
             email_allow: var("ADSCHED_EMAIL_ALLOW").and_then(|v| list(&v)),
@@ -100,6 +203,22 @@ mod tests {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn named_tokens_are_found_by_value_and_bad_entries_named() {
+        let (t, problems) = ApiTokens::parse(Some("ops:tok-1, ci:tok-2,broken"), Some("tok-3"));
+        assert_eq!(t.name_of("tok-1"), Some("ops"));
+        assert_eq!(t.name_of("tok-2"), Some("ci"));
+        assert_eq!(t.name_of("tok-3"), Some("api"));
+        assert_eq!(t.name_of("tok-"), None);
+        assert_eq!(t.name_of(""), None);
+        assert!(t.any());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("entry 3"), "{problems:?}");
+        assert!(!format!("{t:?}").contains("tok-1"));
+        let (none, p) = ApiTokens::parse(None, None);
+        assert!(!none.any() && p.is_empty());
     }
 
     #[test]

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::records::{
-    fmt_time, ExportResult, FileError, LogLine, NamedRef, Run, RunStatus, ScheduleState,
-    ScheduleStatus, SourceRef, Trigger,
+    fmt_time, AuditAction, AuditEntry, ExportResult, FileError, LogLine, NamedRef, Run, RunStatus,
+    ScheduleState, ScheduleStatus, SourceRef, Trigger,
 };
 
 /// A schedule (`GET /api/v1/schedules/{id}`, each element of the list).
@@ -53,8 +53,56 @@ pub struct ScheduleView {
     pub running_run: Option<String>,
     /// A retry waiting for its time, or null.
     pub retry: Option<RetryView>,
+    /// An operator's pause (SPEC 8), or null.
+    #[serde(rename = "override")]
+    pub override_: Option<OverrideView>,
     /// The schedule document in force, as JSON.
     pub spec: Value,
+}
+
+/// An operator's pause of a schedule, made without a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OverrideView {
+    /// Always true: the override pauses.
+    pub paused: bool,
+    /// Who paused (a token's name, or `local`).
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// Since when.
+    pub at: String,
+    /// When the pause ends by itself, or null.
+    pub until: Option<String>,
+}
+
+/// One entry of the audit log (`GET /api/v1/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditView {
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// Who: a token's name, `local`, or `adsched` for the daemon itself.
+    pub actor: String,
+    /// trigger, pause, resume, cancel, export or review.
+    pub action: AuditAction,
+    /// The schedule concerned, or null.
+    pub schedule_id: Option<String>,
+    /// The run concerned, or null.
+    pub run_id: Option<String>,
+    /// Why, as given, or null.
+    pub reason: Option<String>,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(e: &AuditEntry) -> AuditView {
+        AuditView {
+            time: fmt_time(e.time, Tz::UTC),
+            actor: e.actor.clone(),
+            action: e.action,
+            schedule_id: e.schedule_id.clone(),
+            run_id: e.run_id.clone(),
+            reason: e.reason.clone(),
+        }
+    }
 }
 
 /// A retry waiting for its time.
@@ -91,6 +139,13 @@ impl ScheduleView {
                 attempt: r.attempt,
                 at: fmt_time(r.at, tz),
             }),
+            override_: s.pause.as_ref().map(|p| OverrideView {
+                paused: true,
+                by: p.note.by.clone(),
+                reason: p.note.reason.clone(),
+                at: fmt_time(p.note.at, tz),
+                until: p.until.map(|t| fmt_time(t, tz)),
+            }),
             spec: s.spec.clone(),
         }
     }
@@ -114,7 +169,7 @@ pub struct RunView {
     pub trigger: Trigger,
     /// 1, then 2.. for retries of the same calendar time.
     pub attempt: u32,
-    /// pending, running, completed, failed, interrupted or missed.
+    /// pending, running, completed, failed, interrupted, missed or cancelled.
     pub status: RunStatus,
     /// The calendar time it is for, or null for a manual run.
     pub scheduled_for: Option<String>,
@@ -266,6 +321,7 @@ mod tests {
             missed_count: 0,
             timezone: "America/Los_Angeles".into(),
             product_id: "p".into(),
+            cancel: None,
         };
         let view = RunView::from(&run);
         assert_eq!(

@@ -273,6 +273,8 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
         "error",
         "last_run",
         "spec",
+        // SPEC 8
+        "override",
         // docs/queries.md
         "pending_run",
         "running_run",

@@ -13,6 +13,7 @@ use std::time::Duration;
 use adsched::clock::{Clock, ManualClock};
 use adsched::daemon::{self, Config, Daemon};
 use adsched::records::{Run, RunStatus, ScheduleState, ScheduleStatus, Trigger};
+use adsched::service;
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use common::{schedule, Project};
@@ -630,6 +631,221 @@ async fn a_broken_product_file_keeps_its_schedules_in_force(b: Backend) {
     assert_eq!(h.state("kept").await, again);
 }
 
+/// SPEC 8: an operator's pause holds across an edit of the file and a
+/// restart, its time is never caught up, a resume brings the next future
+/// time, a file's `paused: true` wins over a resume, and `until` ends it.
+async fn an_operators_pause_holds_across_edits_and_restarts_until_resumed(b: Backend) {
+    let p = Project::new();
+    let text = schedule("op", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1);
+    p.write("schedules/s.yaml", &text);
+    let mut h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let store = h.d().ctx.store.clone();
+    let now = utc("2026-06-01T00:00:00Z");
+    let v = service::pause(&store, "op", "ops", Some("Slack is flooded"), None, now)
+        .await
+        .unwrap();
+    assert_eq!(v.status, ScheduleStatus::Paused);
+    let o = v.override_.unwrap();
+    assert_eq!(
+        (o.by.as_str(), o.reason.as_str()),
+        ("ops", "Slack is flooded")
+    );
+    assert!(v.next_run_at.is_none());
+
+    // An edit of the file (a new name) and a restart keep the pause.
+    h.project.write(
+        "schedules/s.yaml",
+        &text.replace("name: op", "name: renamed"),
+    );
+    h.stop().await;
+    h.boot("gen-ok.sh").await;
+    let s = h.state("op").await;
+    assert_eq!(
+        (s.name.as_str(), s.status),
+        ("renamed", ScheduleStatus::Paused)
+    );
+    assert_eq!(s.pause.as_ref().unwrap().note.by, "ops");
+    h.set(utc("2026-06-03T09:30:00Z"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        h.runs("op").await.is_empty(),
+        "a paused schedule fires nothing"
+    );
+
+    let store = h.d().ctx.store.clone();
+    let v = service::resume(&store, "op", "ops", utc("2026-06-03T09:30:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(v.status, ScheduleStatus::Active);
+    assert!(v.override_.is_none());
+    assert_eq!(
+        h.state("op").await.next_run_at,
+        Some(utc("2026-06-04T09:00:00Z"))
+    );
+    h.d().ctx.wake_scheduler.notify_one();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.runs("op").await.is_empty(),
+        "paused time is never caught up"
+    );
+
+    // A pause with `until` ends by itself, in the audit log as `adsched`.
+    let t = utc("2026-06-04T08:00:00Z");
+    h.set(t);
+    service::pause(
+        &store,
+        "op",
+        "ops",
+        Some("quiet hour"),
+        Some("2026-06-04T08:30:00Z"),
+        t,
+    )
+    .await
+    .unwrap();
+    h.d().ctx.wake_scheduler.notify_one();
+    h.set(utc("2026-06-04T08:31:00Z"));
+    for _ in 0..400 {
+        if h.state("op").await.status == ScheduleStatus::Active {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let s = h.state("op").await;
+    assert_eq!(s.status, ScheduleStatus::Active, "until passed: {s:#?}");
+    assert_eq!(s.next_run_at, Some(utc("2026-06-04T09:00:00Z")));
+    h.set(utc("2026-06-04T09:00:00Z"));
+    let runs = h.settle("op", 1).await;
+    assert_eq!(runs[0].trigger, Trigger::Schedule);
+
+    // A file that says `paused: true` wins over a resume.
+    h.project.write(
+        "schedules/s.yaml",
+        &text.replace("product: collagen", "product: collagen\npaused: true"),
+    );
+    h.stop().await;
+    h.boot("gen-ok.sh").await;
+    let store = h.d().ctx.store.clone();
+    let v = service::resume(&store, "op", "ops", utc("2026-06-04T10:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(v.status, ScheduleStatus::Paused);
+
+    let audit = service::audit(&store, Some("op"), None).await.unwrap();
+    let seen: Vec<(String, &str)> = audit
+        .iter()
+        .map(|e| (e.actor.clone(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ops".to_string(), "resume"),
+            ("adsched".to_string(), "resume"),
+            ("ops".to_string(), "pause"),
+            ("ops".to_string(), "resume"),
+            ("ops".to_string(), "pause"),
+        ],
+        "newest first: {audit:#?}"
+    );
+    assert_eq!(audit[4].reason.as_deref(), Some("Slack is flooded"));
+    assert!(matches!(
+        service::pause(
+            &store,
+            "nope",
+            "ops",
+            None,
+            None,
+            utc("2026-06-04T10:00:00Z")
+        )
+        .await,
+        Err(service::QueryError::NoSchedule(_))
+    ));
+    assert!(matches!(
+        service::pause(&store, "op", "ops", None, Some("2020-01-01T00:00:00Z"), utc("2026-06-04T10:00:00Z")).await,
+        Err(service::QueryError::Invalid(m)) if m.contains("already passed")
+    ));
+}
+
+/// SPEC 8: cancelling a pending run ends it at once (a calendar run counts
+/// toward max_runs); a running one stops after its current template and
+/// exports nothing; an ended run cannot be cancelled.
+async fn cancel_a_pending_and_a_running_run(b: Backend) {
+    let p = Project::new();
+    p.write(
+        "schedules/a.yaml",
+        &schedule(
+            "a",
+            "  daily: { at: \"09:00\" }\n  timezone: UTC\n  max_runs: 5",
+            3,
+        ),
+    );
+    p.write(
+        "schedules/b.yaml",
+        &schedule(
+            "b",
+            "  daily: { at: \"09:00\" }\n  timezone: UTC\n  max_runs: 5",
+            1,
+        ),
+    );
+    let h = H::start(b, p, "2026-06-01T08:00:00Z", "gen-slow.sh").await;
+    h.set(utc("2026-06-01T09:00:00Z"));
+    // a runs first (3 templates x 0.3 s); b waits behind it.
+    let store = h.d().ctx.store.clone();
+    let (a_run, b_run) = loop {
+        let a = h.state("a").await;
+        let b = h.state("b").await;
+        if let (Some(x), Some(y)) = (a.running_run, b.pending_run) {
+            break (x, y);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let now = utc("2026-06-01T09:00:01Z");
+    let v = service::cancel(&store, &b_run, "ops", Some("wrong product"), now)
+        .await
+        .unwrap();
+    assert_eq!(v.status, RunStatus::Cancelled);
+    assert_eq!(
+        v.error_message.as_deref(),
+        Some("cancelled by ops: wrong product")
+    );
+    let v = service::cancel(&store, &a_run, "ops", None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        v.status,
+        RunStatus::Running,
+        "it stops after its current template"
+    );
+    let a = h.settle("a", 1).await;
+    assert_eq!(a[0].status, RunStatus::Cancelled, "{:#?}", a[0]);
+    assert!(
+        a[0].ads.len() < 3,
+        "stopped before every template: {:#?}",
+        a[0]
+    );
+    assert!(a[0].exports.is_empty());
+    let b = h.settle("b", 1).await;
+    assert_eq!(b[0].status, RunStatus::Cancelled);
+    assert!(b[0].started_at.is_none(), "a pending run never starts");
+    // Both calendar runs count; neither is retried.
+    assert_eq!(h.state("a").await.runs_completed, 1);
+    assert_eq!(h.state("b").await.runs_completed, 1);
+    assert!(h.state("a").await.retry.is_none());
+    assert!(h.state("b").await.pending_run.is_none());
+    assert!(matches!(
+        service::cancel(&store, &a_run, "ops", None, now).await,
+        Err(service::QueryError::Conflict(m)) if m.contains("cancelled already")
+    ));
+    assert!(matches!(
+        service::cancel(&store, "nope", "ops", None, now).await,
+        Err(service::QueryError::NoRun(_))
+    ));
+    let audit = service::audit(&store, None, Some("10")).await.unwrap();
+    assert_eq!(audit.len(), 2, "{audit:#?}");
+    assert!(audit
+        .iter()
+        .all(|e| e.action.as_str() == "cancel" && e.actor == "ops"));
+}
+
 /// Runs each body on both stores.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -665,4 +881,6 @@ on_both_stores!(
     unused_templates_never_repeat_per_product_until_the_pool_is_exhausted,
     specific_and_uploaded_templates,
     a_broken_product_file_keeps_its_schedules_in_force,
+    an_operators_pause_holds_across_edits_and_restarts_until_resumed,
+    cancel_a_pending_and_a_running_run,
 );

@@ -4,7 +4,10 @@
 
 mod render;
 
-pub use render::{list, logs, plan, run, runs, show, table, trigger, OutFormat};
+pub use render::{
+    audit, cancel, export, list, logs, pause, plan, resume, run, runs, show, table, trigger,
+    OutFormat,
+};
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,10 +16,13 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::commands::{EXIT_INVALID, EXIT_USAGE};
+use crate::daemon::LOCAL_ACTOR;
+use crate::export::again::{self, ExportRequest};
 use crate::records::{FileError, ScheduleState};
 use crate::service::{self, QueryError, RunParams, ScheduleFilter};
+use crate::settings::{Secret, Settings};
 use crate::store::{Store, StoreError};
-use crate::views::{LogLineView, RunView, ScheduleView, TriggerView};
+use crate::views::{AuditView, LogLineView, RunView, ScheduleView, TriggerView};
 
 /// Where the commands get their data.
 pub struct Client {
@@ -24,6 +30,12 @@ pub struct Client {
     /// synchronous, both are async.
     rt: tokio::runtime::Runtime,
     source: Source,
+    /// The token sent on the daemon's mutating requests (`ADSCHED_API_TOKEN`).
+    token: Option<Secret>,
+    /// The state folder: images for an export made without a daemon.
+    state: std::path::PathBuf,
+    /// A call to the daemon failed to reach it.
+    lost: std::sync::atomic::AtomicBool,
 }
 
 enum Source {
@@ -48,8 +60,31 @@ fn fail(code: u8, message: impl Into<String>) -> Failure {
 
 impl Client {
     /// Connects to the daemon at `server`, or opens the store: the database
-    /// at `store` when given, else the embedded one in `state`.
-    pub fn connect(server: &str, state: &Path, store: Option<&str>) -> Result<Client, Failure> {
+    /// at `store` when given, else the embedded one in `state`. `token` goes
+    /// with the daemon's mutating requests.
+    pub fn connect(
+        server: &str,
+        state: &Path,
+        store: Option<&str>,
+        token: Option<Secret>,
+    ) -> Result<Client, Failure> {
+        let mut c = Client::connect_to(server, state, store)?;
+        c.token = token;
+        c.state = state.to_path_buf();
+        Ok(c)
+    }
+
+    /// Whether this client asks a daemon (not a store opened directly).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.source, Source::Api { .. })
+    }
+
+    /// Whether every call so far reached the daemon (or the store).
+    pub fn alive(&self) -> bool {
+        !self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn connect_to(server: &str, state: &Path, store: Option<&str>) -> Result<Client, Failure> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -72,6 +107,9 @@ impl Client {
             return Ok(Client {
                 rt,
                 source: Source::Api { base, http },
+                token: None,
+                state: state.to_path_buf(),
+                lost: Default::default(),
             });
         }
         if let Some(url) = store.filter(|u| !u.trim().is_empty()) {
@@ -82,6 +120,9 @@ impl Client {
                     Ok(Client {
                         rt,
                         source: Source::Store(store),
+                        token: None,
+                        state: state.to_path_buf(),
+                        lost: Default::default(),
                     })
                 }
                 Ok(store) => Err(fail(
@@ -109,6 +150,9 @@ impl Client {
                 Ok(Client {
                     rt,
                     source: Source::Store(store),
+                    token: None,
+                    state: state.to_path_buf(),
+                    lost: Default::default(),
                 })
             }
             Err(StoreError::Locked(dir)) => Err(fail(
@@ -120,18 +164,29 @@ impl Client {
     }
 
     fn api(&self, method: reqwest::Method, path: &str) -> Result<Value, Failure> {
+        self.api_with(method, path, None)
+    }
+
+    fn api_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
         let rt = &self.rt;
         let Source::Api { base, http } = &self.source else {
             return Err(fail(EXIT_USAGE, "not connected to a daemon"));
         };
         let mut req = http.request(method, format!("{base}{path}"));
-        if let Ok(token) = std::env::var("ADSCHED_API_TOKEN") {
-            if !token.is_empty() {
-                req = req.bearer_auth(token);
-            }
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token.expose());
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
         }
         rt.block_on(async {
             let resp = req.send().await.map_err(|e| {
+                self.lost.store(true, std::sync::atomic::Ordering::Relaxed);
                 fail(
                     EXIT_USAGE,
                     format!("the daemon at {base} did not answer: {e}"),
@@ -261,7 +316,121 @@ impl Client {
                 decode(v, "trigger")
             }
             Source::Store(store) => {
-                Ok(self.rt.block_on(service::trigger(store, id, Utc::now()))?)
+                Ok(self
+                    .rt
+                    .block_on(service::trigger(store, id, LOCAL_ACTOR, Utc::now()))?)
+            }
+        }
+    }
+
+    /// Pauses a schedule (SPEC 8).
+    pub fn pause(
+        &self,
+        id: &str,
+        reason: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<ScheduleView, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let body = serde_json::json!({"reason": reason, "until": until});
+                let path = format!("/api/v1/schedules/{}/pause", urlencode(id));
+                decode(
+                    self.api_with(reqwest::Method::POST, &path, Some(body))?,
+                    &path,
+                )
+            }
+            Source::Store(store) => Ok(self.rt.block_on(service::pause(
+                store,
+                id,
+                LOCAL_ACTOR,
+                reason,
+                until,
+                Utc::now(),
+            ))?),
+        }
+    }
+
+    /// Ends an operator's pause.
+    pub fn resume(&self, id: &str) -> Result<ScheduleView, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let path = format!("/api/v1/schedules/{}/resume", urlencode(id));
+                decode(self.api(reqwest::Method::POST, &path)?, &path)
+            }
+            Source::Store(store) => {
+                Ok(self
+                    .rt
+                    .block_on(service::resume(store, id, LOCAL_ACTOR, Utc::now()))?)
+            }
+        }
+    }
+
+    /// Cancels a run.
+    pub fn cancel(&self, run_id: &str, reason: Option<&str>) -> Result<RunView, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let body = serde_json::json!({ "reason": reason });
+                let path = format!("/api/v1/runs/{}/cancel", urlencode(run_id));
+                decode(
+                    self.api_with(reqwest::Method::POST, &path, Some(body))?,
+                    &path,
+                )
+            }
+            Source::Store(store) => Ok(self.rt.block_on(service::cancel(
+                store,
+                run_id,
+                LOCAL_ACTOR,
+                reason,
+                Utc::now(),
+            ))?),
+        }
+    }
+
+    /// Exports a finished run again: through the daemon (which answers at
+    /// once and sends in the background), or here, with this process's
+    /// settings, when no daemon answers. Returns the run as it then is.
+    pub fn export(
+        &self,
+        run_id: &str,
+        req: &ExportRequest,
+        settings: &Settings,
+    ) -> Result<RunView, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let body = serde_json::to_value(req).unwrap_or(Value::Null);
+                let path = format!("/api/v1/runs/{}/export", urlencode(run_id));
+                decode(
+                    self.api_with(reqwest::Method::POST, &path, Some(body))?,
+                    &path,
+                )
+            }
+            Source::Store(store) => self.rt.block_on(async {
+                let prepared = again::prepare(store, run_id, req).await?;
+                let sender = again::Sender {
+                    settings,
+                    public_url: None,
+                    state_dir: &self.state,
+                };
+                again::send(store, &sender, prepared, LOCAL_ACTOR, Utc::now())
+                    .await
+                    .map_err(QueryError::from)?;
+                Ok(service::run(store, run_id).await?)
+            }),
+        }
+    }
+
+    /// The audit log, newest first.
+    pub fn audit(&self, schedule: Option<&str>, limit: usize) -> Result<Vec<AuditView>, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let limit = limit.to_string();
+                let q = query(&[("schedule", schedule), ("limit", Some(&limit))]);
+                self.get(&format!("/api/v1/audit{q}"))
+            }
+            Source::Store(store) => {
+                Ok(self
+                    .rt
+                    .block_on(service::audit(store, schedule, Some(&limit.to_string())))?)
             }
         }
     }
@@ -340,6 +509,7 @@ fn state_from_view(v: &ScheduleView) -> ScheduleState {
         running_run: None,
         retry: None,
         last_run_id: None,
+        pause: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The query commands (`list`, `show`, `runs`, `run`, `logs`, `trigger`,
-//! `plan`) as tables, or as the API's JSON with `--format json`.
+//! `plan`) and the actions (`pause`, `resume`, `cancel`, `export`,
+//! `audit`) as tables, or as the API's JSON with `--format json`.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -11,8 +12,10 @@ use serde_json::{json, Value};
 
 use super::{fail, Client, Failure};
 use crate::commands::{EXIT_INVALID, EXIT_OK, EXIT_USAGE};
+use crate::export::again::ExportRequest;
 use crate::records::{FileError, ScheduleState};
-use crate::views::{LogLineView, RunView};
+use crate::settings::Settings;
+use crate::views::{LogLineView, RunView, ScheduleView};
 
 /// Output formats of the query commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -316,6 +319,130 @@ pub fn trigger(c: &Client, id: &str, format: OutFormat) -> Result<u8, Failure> {
             println!("{id} already has a queued run: {}", v.run_id)
         }
         OutFormat::Human => println!("queued run {} for {id}", v.run_id),
+    }
+    Ok(EXIT_OK)
+}
+
+/// One line on a schedule after a pause or a resume.
+fn schedule_line(v: &ScheduleView) -> String {
+    let mut line = format!("{}: {}", v.id, name(&v.status));
+    if let Some(o) = &v.override_ {
+        line.push_str(&format!(", paused by {} since {}", o.by, o.at));
+        if !o.reason.is_empty() {
+            line.push_str(&format!(" ({})", o.reason));
+        }
+        if let Some(u) = &o.until {
+            line.push_str(&format!(" until {u}"));
+        }
+    }
+    if v.spec.get("paused").and_then(Value::as_bool) == Some(true) {
+        line.push_str("; its file says `paused: true`, which keeps it paused");
+    }
+    if let Some(next) = &v.next_run_at {
+        line.push_str(&format!("; next run {next}"));
+    }
+    line
+}
+
+/// `adsched pause`.
+pub fn pause(
+    c: &Client,
+    id: &str,
+    reason: Option<&str>,
+    until: Option<&str>,
+    format: OutFormat,
+) -> Result<u8, Failure> {
+    let v = c.pause(id, reason, until)?;
+    match format {
+        OutFormat::Json => print_json(&v),
+        OutFormat::Human => println!("{}", schedule_line(&v)),
+    }
+    Ok(EXIT_OK)
+}
+
+/// `adsched resume`.
+pub fn resume(c: &Client, id: &str, format: OutFormat) -> Result<u8, Failure> {
+    let v = c.resume(id)?;
+    match format {
+        OutFormat::Json => print_json(&v),
+        OutFormat::Human => println!("{}", schedule_line(&v)),
+    }
+    Ok(EXIT_OK)
+}
+
+/// `adsched cancel`.
+pub fn cancel(
+    c: &Client,
+    run_id: &str,
+    reason: Option<&str>,
+    format: OutFormat,
+) -> Result<u8, Failure> {
+    let v = c.cancel(run_id, reason)?;
+    match format {
+        OutFormat::Json => print_json(&v),
+        OutFormat::Human if v.status == crate::records::RunStatus::Running => println!(
+            "run {run_id} stops after its current template and ends cancelled; nothing is exported"
+        ),
+        OutFormat::Human => println!("run {run_id}: {}", name(&v.status)),
+    }
+    Ok(EXIT_OK)
+}
+
+/// `adsched export`: the run's ads sent again.
+pub fn export(
+    c: &Client,
+    run_id: &str,
+    req: &ExportRequest,
+    settings: &Settings,
+    format: OutFormat,
+) -> Result<u8, Failure> {
+    let v = c.export(run_id, req, settings)?;
+    match format {
+        OutFormat::Json => print_json(&v),
+        OutFormat::Human if c.is_remote() => println!(
+            "the daemon is exporting run {run_id} again; `adsched run {run_id}` shows the result"
+        ),
+        OutFormat::Human => {
+            for e in &v.exports {
+                println!("{}: {} ({})", e.destination, e.status, e.detail);
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// `adsched audit`.
+pub fn audit(
+    c: &Client,
+    schedule: Option<&str>,
+    limit: usize,
+    format: OutFormat,
+) -> Result<u8, Failure> {
+    let entries = c.audit(schedule, limit)?;
+    match format {
+        OutFormat::Json => print_json(&entries),
+        OutFormat::Human => {
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.time.clone(),
+                        e.actor.clone(),
+                        e.action.as_str().to_string(),
+                        or_dash(e.schedule_id.as_deref()),
+                        or_dash(e.run_id.as_deref()),
+                        or_dash(e.reason.as_deref()),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &["TIME", "ACTOR", "ACTION", "SCHEDULE", "RUN", "REASON"],
+                    &rows
+                )
+            );
+        }
     }
     Ok(EXIT_OK)
 }

@@ -36,6 +36,13 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
 /// How long a shutdown waits for the current template to finish.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
+/// The actor of an action from a loopback caller when no API token is set
+/// (SPEC 8).
+pub const LOCAL_ACTOR: &str = "local";
+
+/// The actor of what the daemon does by itself (a pause's `until` passing).
+pub const DAEMON_ACTOR: &str = "adsched";
+
 /// Daemon settings (flags or `ADSCHED_*` variables).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -160,10 +167,15 @@ impl Ctx {
 
     /// Queues a manual run. Returns the run id and whether one was already pending.
     pub async fn trigger(&self, id: &str) -> Result<(String, bool), TriggerError> {
+        self.trigger_as(id, LOCAL_ACTOR).await
+    }
+
+    /// As [`Ctx::trigger`], with who asked (a token's name) for the audit log.
+    pub async fn trigger_as(&self, id: &str, actor: &str) -> Result<(String, bool), TriggerError> {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(TriggerError::Stopping);
         }
-        let out = queue_manual(&self.store, id, self.clock.now()).await?;
+        let out = queue_manual(&self.store, id, actor, self.clock.now()).await?;
         if !out.1 {
             self.wake_worker.notify_one();
         }
@@ -196,10 +208,11 @@ impl Ctx {
 pub async fn queue_manual(
     store: &Store,
     id: &str,
+    actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(String, bool), TriggerError> {
     let (run_id, already) = match store
-        .queue_manual(id, now)
+        .queue_manual(id, actor, now)
         .await
         .map_err(TriggerError::Store)?
     {
@@ -210,7 +223,14 @@ pub async fn queue_manual(
     };
     if !already {
         store.flush().await.map_err(TriggerError::Store)?;
-        log_line(store, &run_id, now, "info", "queued by a manual trigger").await;
+        log_line(
+            store,
+            &run_id,
+            now,
+            "info",
+            &format!("queued by a manual trigger ({actor})"),
+        )
+        .await;
     }
     Ok((run_id, already))
 }
@@ -271,6 +291,9 @@ pub struct Daemon {
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, String> {
     // Read once: a run or a request never looks at the environment.
     let settings = Arc::new(Settings::from_env());
+    if !settings.problems.is_empty() {
+        return Err(settings.problems.join("; "));
+    }
     let store = Store::open_any(config.store.as_deref(), &config.state)
         .await
         .map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Ctx;
-use crate::records::{RunStatus, Trigger};
+use crate::records::{ActorNote, RunStatus, Trigger};
 use crate::scheduler;
 use crate::spec;
 use crate::store::StoreError;
@@ -95,13 +95,35 @@ async fn fire_due(
 ) -> Result<(bool, Option<DateTime<Utc>>), StoreError> {
     let mut queued = false;
     let mut next: Option<DateTime<Utc>> = None;
-    for s in ctx.store.schedules().await? {
+    for mut s in ctx.store.schedules().await? {
         let Some(at) = scheduler::wake_at(&s) else {
             continue;
         };
         if at > now {
             next = Some(next.map_or(at, |n| n.min(at)));
             continue;
+        }
+        if s.pause.as_ref().is_some_and(|p| !p.holds(now)) {
+            // An operator's pause whose `until` has passed ends here, in
+            // the audit log like a resume; paused time is not caught up.
+            let note = ActorNote {
+                by: super::DAEMON_ACTOR.into(),
+                reason: "the pause's `until` passed".into(),
+                at: now,
+            };
+            let Some(resumed) = ctx.store.resume(&s.id, note).await? else {
+                continue;
+            };
+            *recorded = true;
+            tracing::info!(schedule_id = %s.id, "pause ended (its until passed); status {}", resumed.status.as_str());
+            s = resumed;
+            match scheduler::wake_at(&s) {
+                Some(t) if t <= now => {}
+                later => {
+                    next = next.into_iter().chain(later).min();
+                    continue;
+                }
+            }
         }
         let spec: spec::Schedule = match serde_json::from_value(s.spec.clone()) {
             Ok(d) => d,

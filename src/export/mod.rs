@@ -3,6 +3,7 @@
 //! services stand alone (`adsched send ...` uses them too); secrets come
 //! only from the environment and never appear in results.
 
+pub mod again;
 pub mod email;
 pub mod slack;
 

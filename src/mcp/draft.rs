@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::tools::{DraftSchedule, FindingOut, FireTimes, Validation};
 use super::Config;
-use crate::client::Client;
+use crate::client::{Client, Failure};
 use crate::records::ScheduleStatus;
 use crate::spec::{self, Options, Pool, Severity};
 
@@ -243,11 +243,12 @@ fn recheck_uploaded(
 /// neither the daemon nor its store can be reached.
 pub(super) fn known_fire_times(
     cfg: &Config,
+    client: Result<&Client, Failure>,
     id: &str,
     after: DateTime<Utc>,
     count: u32,
 ) -> Result<FireTimes, String> {
-    match Client::connect(&cfg.server, &cfg.state, cfg.store.as_deref()) {
+    match client {
         Ok(client) => {
             let v = client.schedule(id).map_err(|e| e.message)?;
             let doc: spec::Schedule = serde_json::from_value(v.spec.clone()).map_err(|e| {

@@ -137,8 +137,10 @@ fn absolute(p: &Path) -> PathBuf {
 #[derive(Clone)]
 pub struct Adsched {
     config: Arc<Config>,
-    /// One query at a time: without a daemon, each opens the (locked) store.
-    query_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One query at a time (without a daemon, each opens the locked store),
+    /// and the client of the last one while it talks to a daemon: one HTTP
+    /// client and runtime for the session, not one per tool call.
+    client: Arc<tokio::sync::Mutex<Option<Client>>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -159,7 +161,7 @@ impl Adsched {
         }
         Adsched {
             config: Arc::new(config),
-            query_lock: Arc::new(tokio::sync::Mutex::new(())),
+            client: Arc::new(tokio::sync::Mutex::new(None)),
             tool_router,
         }
     }
@@ -170,16 +172,44 @@ impl Adsched {
         T: Send + 'static,
         F: FnOnce(&Client) -> Result<T, Failure> + Send + 'static,
     {
-        let server = self.config.server.clone();
-        let state = self.config.state.clone();
-        let store = self.config.store.clone();
-        let _guard = self.query_lock.lock().await;
+        self.with_client(|c| c.and_then(f).map_err(|e| e.message))
+            .await?
+    }
+
+    /// Runs `f` with the kept client, or a new one (or why none could be
+    /// made). A client that talks to a daemon is kept for the next call; a
+    /// store opened directly is closed after each, since holding it would
+    /// keep a daemon from starting on it.
+    async fn with_client<T, F>(&self, f: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce(Result<&Client, Failure>) -> T + Send + 'static,
+    {
+        let config = self.config.clone();
+        let mut slot = self.client.clone().lock_owned().await;
         blocking(move || {
-            let client =
-                Client::connect(&server, &state, store.as_deref()).map_err(|e| e.message)?;
-            f(&client).map_err(|e| e.message)
+            let client = match slot.take() {
+                Some(c) => Ok(c),
+                None => Client::connect(
+                    &config.server,
+                    &config.state,
+                    config.store.as_deref(),
+                    config.settings.api_token.clone(),
+                ),
+            };
+            match client {
+                Ok(c) => {
+                    let out = f(Ok(&c));
+                    // A daemon that stopped answering is asked afresh next time.
+                    if c.is_remote() && c.alive() {
+                        *slot = Some(c);
+                    }
+                    out
+                }
+                Err(e) => f(Err(e)),
+            }
         })
-        .await?
+        .await
     }
 }
 

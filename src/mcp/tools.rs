@@ -411,9 +411,9 @@ impl Adsched {
             }
             (None, Some(id)) => {
                 let cfg = self.config.clone();
-                let _guard = self.query_lock.lock().await;
-                let result =
-                    blocking(move || draft::known_fire_times(&cfg, &id, after, count)).await?;
+                let result = self
+                    .with_client(move |c| draft::known_fire_times(&cfg, c, &id, after, count))
+                    .await?;
                 Ok(Json(result?))
             }
             (None, None) => Err("give `schedule_id` (a schedule the daemon knows) or `yaml` (a draft schedule file)".into()),

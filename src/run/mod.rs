@@ -418,7 +418,20 @@ impl Runner {
         };
         let mut first_error = None;
         let mut interrupted = false;
+        let mut cancelled = false;
         for (n, template) in chosen.iter().enumerate() {
+            if let Some(by) = self.cancel_asked(run).await {
+                cancelled = true;
+                self.log(
+                    run,
+                    "warn",
+                    &format!(
+                        "stopping: cancelled by {by}; {} template(s) not done, nothing exported",
+                        chosen.len() - n
+                    ),
+                );
+                break;
+            }
             if !self.leading.load(Ordering::SeqCst) {
                 interrupted = true;
                 self.log(
@@ -459,10 +472,30 @@ impl Runner {
             "info",
             &format!("templates done in {:.1}s", started.elapsed().as_secs_f64()),
         );
-        if !interrupted {
+        if !interrupted && !cancelled {
+            if let Some(by) = self.cancel_asked(run).await {
+                cancelled = true;
+                self.log(
+                    run,
+                    "warn",
+                    &format!("cancelled by {by} after the last template; nothing exported"),
+                );
+            }
+        }
+        if !interrupted && !cancelled {
             self.export(run, state, &schedule).await?;
         }
         self.finish(run, first_error, interrupted).await
+    }
+
+    /// Who asked to cancel the run, if someone did (SPEC 8): read from the
+    /// store, where any daemon on it may have written the request. A store
+    /// that cannot answer now is asked again after the next template.
+    async fn cancel_asked(&self, run: &Run) -> Option<String> {
+        match self.store.run(&run.id).await {
+            Ok(Some(r)) => r.cancel.map(|c| c.by),
+            _ => None,
+        }
     }
 
     async fn one_template(

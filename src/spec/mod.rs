@@ -25,6 +25,16 @@ pub use load::{
 pub use model::{Product, Schedule};
 use spans::{Pos, SpanIndex};
 
+/// Whether `s` is a Slack channel ID as the schema's pattern says
+/// (`^[CGD][A-Z0-9]{8,}$`): for the places that take a channel outside a
+/// schedule file (an export again, an alert default).
+pub fn is_channel_id(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('C' | 'G' | 'D'))
+        && s.len() >= 9
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 /// One file that was read (or refused).
 #[derive(Debug, Clone)]
 pub struct SourceFile {

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 
 use crate::calendar::Calendar;
 use crate::reconcile::{Change, DesiredSet};
-use crate::records::{Ad, ExportResult, LogLine, Run, RunStatus, ScheduleState, Trigger, Usage};
+use crate::records::{
+    ActorNote, Ad, AuditEntry, ExportResult, LogLine, Run, RunStatus, ScheduleState, Trigger, Usage,
+};
 use crate::scheduler::Fire;
 
 mod ids;
@@ -205,6 +207,47 @@ pub enum Action {
         run_id: String,
         /// Now.
         now: DateTime<Utc>,
+        /// Who asked, for the audit log (its entry is written with the run).
+        audit: Audit,
+    },
+    /// Pause a schedule until resumed or until `until` (SPEC 8).
+    Pause {
+        /// The schedule.
+        id: String,
+        /// Who, why, when.
+        note: ActorNote,
+        /// When the pause ends by itself.
+        until: Option<DateTime<Utc>>,
+        /// The audit entry's id.
+        audit_id: String,
+    },
+    /// End an operator's pause.
+    Resume {
+        /// The schedule.
+        id: String,
+        /// Who (`adsched` when the pause's `until` passed), why, when.
+        note: ActorNote,
+        /// The audit entry's id.
+        audit_id: String,
+    },
+    /// Cancel a run: a pending one at once, a running one after its
+    /// current template.
+    Cancel {
+        /// The run.
+        run_id: String,
+        /// Who, why, when.
+        note: ActorNote,
+        /// The audit entry's id.
+        audit_id: String,
+    },
+    /// Add export results to a run (an export again, SPEC 8), with its audit entry.
+    AddExports {
+        /// The run.
+        run_id: String,
+        /// The new results.
+        exports: Vec<ExportResult>,
+        /// Who asked.
+        audit: Audit,
     },
     /// Start a queued run.
     BeginRun {
@@ -271,6 +314,33 @@ impl Action {
     }
 }
 
+/// Who asked for an action, for its audit entry (written in the action's
+/// own transaction: an action is never done without its entry).
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// The entry's id, chosen before the transaction.
+    pub id: String,
+    /// The token's name or `local`.
+    pub actor: String,
+    /// Why, as given.
+    pub reason: Option<String>,
+    /// When.
+    pub time: DateTime<Utc>,
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone)]
+pub enum Cancelled {
+    /// No run has the id.
+    NoRun,
+    /// The run had ended already (its status).
+    Ended(RunStatus),
+    /// A pending run: cancelled at once.
+    Now(Run),
+    /// A running run: it stops after its current template.
+    Requested(Run),
+}
+
 /// What an [`Action`] gave back.
 pub enum Outcome {
     /// [`Action::Reconcile`]: the change, if any, and whether the schedule
@@ -285,6 +355,11 @@ pub enum Outcome {
     Began(Option<(ScheduleState, Run)>),
     /// [`Action::FinishRun`].
     Finished(Run),
+    /// [`Action::Pause`] and [`Action::Resume`]: the schedule after, or
+    /// None when no schedule has the id.
+    Schedule(Option<ScheduleState>),
+    /// [`Action::Cancel`].
+    Cancel(Cancelled),
     /// The other actions.
     Done,
 }
@@ -359,6 +434,13 @@ pub trait RecordStore: Send + Sync + 'static {
 
     /// Templates already used for a product.
     async fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError>;
+
+    /// The audit log, newest first: of one schedule, or of all.
+    async fn audit(
+        &self,
+        schedule: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Whether several daemons may share this store; then they elect a
     /// leader with [`RecordStore::lead`].
@@ -501,16 +583,101 @@ impl Store {
         .await
     }
 
-    /// See [`Action::QueueManual`].
-    pub async fn queue_manual(&self, id: &str, now: DateTime<Utc>) -> Result<Queued, StoreError> {
+    /// See [`Action::QueueManual`]; `actor` is recorded in the audit log.
+    pub async fn queue_manual(
+        &self,
+        id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Queued, StoreError> {
         let action = Action::QueueManual {
             id: id.to_string(),
             run_id: self.new_run_id(now),
             now,
+            audit: Audit {
+                id: self.new_run_id(now),
+                actor: actor.to_string(),
+                reason: None,
+                time: now,
+            },
         };
         self.expect(action, |o| match o {
             Outcome::Queued(q) => Some(q),
             _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::Pause`]: the schedule after, None if there is none.
+    pub async fn pause(
+        &self,
+        id: &str,
+        note: ActorNote,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Option<ScheduleState>, StoreError> {
+        let action = Action::Pause {
+            id: id.to_string(),
+            audit_id: self.new_run_id(note.at),
+            note,
+            until,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Schedule(s) => Some(s),
+            _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::Resume`]: the schedule after, None if there is none.
+    pub async fn resume(
+        &self,
+        id: &str,
+        note: ActorNote,
+    ) -> Result<Option<ScheduleState>, StoreError> {
+        let action = Action::Resume {
+            id: id.to_string(),
+            audit_id: self.new_run_id(note.at),
+            note,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Schedule(s) => Some(s),
+            _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::Cancel`].
+    pub async fn cancel(&self, run_id: &str, note: ActorNote) -> Result<Cancelled, StoreError> {
+        let action = Action::Cancel {
+            run_id: run_id.to_string(),
+            audit_id: self.new_run_id(note.at),
+            note,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Cancel(c) => Some(c),
+            _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::AddExports`].
+    pub async fn add_exports(
+        &self,
+        run_id: &str,
+        exports: Vec<ExportResult>,
+        actor: &str,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.done(Action::AddExports {
+            run_id: run_id.to_string(),
+            exports,
+            audit: Audit {
+                id: self.new_run_id(now),
+                actor: actor.to_string(),
+                reason,
+                time: now,
+            },
         })
         .await
     }

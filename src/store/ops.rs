@@ -6,10 +6,13 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Action, Outcome, Queued, RunEnd, TemplateResult};
+use super::{Action, Audit, Cancelled, Outcome, Queued, RunEnd, TemplateResult};
 use crate::calendar::Calendar;
 use crate::reconcile::{self, Change, DesiredSet};
-use crate::records::{ExportResult, Run, RunStatus, ScheduleState, ScheduleStatus, Trigger, Usage};
+use crate::records::{
+    ActorNote, AuditAction, AuditEntry, ExportResult, PauseOverride, Run, RunStatus, ScheduleState,
+    ScheduleStatus, Trigger, Usage,
+};
 use crate::scheduler::{self, Fire};
 
 /// Reads and writes of records inside one transaction of a backend.
@@ -30,6 +33,8 @@ pub(crate) trait Txn {
     fn put_run(&self, r: &Run) -> Result<(), Self::Error>;
     /// Records that a template was used for a product; the first use wins.
     fn record_usage(&self, u: &Usage) -> Result<(), Self::Error>;
+    /// Appends an entry to the audit log.
+    fn put_audit(&self, e: &AuditEntry) -> Result<(), Self::Error>;
 }
 
 /// Carries out `action` over `tx`; `new_id` makes run ids (it may be
@@ -54,8 +59,47 @@ pub(crate) fn apply<T: Txn>(
             let mut ids = || new_id(*now);
             Outcome::Fired(fire(tx, id, calendar, *window, *started, *now, &mut ids)?)
         }
-        Action::QueueManual { id, run_id, now } => {
-            Outcome::Queued(queue_manual(tx, id, run_id, *now)?)
+        Action::QueueManual {
+            id,
+            run_id,
+            now,
+            audit,
+        } => {
+            let queued = queue_manual(tx, id, run_id, *now)?;
+            if let Queued::New(run_id) = &queued {
+                put_audit(tx, audit, AuditAction::Trigger, Some(id), Some(run_id))?;
+            }
+            Outcome::Queued(queued)
+        }
+        Action::Pause {
+            id,
+            note,
+            until,
+            audit_id,
+        } => Outcome::Schedule(pause(tx, id, note, *until, audit_id)?),
+        Action::Resume { id, note, audit_id } => Outcome::Schedule(resume(tx, id, note, audit_id)?),
+        Action::Cancel {
+            run_id,
+            note,
+            audit_id,
+        } => Outcome::Cancel(cancel(tx, run_id, note, audit_id)?),
+        Action::AddExports {
+            run_id,
+            exports,
+            audit,
+        } => {
+            if let Some(mut r) = tx.run(run_id)? {
+                r.exports.extend(exports.iter().cloned());
+                tx.put_run(&r)?;
+                put_audit(
+                    tx,
+                    audit,
+                    AuditAction::Export,
+                    Some(&r.schedule_id),
+                    Some(run_id),
+                )?;
+            }
+            Outcome::Done
         }
         Action::BeginRun { run_id, now } => Outcome::Began(begin_run(tx, run_id, *now)?),
         Action::AddTemplate { run_id, result } => {
@@ -152,6 +196,159 @@ fn queue_manual<T: Txn>(
     Ok(Queued::New(run.id))
 }
 
+/// Writes the audit entry of an action.
+fn put_audit<T: Txn>(
+    tx: &T,
+    audit: &Audit,
+    action: AuditAction,
+    schedule_id: Option<&str>,
+    run_id: Option<&str>,
+) -> Result<(), T::Error> {
+    tx.put_audit(&AuditEntry {
+        id: audit.id.clone(),
+        time: audit.time,
+        actor: audit.actor.clone(),
+        action,
+        schedule_id: schedule_id.map(str::to_string),
+        run_id: run_id.map(str::to_string),
+        reason: audit.reason.clone(),
+    })
+}
+
+/// The audit of an action taken with an [`ActorNote`].
+fn noted(audit_id: &str, note: &ActorNote) -> Audit {
+    Audit {
+        id: audit_id.to_string(),
+        actor: note.by.clone(),
+        reason: Some(note.reason.clone()).filter(|r| !r.is_empty()),
+        time: note.at,
+    }
+}
+
+/// See [`super::Store::pause`]. A paused schedule fires nothing and
+/// retries nothing; its queued or running run is left alone (cancel it).
+fn pause<T: Txn>(
+    tx: &T,
+    id: &str,
+    note: &ActorNote,
+    until: Option<DateTime<Utc>>,
+    audit_id: &str,
+) -> Result<Option<ScheduleState>, T::Error> {
+    let Some(mut s) = tx.schedule(id)? else {
+        return Ok(None);
+    };
+    s.pause = Some(PauseOverride {
+        note: note.clone(),
+        until,
+    });
+    if s.status == ScheduleStatus::Active {
+        s.status = ScheduleStatus::Paused;
+        s.next_run_at = None;
+    }
+    tx.put_schedule(&s)?;
+    put_audit(
+        tx,
+        &noted(audit_id, note),
+        AuditAction::Pause,
+        Some(id),
+        None,
+    )?;
+    Ok(Some(s))
+}
+
+/// See [`super::Store::resume`].
+fn resume<T: Txn>(
+    tx: &T,
+    id: &str,
+    note: &ActorNote,
+    audit_id: &str,
+) -> Result<Option<ScheduleState>, T::Error> {
+    let Some(s) = tx.schedule(id)? else {
+        return Ok(None);
+    };
+    let after = reconcile::resumed(&s, note.at);
+    tx.put_schedule(&after)?;
+    put_audit(
+        tx,
+        &noted(audit_id, note),
+        AuditAction::Resume,
+        Some(id),
+        None,
+    )?;
+    Ok(Some(after))
+}
+
+/// See [`super::Store::cancel`]. A cancelled calendar run counts toward
+/// `max_runs` (a pending one had not been counted yet) and is not retried.
+fn cancel<T: Txn>(
+    tx: &T,
+    run_id: &str,
+    note: &ActorNote,
+    audit_id: &str,
+) -> Result<Cancelled, T::Error> {
+    let Some(mut r) = tx.run(run_id)? else {
+        return Ok(Cancelled::NoRun);
+    };
+    let out = match r.status {
+        RunStatus::Pending => {
+            r.status = RunStatus::Cancelled;
+            r.completed_at = Some(note.at);
+            r.error_message = Some(cancel_message(note));
+            r.cancel = Some(note.clone());
+            tx.put_run(&r)?;
+            if let Some(mut s) = tx.schedule(&r.schedule_id)? {
+                if s.pending_run.as_deref() == Some(run_id) {
+                    s.pending_run = None;
+                }
+                s.last_run_id = Some(r.id.clone());
+                if r.trigger.counts() {
+                    s.runs_completed += 1;
+                    let is_once = s
+                        .spec
+                        .pointer("/schedule/once")
+                        .is_some_and(|v| !v.is_null());
+                    let limit = s.max_runs.is_some_and(|m| s.runs_completed >= m);
+                    if (limit || is_once) && s.status == ScheduleStatus::Active {
+                        s.status = ScheduleStatus::Completed;
+                        s.next_run_at = None;
+                    }
+                }
+                tx.put_schedule(&s)?;
+            }
+            Cancelled::Now(r)
+        }
+        RunStatus::Running => {
+            if r.cancel.is_none() {
+                r.cancel = Some(note.clone());
+                tx.put_run(&r)?;
+            }
+            Cancelled::Requested(r)
+        }
+        other => return Ok(Cancelled::Ended(other)),
+    };
+    let schedule_id = match &out {
+        Cancelled::Now(r) | Cancelled::Requested(r) => r.schedule_id.clone(),
+        _ => String::new(),
+    };
+    put_audit(
+        tx,
+        &noted(audit_id, note),
+        AuditAction::Cancel,
+        Some(&schedule_id),
+        Some(run_id),
+    )?;
+    Ok(out)
+}
+
+/// The `error_message` of a cancelled run.
+pub(crate) fn cancel_message(note: &ActorNote) -> String {
+    if note.reason.is_empty() {
+        format!("cancelled by {}", note.by)
+    } else {
+        format!("cancelled by {}: {}", note.by, note.reason)
+    }
+}
+
 /// See [`super::Store::begin_run`].
 fn begin_run<T: Txn>(
     tx: &T,
@@ -234,7 +431,10 @@ fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Erro
     }
     still_running::<T>(&r)?;
     r.completed_at = Some(end.now);
-    if end.interrupted {
+    if let Some(note) = &r.cancel {
+        r.status = RunStatus::Cancelled;
+        r.error_message = Some(cancel_message(note));
+    } else if end.interrupted {
         r.status = RunStatus::Interrupted;
         r.error_message = Some("the daemon stopped before every template was done".into());
     } else if r.ads.is_empty() {
@@ -266,9 +466,15 @@ fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Erro
 /// See [`super::Store::interrupt`].
 fn interrupt<T: Txn>(tx: &T, run_id: &str, now: DateTime<Utc>) -> Result<(), T::Error> {
     if let Some(mut r) = tx.run(run_id)? {
-        r.status = RunStatus::Interrupted;
         r.completed_at = Some(now);
-        r.error_message = Some("the daemon stopped while this run was in progress".into());
+        if let Some(note) = &r.cancel {
+            // Its cancel was asked for: that is how it ended.
+            r.status = RunStatus::Cancelled;
+            r.error_message = Some(cancel_message(note));
+        } else {
+            r.status = RunStatus::Interrupted;
+            r.error_message = Some("the daemon stopped while this run was in progress".into());
+        }
         tx.put_run(&r)?;
         if let Some(mut s) = tx.schedule(&r.schedule_id)? {
             if s.running_run.as_deref() == Some(run_id) {

@@ -10,6 +10,7 @@
 //! - `pending`: run id → () — the queue, oldest first
 //! - `usage`: product id, 0, template → [`Usage`]
 //! - `logs`: run id, 0, sequence (u64 BE) → [`LogLine`]
+//! - `audit`: entry id (ULID, time-ordered) → [`AuditEntry`]
 //!
 //! sled is synchronous: each operation runs on tokio's blocking pool.
 
@@ -25,7 +26,7 @@ use sled::Transactional;
 
 use super::ops::{self, Txn};
 use super::{Action, Outcome, RecordStore, RunSelect, StoreError};
-use crate::records::{LogLine, Run, RunStatus, ScheduleState, Usage};
+use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> StoreError {
@@ -44,6 +45,7 @@ struct Tx<'a> {
     by_schedule: &'a TransactionalTree,
     pending: &'a TransactionalTree,
     usage: &'a TransactionalTree,
+    audit: &'a TransactionalTree,
 }
 
 /// What a transaction closure returns on failure.
@@ -112,6 +114,10 @@ impl Txn for Tx<'_> {
         }
         Ok(())
     }
+
+    fn put_audit(&self, e: &AuditEntry) -> TxResult<()> {
+        put_json(self.audit, e.id.as_bytes(), e)
+    }
 }
 
 /// The embedded store. Cheap to clone: clones share one sled database.
@@ -137,6 +143,7 @@ struct Handles {
     pending: sled::Tree,
     usage: sled::Tree,
     logs: sled::Tree,
+    audit: sled::Tree,
 }
 
 /// Cache for sled's page cache; the records are small and few.
@@ -174,6 +181,7 @@ impl Handles {
             pending: db.open_tree("pending")?,
             usage: db.open_tree("usage")?,
             logs: db.open_tree("logs")?,
+            audit: db.open_tree("audit")?,
             db,
         })
     }
@@ -226,14 +234,22 @@ impl SledStore {
     /// than once (sled is optimistic): it must have no side effects.
     fn transact<T>(&self, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T, StoreError> {
         let h = self.h()?;
-        (&h.schedules, &h.runs, &h.by_schedule, &h.pending, &h.usage)
-            .transaction(|(schedules, runs, by_schedule, pending, usage)| {
+        (
+            &h.schedules,
+            &h.runs,
+            &h.by_schedule,
+            &h.pending,
+            &h.usage,
+            &h.audit,
+        )
+            .transaction(|(schedules, runs, by_schedule, pending, usage, audit)| {
                 f(&Tx {
                     schedules,
                     runs,
                     by_schedule,
                     pending,
                     usage,
+                    audit,
                 })
             })
             .map_err(|e| match e {
@@ -491,6 +507,27 @@ impl RecordStore for SledStore {
                 .values()
                 .map(|v| Ok(serde_json::from_slice(&v?)?))
                 .collect()
+        })
+        .await
+    }
+
+    async fn audit(
+        &self,
+        schedule: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.blocking(move |s| {
+            let mut out = Vec::new();
+            for v in s.h()?.audit.iter().values().rev() {
+                let e: AuditEntry = serde_json::from_slice(&v?)?;
+                if schedule.is_none() || e.schedule_id == schedule {
+                    out.push(e);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -23,12 +23,16 @@ use serde_json::Value;
 use super::ids::IdGen;
 use super::ops::{self, Txn};
 use super::{Action, Outcome, RecordStore, RunSelect, StoreError};
-use crate::records::{LogLine, Run, RunStatus, ScheduleState, Usage};
+use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 
 mod tls;
 
 /// The schema versions, in order; each applied once.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("images.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("images.sql"),
+    include_str!("audit.sql"),
+];
 
 /// Key of the advisory lock that serialises migrations across daemons.
 const MIGRATION_LOCK: i64 = 0x6164_7363_6865_6401; // "adsched" 1
@@ -227,6 +231,28 @@ impl Txn for PgTx<'_> {
         )?;
         Ok(())
     }
+    fn put_audit(&self, e: &AuditEntry) -> Result<(), TxError> {
+        put_audit(self, e)
+    }
+}
+
+fn put_audit(tx: &PgTx<'_>, e: &AuditEntry) -> Result<(), TxError> {
+    tx.execute(
+        "INSERT INTO adsched_audit (id, time, actor, action, schedule_id, run_id, reason, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO NOTHING",
+        &[
+            &e.id,
+            &e.time,
+            &e.actor,
+            &e.action.as_str(),
+            &e.schedule_id,
+            &e.run_id,
+            &e.reason,
+            &serde_json::to_value(e)?,
+        ],
+    )?;
+    Ok(())
 }
 
 fn enum_name<T: serde::Serialize>(v: &T) -> String {
@@ -1018,6 +1044,26 @@ impl RecordStore for PgStore {
                 tenant_id: r.get(5),
             })
             .collect())
+    }
+
+    async fn audit(
+        &self,
+        schedule: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT record::text FROM adsched_audit
+                 WHERE ($1::text IS NULL OR schedule_id = $1)
+                 ORDER BY id DESC
+                 LIMIT $2",
+                vec![
+                    Box::new(schedule),
+                    Box::new(limit.min(i64::MAX as usize) as i64),
+                ],
+            )
+            .await?;
+        rows.iter().map(decode).collect()
     }
 
     async fn apply(&self, action: Action) -> Result<Outcome, StoreError> {

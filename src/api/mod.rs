@@ -1,11 +1,13 @@
-//! The HTTP API (SPEC 6): health, the JSON API, images.
+//! The HTTP API (SPEC 6): health, the JSON API, images; the operators'
+//! actions (SPEC 8) are in `actions`.
 
-use std::net::SocketAddr;
+mod actions;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,7 +17,7 @@ use serde_json::json;
 use crate::daemon::Ctx;
 use crate::service::{self, QueryError, RunParams, ScheduleFilter};
 use crate::store::StoreError;
-use crate::views::{LogLineView, RunView, ScheduleView, TriggerView};
+use crate::views::{LogLineView, RunView, ScheduleView};
 
 pub use crate::service::MAX_LIMIT;
 
@@ -28,7 +30,12 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/schedules", get(list_schedules))
         .route("/api/v1/schedules/{id}", get(get_schedule))
         .route("/api/v1/schedules/{id}/runs", get(schedule_runs))
-        .route("/api/v1/schedules/{id}/trigger", post(trigger))
+        .route("/api/v1/schedules/{id}/trigger", post(actions::trigger))
+        .route("/api/v1/schedules/{id}/pause", post(actions::pause))
+        .route("/api/v1/schedules/{id}/resume", post(actions::resume))
+        .route("/api/v1/runs/{run_id}/cancel", post(actions::cancel))
+        .route("/api/v1/runs/{run_id}/export", post(actions::export))
+        .route("/api/v1/audit", get(actions::audit))
         .route("/api/v1/runs", get(all_runs))
         .route("/api/v1/runs/{run_id}", get(get_run))
         .route("/api/v1/runs/{run_id}/logs", get(run_logs))
@@ -76,6 +83,9 @@ pub enum ApiError {
     /// Not from this caller.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The request's body is not what the endpoint takes.
+    #[error("{0}")]
+    BadBody(String),
     /// A bug or a lost task.
     #[error("{0}")]
     Internal(String),
@@ -88,7 +98,7 @@ impl ApiError {
             ApiError::Query(q) => match q {
                 QueryError::NoSchedule(_) | QueryError::NoRun(_) => StatusCode::NOT_FOUND,
                 QueryError::Invalid(_) => StatusCode::BAD_REQUEST,
-                QueryError::Removed(_) => StatusCode::CONFLICT,
+                QueryError::Removed(_) | QueryError::Conflict(_) => StatusCode::CONFLICT,
                 QueryError::Stopping | QueryError::Store(StoreError::Unavailable(_)) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
@@ -96,6 +106,7 @@ impl ApiError {
             },
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -210,36 +221,6 @@ async fn run_logs(
     Path(run_id): Path<String>,
 ) -> Result<Json<Vec<LogLineView>>, ApiError> {
     Ok(Json(service::logs(&ctx.store, &run_id).await?))
-}
-
-async fn trigger(
-    State(ctx): State<Arc<Ctx>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<TriggerView>), ApiError> {
-    // With a token, it is required; without one, only local callers may trigger.
-    match &ctx.settings.api_token {
-        Some(token) => {
-            let given = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given != Some(token.expose()) {
-                return Err(ApiError::Unauthorized(
-                    "a valid `Authorization: Bearer` token (ADSCHED_API_TOKEN) is required to trigger runs",
-                ));
-            }
-        }
-        None if !peer.ip().is_loopback() => {
-            return Err(ApiError::Forbidden(
-                "set ADSCHED_API_TOKEN on the daemon to trigger runs from another host",
-            ));
-        }
-        None => {}
-    }
-    let view = service::trigger_in(&ctx, &id).await?;
-    Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 /// Serves a generated image from `state/ads`, never anything outside it.
