@@ -95,9 +95,15 @@ impl Calendar {
         }
     }
 
-    /// The first fire time strictly after `after`, looking up to 10 years ahead.
+    /// The first fire time strictly after `after`, looking up to 10 years
+    /// ahead (a cron that matches less often than that never fires), or for
+    /// a `once`, whenever it is: one candidate costs nothing to look at.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.next_after_within(after, after + Duration::days(3660))
+        let years = match self.form {
+            Form::Once(_) => 200,
+            _ => 10,
+        };
+        self.next_after_within(after, after + Duration::days(366 * years))
     }
 
     /// The next `count` fire times strictly after `after`.
@@ -639,6 +645,16 @@ mod tests {
         for t in cal.upcoming(utc("2026-03-01T00:00:00Z"), 10) {
             assert!(t.day() % 2 == 1 && t.weekday() == Weekday::Mon, "{t}");
         }
+    }
+
+    #[test]
+    fn a_once_decades_ahead_still_has_its_time() {
+        let at = parse_local_datetime("2099-01-05T09:00").unwrap();
+        let cal = Calendar::new(Form::Once(at), la());
+        assert_eq!(
+            fmt(&cal, "2026-12-05T00:00:00Z", 2),
+            ["2099-01-05T09:00:00-08:00"]
+        );
     }
 
     #[test]

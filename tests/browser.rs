@@ -226,3 +226,109 @@ fn dashboard_filters_follows_a_run_and_shows_loaded_thumbnails() {
         assert!(len > 0, "no screenshot {}", dir.join(s).display());
     }
 }
+
+#[test]
+fn operator_buttons_act_with_a_token_and_the_audit_page_lists_them() {
+    if let Some(what) = missing_tools() {
+        common::missing(&what);
+    }
+    const TOKEN: &str = "tok-browser-3c9a";
+    let p = Project::new();
+    let slack = common::slack::FakeSlack::start("xoxb-browser");
+    // `slow` keeps the worker busy so that a run of `posting` waits behind it.
+    p.script(
+        "gen.sh",
+        &format!(
+            "#!/bin/sh\nreq=$(cat)\ncase \"$req\" in *'\"schedule_id\":\"slow\"'*) sleep 4;; esac\necho '{{\"ad_run_id\": \"ar-'$$'\", \"images\": [{{\"png_base64\": \"{}\"}}]}}'\n",
+            common::PNG_1X1
+        ),
+    );
+    let later = "  once: { at: \"2099-01-05T09:00:00\" }\n  timezone: UTC";
+    p.write("schedules/slow.yaml", &schedule("slow", later, 3));
+    p.write(
+        "schedules/posting.yaml",
+        &(schedule("posting", later, 1)
+            + "export:\n  destination: slack\n  slack: { channel: C0123ABCD9 }\n"),
+    );
+    let api_url = slack.api_url();
+    let tokens = format!("ops:{TOKEN}");
+    let bin = Bin::start(
+        &p,
+        &format!("cmd:{}", p.path("gen.sh").display()),
+        &[
+            ("ADSCHED_API_TOKENS", &tokens),
+            ("ADSCHED_SLACK_TOKEN", "xoxb-browser"),
+            ("ADSCHED_SLACK_API_URL", &api_url),
+        ],
+    );
+    let post = |path: &str| -> String {
+        let auth = format!("Bearer {TOKEN}");
+        let (status, body) =
+            common::request("POST", bin.port, path, &[("Authorization", &auth)], "").unwrap();
+        assert_eq!(status, 202, "{path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["run_id"].as_str().unwrap().to_string()
+    };
+    let exported = post("/api/v1/schedules/posting/trigger");
+    wait_for(30, "the posting run", || {
+        let r = bin.get(&format!("/api/v1/runs/{exported}"))?;
+        (r["status"] == "completed").then_some(())
+    });
+    assert_eq!(slack.lock().completes.len(), 1);
+    post("/api/v1/schedules/slow/trigger");
+    let pending = post("/api/v1/schedules/posting/trigger");
+
+    let dir = artifacts();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new("node");
+    cmd.current_dir(repo())
+        .arg("tests/browser/operations.mjs")
+        .arg(format!("http://127.0.0.1:{}", bin.port))
+        .arg(&dir)
+        .arg(TOKEN)
+        .arg("slow")
+        .arg(&pending)
+        .arg(&exported);
+    let (ok, out, err) = run_with_limit(cmd, Duration::from_secs(90));
+    assert!(
+        ok,
+        "the browser check failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+
+    // What the buttons did, as the API and Slack saw it.
+    let r = bin.get(&format!("/api/v1/runs/{pending}")).unwrap();
+    assert_eq!(r["status"], "cancelled", "{r}");
+    wait_for(30, "the second export", || {
+        (slack.lock().completes.len() == 2).then_some(())
+    });
+    let audit = bin.get("/api/v1/audit").unwrap();
+    let mut seen: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.reverse();
+    let want: Vec<(String, String)> = [
+        "trigger", "trigger", "trigger", "pause", "resume", "trigger", "cancel", "export",
+    ]
+    .iter()
+    .map(|a| ("ops".to_string(), a.to_string()))
+    .collect();
+    assert_eq!(seen, want, "{audit}");
+    let result: serde_json::Value = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .unwrap_or_else(|| panic!("no RESULT line in\n{out}"));
+    assert_eq!(result["audit"].as_array().unwrap().len(), 8, "{result}");
+    for s in ["operations-paused.png", "operations-audit.png"] {
+        assert!(dir.join(s).exists(), "no screenshot {s}");
+    }
+}

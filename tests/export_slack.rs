@@ -4,124 +4,16 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use adsched::clock::ManualClock;
 use adsched::daemon::{self, Config};
 use adsched::records::{Run, RunStatus};
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use common::slack::FakeSlack;
 use common::{schedule, Project};
-use serde_json::{json, Value};
 
 const TOKEN: &str = "xoxb-secret-test-token";
-
-#[derive(Default)]
-struct Fake {
-    port: u16,
-    /// file id -> (declared length, uploaded length)
-    files: HashMap<String, (usize, Option<usize>)>,
-    completes: Vec<Value>,
-    webhook_posts: Vec<Value>,
-    rate_limit_next: bool,
-    fail_channel: bool,
-    bad_auth: u32,
-}
-
-type S = Arc<Mutex<Fake>>;
-
-fn authed(h: &HeaderMap, f: &mut Fake) -> bool {
-    let ok =
-        h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
-    if !ok {
-        f.bad_auth += 1;
-    }
-    ok
-}
-
-async fn get_upload_url(State(s): State<S>, h: HeaderMap, body: Bytes) -> Response {
-    let form = parse_form(&body);
-    let mut f = s.lock().unwrap();
-    if !authed(&h, &mut f) {
-        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
-    }
-    if f.rate_limit_next {
-        f.rate_limit_next = false;
-        return (StatusCode::TOO_MANY_REQUESTS, [("Retry-After", "1")], "").into_response();
-    }
-    let (Some(name), Some(len)) = (
-        form.get("filename"),
-        form.get("length").and_then(|l| l.parse::<usize>().ok()),
-    ) else {
-        return Json(json!({"ok": false, "error": "invalid_arguments"})).into_response();
-    };
-    assert!(!name.is_empty());
-    let id = format!("F{:08}", f.files.len() + 1);
-    f.files.insert(id.clone(), (len, None));
-    let url = format!("http://127.0.0.1:{}/upload/{id}", f.port);
-    Json(json!({"ok": true, "upload_url": url, "file_id": id})).into_response()
-}
-
-/// application/x-www-form-urlencoded, as Slack reads it.
-fn parse_form(body: &[u8]) -> HashMap<String, String> {
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        let bytes = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() {
-                if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).to_string()
-    };
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
-
-async fn upload(State(s): State<S>, Path(id): Path<String>, body: Bytes) -> Response {
-    let mut f = s.lock().unwrap();
-    match f.files.get_mut(&id) {
-        Some(e) => {
-            e.1 = Some(body.len());
-            (StatusCode::OK, format!("OK - {}", body.len())).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
-    }
-}
-
-async fn complete(State(s): State<S>, h: HeaderMap, Json(body): Json<Value>) -> Response {
-    let mut f = s.lock().unwrap();
-    if !authed(&h, &mut f) {
-        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
-    }
-    if f.fail_channel {
-        return Json(json!({"ok": false, "error": "channel_not_found"})).into_response();
-    }
-    f.completes.push(body);
-    Json(json!({"ok": true, "files": []})).into_response()
-}
-
-async fn webhook(State(s): State<S>, Json(body): Json<Value>) -> Response {
-    s.lock().unwrap().webhook_posts.push(body);
-    (StatusCode::OK, "ok").into_response()
-}
 
 async fn wait_run(store: &adsched::store::Store, id: &str) -> Run {
     for _ in 0..3000 {
@@ -140,28 +32,10 @@ async fn wait_run(store: &adsched::store::Store, id: &str) -> Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_export_uploads_every_image_with_one_summary() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let fake: S = Arc::new(Mutex::new(Fake {
-        port,
-        ..Fake::default()
-    }));
-    let app = Router::new()
-        .route("/api/files.getUploadURLExternal", post(get_upload_url))
-        .route("/upload/{id}", post(upload))
-        .route("/api/files.completeUploadExternal", post(complete))
-        .route("/hooks/T000/B000/xyz", post(webhook))
-        .with_state(fake.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let fake = FakeSlack::start(TOKEN);
     std::env::set_var("ADSCHED_SLACK_TOKEN", TOKEN);
-    std::env::set_var(
-        "ADSCHED_SLACK_API_URL",
-        format!("http://127.0.0.1:{port}/api"),
-    );
-    std::env::set_var(
-        "ACME_WEBHOOK",
-        format!("http://127.0.0.1:{port}/hooks/T000/B000/xyz"),
-    );
+    std::env::set_var("ADSCHED_SLACK_API_URL", fake.api_url());
+    std::env::set_var("ACME_WEBHOOK", fake.webhook_url("T000/B000/xyz"));
     std::env::remove_var("ADSCHED_SLACK_ALLOW");
 
     let p = Project::new();
@@ -189,7 +63,7 @@ async fn slack_export_uploads_every_image_with_one_summary() {
     let store = d.ctx.store.clone();
 
     // First upload URL request is rate limited (429, Retry-After: 1), then all goes through.
-    fake.lock().unwrap().rate_limit_next = true;
+    fake.lock().rate_limit_next = true;
     let (id, _) = d.ctx.trigger("bot").await.unwrap();
     let run = wait_run(&store, &id).await;
     assert_eq!(run.exports.len(), 1);
@@ -201,9 +75,9 @@ async fn slack_export_uploads_every_image_with_one_summary() {
     );
     assert_eq!(e.attempts, 2, "one 429, then success: {e:?}");
     {
-        let f = fake.lock().unwrap();
+        let f = fake.lock();
         assert_eq!(f.files.len(), 3, "every image uploaded");
-        for (id, (declared, got)) in &f.files {
+        for (id, (_, declared, got)) in &f.files {
             assert_eq!(
                 Some(*declared),
                 *got,
@@ -228,14 +102,14 @@ async fn slack_export_uploads_every_image_with_one_summary() {
     }
 
     // channel_not_found is recorded on the run with its code; the ads stay.
-    fake.lock().unwrap().fail_channel = true;
+    fake.lock().missing_channels = vec!["C0123ABCD9".into()];
     let (id, _) = d.ctx.trigger("bot").await.unwrap();
     let run = wait_run(&store, &id).await;
     let e = &run.exports[0];
     assert_eq!(e.status, "failed");
     assert!(e.detail.contains("channel_not_found"), "{e:?}");
     assert_eq!(run.ads.len(), 3);
-    fake.lock().unwrap().fail_channel = false;
+    fake.lock().missing_channels.clear();
 
     // The allow-list refuses other channels (read when the daemon starts).
     std::env::set_var("ADSCHED_SLACK_ALLOW", "C999999999");
@@ -257,7 +131,7 @@ async fn slack_export_uploads_every_image_with_one_summary() {
     let run = wait_run(&store, &id).await;
     assert_eq!(run.exports[0].status, "sent", "{:?}", run.exports);
     {
-        let f = fake.lock().unwrap();
+        let f = fake.lock();
         assert_eq!(f.webhook_posts.len(), 1);
         let post = f.webhook_posts[0].to_string();
         assert!(

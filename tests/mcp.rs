@@ -11,15 +11,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use common::slack::FakeSlack;
 use common::{free_port, schedule, wait_for, Bin, Project};
 use mailparse::MailHeaderMap;
 use serde_json::{json, Value};
@@ -27,103 +21,6 @@ use serde_json::{json, Value};
 const TOKEN: &str = "xoxb-mcp-test-token";
 
 // ------------------------------------------------------------ SMTP server
-
-// ------------------------------------------------------- Slack's Web API
-
-#[derive(Default)]
-struct Fake {
-    port: u16,
-    /// file id -> (name, declared length, uploaded length)
-    files: HashMap<String, (String, usize, Option<usize>)>,
-    completes: Vec<Value>,
-    posts: Vec<Value>,
-    bad_auth: u32,
-}
-
-type S = Arc<Mutex<Fake>>;
-
-fn authed(h: &HeaderMap, f: &mut Fake) -> bool {
-    let ok =
-        h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
-    if !ok {
-        f.bad_auth += 1;
-    }
-    ok
-}
-
-fn form(body: &[u8]) -> HashMap<String, String> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.replace("%2E", ".").replace("%2D", "-")))
-        .collect()
-}
-
-async fn get_upload_url(State(s): State<S>, h: HeaderMap, body: Bytes) -> Response {
-    let form = form(&body);
-    let mut f = s.lock().unwrap();
-    if !authed(&h, &mut f) {
-        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
-    }
-    let (Some(name), Some(len)) = (
-        form.get("filename").cloned(),
-        form.get("length").and_then(|l| l.parse::<usize>().ok()),
-    ) else {
-        return Json(json!({"ok": false, "error": "invalid_arguments"})).into_response();
-    };
-    let id = format!("F{:08}", f.files.len() + 1);
-    f.files.insert(id.clone(), (name, len, None));
-    let url = format!("http://127.0.0.1:{}/upload/{id}", f.port);
-    Json(json!({"ok": true, "upload_url": url, "file_id": id})).into_response()
-}
-
-async fn upload(State(s): State<S>, UrlPath(id): UrlPath<String>, body: Bytes) -> Response {
-    let mut f = s.lock().unwrap();
-    match f.files.get_mut(&id) {
-        Some(e) => {
-            e.2 = Some(body.len());
-            (StatusCode::OK, format!("OK - {}", body.len())).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
-    }
-}
-
-async fn complete(State(s): State<S>, h: HeaderMap, Json(body): Json<Value>) -> Response {
-    let mut f = s.lock().unwrap();
-    if !authed(&h, &mut f) {
-        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
-    }
-    f.completes.push(body);
-    Json(json!({"ok": true, "files": []})).into_response()
-}
-
-async fn post_message(State(s): State<S>, h: HeaderMap, Json(body): Json<Value>) -> Response {
-    let mut f = s.lock().unwrap();
-    if !authed(&h, &mut f) {
-        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
-    }
-    f.posts.push(body);
-    Json(json!({"ok": true, "ts": "1.0"})).into_response()
-}
-
-fn fake_slack(rt: &tokio::runtime::Runtime) -> (S, u16) {
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let fake: S = Arc::new(Mutex::new(Fake {
-        port,
-        ..Fake::default()
-    }));
-    let app = Router::new()
-        .route("/api/files.getUploadURLExternal", post(get_upload_url))
-        .route("/upload/{id}", post(upload))
-        .route("/api/files.completeUploadExternal", post(complete))
-        .route("/api/chat.postMessage", post(post_message))
-        .with_state(fake.clone());
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (fake, port)
-}
 
 // ------------------------------------------------------------ MCP client
 
@@ -453,8 +350,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
     let smtp_port = free_port();
     let inbox = p.path("inbox");
     let _smtp = common::smtp_server(smtp_port, &inbox, 0);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (fake, slack_port) = fake_slack(&rt);
+    let fake = FakeSlack::start(TOKEN);
 
     let mut mcp = Mcp::start(
         &p,
@@ -464,10 +360,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
             ("ADSCHED_EMAIL_FROM", "adsched@acme.example".into()),
             ("ADSCHED_EMAIL_ALLOW", "acme.example".into()),
             ("ADSCHED_SLACK_TOKEN", TOKEN.into()),
-            (
-                "ADSCHED_SLACK_API_URL",
-                format!("http://127.0.0.1:{slack_port}/api"),
-            ),
+            ("ADSCHED_SLACK_API_URL", fake.api_url()),
             ("ADSCHED_SLACK_ALLOW", "C0123ABCD9".into()),
         ],
     );
@@ -728,7 +621,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
     );
     assert_eq!(posted["files"].as_array().unwrap().len(), 1, "{posted}");
     {
-        let f = fake.lock().unwrap();
+        let f = fake.lock();
         assert_eq!(f.files.len(), 1);
         for (id, (_, declared, got)) in &f.files {
             assert_eq!(Some(*declared), *got, "file {id} uploaded whole");
@@ -744,7 +637,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
         "send_slack",
         json!({"channel": "C0123ABCD9", "text": "Just words"}),
     );
-    assert_eq!(fake.lock().unwrap().posts.len(), 1);
+    assert_eq!(fake.lock().posts.len(), 1);
     let e = mcp.err("send_slack", json!({"channel": "C0000000000", "text": "x"}));
     assert!(e.contains("ADSCHED_SLACK_ALLOW"), "{e}");
     let e = mcp.err(
@@ -753,7 +646,7 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
     );
     assert!(e.contains("outside") || e.contains("does not exist"), "{e}");
     {
-        let f = fake.lock().unwrap();
+        let f = fake.lock();
         assert_eq!((f.files.len(), f.completes.len(), f.posts.len()), (1, 1, 1));
     }
 

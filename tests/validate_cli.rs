@@ -342,6 +342,69 @@ fn email_and_export_errors() {
 }
 
 #[test]
+fn alerts_are_checked_like_exports() {
+    // Somewhere to send is required.
+    let v = expect_one(
+        "  destination: none\n",
+        "  destination: none\nalerts:\n  on: [missed]\n",
+        "errors",
+        "export",
+        14,
+        3,
+    );
+    assert!(
+        message(&v, "export").contains("ADSCHED_ALERT_SLACK_CHANNEL"),
+        "{v:#}"
+    );
+    // Addresses parse, at their own position.
+    expect_one(
+        "  destination: none\n",
+        "  destination: none\nalerts:\n  email: { to: [ops@acme.example, \"nope\"] }\n",
+        "errors",
+        "email",
+        14,
+        35,
+    );
+    // Events are the four the spec names.
+    let v = expect_one(
+        "  destination: none\n",
+        "  destination: none\nalerts:\n  on: [sometimes]\n  slack: { channel: C0123ABCD9 }\n",
+        "errors",
+        "schema",
+        14,
+        8,
+    );
+    assert!(message(&v, "schema").contains("export_failed"), "{v:#}");
+    // The daemon's allow-list is named when the channel is not in it.
+    let t = Tree::new();
+    t.write(
+        "schedules/s.yaml",
+        &SCHEDULE.replace(
+            "  destination: none\n",
+            "  destination: none\nalerts:\n  slack: { channel: C0123ABCD9 }\n",
+        ),
+    );
+    let out = bin()
+        .current_dir(t.dir.path())
+        .env("ADSCHED_SLACK_ALLOW", "C999999999")
+        .args(["validate", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    let w = findings(&v, "warnings");
+    assert_eq!(
+        w,
+        vec![("export".into(), "schedules/s.yaml".into(), 14, 21)],
+        "{v:#}"
+    );
+    assert!(v["warnings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("refuse these alerts"));
+}
+
+#[test]
 fn allow_lists_warn_when_set() {
     let t = Tree::new();
     t.write(

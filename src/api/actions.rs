@@ -188,6 +188,9 @@ pub(super) async fn export(
                 for e in &results {
                     ctx.metrics.export(&e.destination, &e.status);
                 }
+                if let Ok(Some(run)) = ctx.store.run(&run_id).await {
+                    ctx.alert_exports(&run, &results);
+                }
             }
             Err(e) => {
                 ctx.store.mark_failed(&e);

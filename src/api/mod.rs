@@ -46,6 +46,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/runs", get(crate::dashboard::runs))
         .route("/runs/{run_id}", get(crate::dashboard::run))
         .route("/week", get(crate::dashboard::week))
+        .route("/audit", get(crate::dashboard::audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)

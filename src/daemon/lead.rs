@@ -51,11 +51,14 @@ async fn take_over(ctx: &Arc<Ctx>) -> bool {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    if let Err(e) = recover::recover(&ctx.store, ctx.clock.now(), in_progress.as_deref()).await {
-        // Holding the lock but unable to recover: the next look tries again.
-        ctx.store.mark_failed(&e);
-        tracing::error!("cannot take over as leader: {e}");
-        return false;
+    match recover::recover(&ctx.store, ctx.clock.now(), in_progress.as_deref()).await {
+        Ok(ended) => ctx.alert_interrupted(ended),
+        Err(e) => {
+            // Holding the lock but unable to recover: the next look tries again.
+            ctx.store.mark_failed(&e);
+            tracing::error!("cannot take over as leader: {e}");
+            return false;
+        }
     }
     ctx.set_leader(true);
     if ctx.store.shared() {

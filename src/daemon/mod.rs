@@ -22,11 +22,13 @@ use tokio::sync::Notify;
 
 use crate::calendar::Calendar;
 use crate::clock::Clock;
-use crate::records::{FileError, LogLine, ScheduleState};
+use crate::export::alert;
+use crate::records::{FileError, LogLine, Run, RunStatus, ScheduleState};
 use crate::run::generator::{CmdGenerator, Generator, DEFAULT_TIMEOUT};
 use crate::run::Runner;
 use crate::settings::Settings;
 use crate::spec;
+use crate::spec::model::AlertEvent;
 use crate::store::{Queued, Store, StoreError};
 
 /// How often the folder is rescanned even without events: a backstop for
@@ -182,6 +184,91 @@ impl Ctx {
         Ok(out)
     }
 
+    /// Raises an alert about `run` (SPEC 8) to its schedule's targets, in
+    /// the background: a slow Slack or SMTP server never holds up the
+    /// worker. What came of each send goes to the run's log; the run itself
+    /// is never changed.
+    pub fn alert(self: &Arc<Self>, event: AlertEvent, run: &Run, reason: String) {
+        let ctx = self.clone();
+        let run = run.clone();
+        tokio::spawn(async move {
+            let Ok(Some(state)) = ctx.store.schedule(&run.schedule_id).await else {
+                return;
+            };
+            let Some(targets) = alert::targets(&state, &ctx.settings) else {
+                return;
+            };
+            if !targets.wants(event) {
+                return;
+            }
+            let public_url = ctx.config.public_url.as_deref();
+            let msg = alert::message(event, &state, &run, &reason, public_url);
+            let lines: Vec<(String, &str, String)> = alert::send(&ctx.settings, &targets, &msg)
+                .await
+                .into_iter()
+                .map(|(sent, line)| {
+                    let level = if sent { "info" } else { "warn" };
+                    (
+                        run.id.clone(),
+                        level,
+                        format!("{} ({})", line, event.as_str()),
+                    )
+                })
+                .collect();
+            for (_, level, line) in &lines {
+                tracing::info!(run_id = %run.id, level, "{line}");
+            }
+            if let Err(e) = ctx.store.log_batch(ctx.clock.now(), &lines).await {
+                tracing::error!(run_id = %run.id, "cannot log the alert: {e}");
+            }
+        });
+    }
+
+    /// The alerts a finished run raises: failed, interrupted, and a failed
+    /// or refused export (an awaiting review is not a failure).
+    pub fn alert_finished(self: &Arc<Self>, run: &Run) {
+        match run.status {
+            RunStatus::Failed => {
+                let why = run.error_message.clone().unwrap_or_else(|| "failed".into());
+                self.alert(AlertEvent::Failed, run, why);
+            }
+            RunStatus::Interrupted => {
+                let why = run
+                    .error_message
+                    .clone()
+                    .unwrap_or_else(|| "interrupted".into());
+                self.alert(AlertEvent::Interrupted, run, why);
+            }
+            _ => {}
+        }
+        self.alert_exports(run, &run.exports);
+    }
+
+    /// The alert of exports that failed or were refused, if any did.
+    pub fn alert_exports(self: &Arc<Self>, run: &Run, exports: &[crate::records::ExportResult]) {
+        let failed: Vec<String> = exports
+            .iter()
+            .filter(|e| matches!(e.status.as_str(), "failed" | "refused" | "expired"))
+            .map(|e| format!("{} {}: {}", e.destination, e.status, e.detail))
+            .collect();
+        if !failed.is_empty() {
+            self.alert(AlertEvent::ExportFailed, run, failed.join("; "));
+        }
+    }
+
+    /// The alerts of runs found interrupted (start-up, a take-over).
+    fn alert_interrupted(self: &Arc<Self>, runs: Vec<Run>) {
+        for r in runs {
+            if r.status == RunStatus::Interrupted {
+                let why = r
+                    .error_message
+                    .clone()
+                    .unwrap_or_else(|| "interrupted".into());
+                self.alert(AlertEvent::Interrupted, &r, why);
+            }
+        }
+    }
+
     /// The calendar of a stored schedule, built once per calendar.
     fn calendar(&self, s: &ScheduleState, doc: &spec::Schedule) -> Option<Calendar> {
         let mut cache = self.calendars.lock().unwrap_or_else(|e| e.into_inner());
@@ -305,8 +392,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
     // Alone on its store, the daemon leads from the start and a failed
     // recovery stops it; on a shared store the election decides, below.
     let alone = !store.shared();
+    let mut interrupted = Vec::new();
     if alone && store.failure().is_none() {
-        recover::recover(&store, clock.now(), None)
+        interrupted = recover::recover(&store, clock.now(), None)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -348,6 +436,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         config.state.display(),
         generator.name()
     );
+    ctx.alert_interrupted(interrupted);
     let app = crate::api::router(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server_stop = Arc::new(Notify::new());
     let ss = server_stop.clone();

@@ -9,21 +9,26 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Ctx;
-use crate::records::RunStatus;
+use crate::records::{Run, RunStatus};
 use crate::store::{Store, StoreError};
 
 /// Marks runs left `running` by a crash as `interrupted`; `in_progress` is
-/// the run this process is still working on (after a store reopen), left alone.
+/// the run this process is still working on (after a store reopen), left
+/// alone. Returns the runs it ended, for their alerts.
 pub(super) async fn recover(
     store: &Store,
     now: DateTime<Utc>,
     in_progress: Option<&str>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Run>, StoreError> {
+    let mut ended = Vec::new();
     for run in store.runs_with_status(RunStatus::Running).await? {
         if Some(run.id.as_str()) == in_progress {
             continue;
         }
         store.interrupt(&run.id, now).await?;
+        if let Some(r) = store.run(&run.id).await? {
+            ended.push(r);
+        }
         super::log_line(
             store,
             &run.id,
@@ -57,7 +62,8 @@ pub(super) async fn recover(
                 .await?;
         }
     }
-    store.flush().await
+    store.flush().await?;
+    Ok(ended)
 }
 
 /// How often a failed store is tried again.
@@ -104,7 +110,7 @@ pub(super) async fn store_supervisor(ctx: Arc<Ctx>) {
 }
 
 /// Reopens the store (it checks first that it takes writes), and recovers.
-async fn bring_back(ctx: &Ctx) -> Result<(), String> {
+async fn bring_back(ctx: &Arc<Ctx>) -> Result<(), String> {
     ctx.store.reopen().await.map_err(|e| e.to_string())?;
     if !ctx.is_leader() {
         // A standby's runs are the leader's: it recovers nothing (the fence
@@ -116,7 +122,9 @@ async fn bring_back(ctx: &Ctx) -> Result<(), String> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    recover(&ctx.store, ctx.clock.now(), in_progress.as_deref())
+    let ended = recover(&ctx.store, ctx.clock.now(), in_progress.as_deref())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    ctx.alert_interrupted(ended);
+    Ok(())
 }

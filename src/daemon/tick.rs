@@ -11,6 +11,7 @@ use super::Ctx;
 use crate::records::{ActorNote, RunStatus, Trigger};
 use crate::scheduler;
 use crate::spec;
+use crate::spec::model::AlertEvent;
 use crate::store::StoreError;
 
 /// Fires what is due, then sleeps until the next time (or a wake-up).
@@ -64,7 +65,7 @@ pub(super) async fn scheduler_loop(ctx: Arc<Ctx>) {
 /// are written with one more flush: a Monday 09:00 with many schedules due
 /// costs two disk syncs, not two per schedule. No run starts before the
 /// flush: the worker is woken after it, and its own start is flushed too.
-async fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
+async fn tick(ctx: &Arc<Ctx>) -> Result<Option<DateTime<Utc>>, StoreError> {
     let now = ctx.clock.now();
     let mut lines: Vec<(String, &'static str, String)> = Vec::new();
     let mut recorded = false;
@@ -88,7 +89,7 @@ async fn tick(ctx: &Ctx) -> Result<Option<DateTime<Utc>>, StoreError> {
 
 /// The transactions of [`tick`]: (queued a run, next wake-up).
 async fn fire_due(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     now: DateTime<Utc>,
     lines: &mut Vec<(String, &'static str, String)>,
     recorded: &mut bool,
@@ -149,6 +150,7 @@ async fn fire_due(
                 RunStatus::Missed => {
                     ctx.metrics.run_finished("missed", None);
                     let msg = run.error_message.as_deref().unwrap_or("missed");
+                    ctx.alert(AlertEvent::Missed, run, msg.to_string());
                     lines.push((run.id.clone(), "warn", msg.to_string()));
                     tracing::warn!(schedule_id = %s.id, run_id = %run.id, "missed {} time(s), latest {when}", run.missed_count);
                 }

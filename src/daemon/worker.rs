@@ -86,6 +86,7 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
             _ => None,
         };
         ctx.metrics.run_finished(finished.status.as_str(), took);
+        ctx.alert_finished(&finished);
         if finished.status == RunStatus::Failed {
             if let Ok(Some(retry)) = ctx
                 .store

@@ -26,6 +26,9 @@ form.filters{display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem}form.filte
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 pre.log{background:#0f172a;color:#e2e8f0;padding:.8rem;overflow-x:auto;font-size:.8rem;white-space:pre-wrap}
 .muted{color:#64748b}
+.actions{display:flex;flex-wrap:wrap;gap:.5rem;margin:.3rem 0 .8rem}button.action{padding:.4rem .8rem;font-size:.95rem;border:1px solid #0f766e;background:#fff;color:#0f766e;border-radius:.35rem;cursor:pointer}button.action:hover{background:#f0fdfa}button.action:disabled{opacity:.5}
+.notice{padding:.6rem .8rem;margin:.5rem 0;border-radius:.4rem}.notice.paused{background:#fffbeb;border:1px solid #fcd34d}.notice.ok{background:#ecfdf5;border:1px solid #a7f3d0}.notice.error{background:#fef2f2;border:1px solid #fecaca}
+.cancelled{background:#e5e7eb}
 @media (max-width:640px){th.opt,td.opt{display:none}main{padding:.5rem}}
 ";
 
@@ -49,9 +52,11 @@ pub(super) fn page(title: &str, body: Markup) -> Html<String> {
                             a href="/" { "Schedules" }
                             a href="/runs" { "Runs" }
                             a href="/week" { "Week" }
+                            a href="/audit" { "Audit" }
                         }
                     }
                     main { (body) }
+                    (super::actions::script())
                 }
             }
         }

@@ -1,5 +1,6 @@
-//! The read-only web dashboard: server-rendered HTML, no JavaScript, readable
-//! on a laptop and a phone. Schedules change by pull request, not here.
+//! The web dashboard: server-rendered HTML, readable on a laptop and a
+//! phone, and without JavaScript. Schedules change by pull request, not
+//! here; the operators' buttons (SPEC 8) are in `actions`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,9 +20,11 @@ use serde_json::Value;
 use crate::daemon::Ctx;
 use crate::records::{fmt_time, ScheduleState};
 
+mod actions;
 mod history;
 mod layout;
 
+pub use actions::audit;
 pub use history::{runs, week};
 use layout::{
     badge, brand_and_product_choices, choices, internal, not_found, options, page, trigger_name,
@@ -119,7 +122,10 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
                         td { (s.product.name) }
                         td.opt { (s.description) }
                         td { (when(s.next_run_at, s.tz())) }
-                        td { (badge(s.status.as_str())) }
+                        td {
+                            (badge(s.status.as_str()))
+                            @if let Some(p) = &s.pause { br; span.muted { "by " (p.note.by) } }
+                        }
                         td.opt {
                             (s.runs_completed) " / "
                             @match s.max_runs { Some(m) => (m), None => "\u{221e}" }
@@ -193,6 +199,8 @@ pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
     let spec = &s.spec;
     let body = html! {
         h1 { (s.name) " " (badge(s.status.as_str())) }
+        (actions::schedule_buttons(&s))
+        (actions::override_notice(&s))
         @if let Some(e) = &s.error {
             div.error {
                 b { "Its file is invalid" } " " (e.file) ":" (e.line) ":" (e.column) ": " (e.message)
@@ -213,6 +221,7 @@ pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
             dt { "Export" } dd { (json_summary(&spec["export"])) }
             dt { "Source" } dd { (s.source.file) ":" (s.source.line) }
         }
+        p { a href={ "/audit?schedule=" (s.id) } { "Who acted on this schedule" } }
         h2 { "Next times" }
         @if next.is_empty() {
             p.muted { "None: the schedule is " (s.status.as_str()) "." }
@@ -270,6 +279,7 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
     let body = html! {
         h1 { "Run " (r.id) " " (badge(r.status.as_str())) }
         p { a href={ "/schedules/" (r.schedule_id) } { "\u{2190} " (r.schedule_id) } }
+        (actions::run_buttons(&r))
         @if let Some(e) = &r.error_message { div.error #error { (e) } }
         dl {
             dt { "Trigger" } dd { (trigger_name(r.trigger)) " (attempt " (r.attempt) ")" }

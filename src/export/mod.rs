@@ -4,6 +4,7 @@
 //! only from the environment and never appear in results.
 
 pub mod again;
+pub mod alert;
 pub mod email;
 pub mod slack;
 

@@ -170,6 +170,9 @@ pub(super) fn check_schedule(
     if let Some(export) = block::<Export>(json, "export", schema_errors) {
         check_export(&export, file, &at, opts, &mut out);
     }
+    if let Some(alerts) = block::<super::model::Alerts>(json, "alerts", schema_errors) {
+        check_alerts(&alerts, file, &at, opts, &mut out);
+    }
     catalog.findings.extend(out);
 }
 
@@ -434,6 +437,46 @@ fn check_export(
             }
         }
     }
+}
+
+/// `alerts` is checked as `export` is: somewhere to send, addresses that
+/// parse, and the allow-lists the daemon will apply.
+fn check_alerts(
+    a: &super::model::Alerts,
+    file: usize,
+    at: &dyn Fn(&str) -> Pos,
+    opts: &Options,
+    out: &mut Vec<Finding>,
+) {
+    if a.slack.is_none() && a.email.is_none() {
+        out.push(Finding::error(
+            Code::Export,
+            file,
+            at("/alerts"),
+            "`alerts` needs `slack: { channel: C0123ABCD9 }` and/or `email: { to: [ops@example.com] }`; without the block the daemon's ADSCHED_ALERT_SLACK_CHANNEL / ADSCHED_ALERT_EMAIL apply",
+        ));
+    }
+    let as_export = Export {
+        destination: crate::spec::model::Destination::None,
+        email: a.email.clone(),
+        slack: a.slack.as_ref().map(|s| super::model::SlackExport {
+            channel: Some(s.channel.clone()),
+            webhook_env: None,
+        }),
+    };
+    // The same address and allow-list checks, their positions under `alerts`.
+    let mut found = Vec::new();
+    check_export(
+        &as_export,
+        file,
+        &|path: &str| at(&path.replacen("/export", "/alerts", 1)),
+        opts,
+        &mut found,
+    );
+    out.extend(found.into_iter().map(|mut f| {
+        f.message = f.message.replace("this export", "these alerts");
+        f
+    }));
 }
 
 /// Checks across documents: duplicate ids and product references.

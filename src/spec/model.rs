@@ -84,6 +84,63 @@ pub struct Schedule {
     /// Where the ads go.
     #[serde(default)]
     pub export: Export,
+    /// Who hears about failures (SPEC 8); None = the daemon's defaults.
+    #[serde(default)]
+    pub alerts: Option<Alerts>,
+}
+
+/// `alerts:` — who hears about a failed, missed or interrupted run or a
+/// failed export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// Which events alert (default: all four).
+    pub on: Option<Vec<AlertEvent>>,
+    /// A channel for the bot's messages.
+    pub slack: Option<AlertSlack>,
+    /// Recipients of alert emails.
+    pub email: Option<EmailExport>,
+}
+
+impl Alerts {
+    /// Whether `event` alerts.
+    pub fn wants(&self, event: AlertEvent) -> bool {
+        self.on.as_ref().is_none_or(|on| on.contains(&event))
+    }
+}
+
+/// What alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEvent {
+    /// A run ended `failed`.
+    Failed,
+    /// Times passed outside the catch-up window.
+    Missed,
+    /// An export failed, was refused, or its review window expired.
+    ExportFailed,
+    /// A run ended `interrupted`.
+    Interrupted,
+}
+
+impl AlertEvent {
+    /// The event as in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertEvent::Failed => "failed",
+            AlertEvent::Missed => "missed",
+            AlertEvent::ExportFailed => "export_failed",
+            AlertEvent::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// `slack: { channel: C… }` of `alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSlack {
+    /// Channel ID for the bot.
+    pub channel: String,
 }
 
 /// The `schedule:` block: one form plus policies.
