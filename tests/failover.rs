@@ -262,7 +262,9 @@ async fn only_the_session_holding_the_lock_starts_work() {
     );
     assert!(matches!(a.begin_run("no-such-run", now).await, Ok(None)));
     assert_eq!(
-        b.queue_manual("no-such-schedule", now).await.unwrap(),
+        b.queue_manual("no-such-schedule", "local", now)
+            .await
+            .unwrap(),
         Queued::NoSchedule
     );
 

@@ -320,12 +320,17 @@ fn assert_findings_inside(yaml: &str, v: &Value) {
 
 // ------------------------------------------------------------------ test
 
-const TOOLS: [&str; 9] = [
+const TOOLS: [&str; 14] = [
+    "cancel_run",
+    "export_run",
     "get_run",
     "get_schedule",
+    "list_audit",
     "list_runs",
     "list_schedules",
     "next_fire_times",
+    "pause_schedule",
+    "resume_schedule",
     "send_email",
     "send_slack",
     "trigger_run",
@@ -514,6 +519,50 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
         .as_str()
         .unwrap()
         .to_string();
+
+    // The operators' tools: pause with a reason, resume, the audit log;
+    // a cancel of an ended run is refused; an export again is recorded.
+    let paused = mcp.ok(
+        "pause_schedule",
+        json!({"schedule_id": "mail", "reason": "agent: Slack is flooded"}),
+    );
+    assert_eq!(paused["schedule"]["status"], "paused", "{paused}");
+    assert_eq!(paused["schedule"]["override"]["by"], "local", "{paused}");
+    let resumed = mcp.ok("resume_schedule", json!({"schedule_id": "mail"}));
+    assert_eq!(resumed["schedule"]["status"], "active", "{resumed}");
+    let e = mcp.err("cancel_run", json!({"run_id": run_id}));
+    assert!(e.contains("completed already"), "{e}");
+    let exported = mcp.ok(
+        "export_run",
+        json!({"run_id": run_id, "slack_channel": "C0123ABCD9"}),
+    );
+    assert!(
+        exported["message"].as_str().unwrap().contains("exporting"),
+        "{exported}"
+    );
+    let run_after = wait_for(30, "the export again to be recorded", || {
+        let r = mcp.ok("get_run", json!({"run_id": run_id}));
+        let exports = r["run"]["exports"].as_array()?.clone();
+        exports
+            .iter()
+            .any(|e| e["destination"] == "slack")
+            .then_some(r)
+    });
+    // The daemon has no Slack token: the entry says so, and names no secret.
+    assert!(
+        run_after.to_string().contains("ADSCHED_SLACK_TOKEN"),
+        "{run_after}"
+    );
+    let audit = mcp.ok("list_audit", json!({"schedule_id": "mail"}));
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["export", "resume", "pause", "trigger"], "{audit}");
+    assert_eq!(audit["entries"][2]["reason"], "agent: Slack is flooded");
+
     let runs = mcp.ok("list_runs", json!({"schedule_id": "mail"}));
     assert_eq!(runs["count"], 1, "{runs}");
     assert_eq!(runs["runs"][0]["id"], run_id.as_str());
@@ -707,7 +756,10 @@ fn mcp_over_stdio_serves_every_tool_against_a_daemon_smtp_and_slack() {
     let resp = mcp.request("tools/call", json!({"name": "rm_rf", "arguments": {}}));
     assert!(resp["error"].is_object(), "{resp}");
     let again = mcp.request("tools/list", json!({}));
-    assert_eq!(again["result"]["tools"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        again["result"]["tools"].as_array().unwrap().len(),
+        TOOLS.len()
+    );
 
     // Without the daemon, the reading tools open the store.
     assert!(bin.term().is_some());
@@ -894,5 +946,5 @@ fn a_pydantic_ai_agent_uses_the_tools() {
     eprintln!("pydantic-ai agent: {summary}");
     assert_eq!(summary["schedules"], json!(["mail", "quiet"]), "{summary}");
     assert_eq!(summary["validated"], true);
-    assert_eq!(summary["tools"].as_array().unwrap().len(), 9);
+    assert_eq!(summary["tools"].as_array().unwrap().len(), TOOLS.len());
 }

@@ -20,6 +20,11 @@ from pydantic_ai.messages import ToolReturnPart
 from pydantic_ai.models.test import TestModel
 
 TOOLS = {
+    "cancel_run",
+    "export_run",
+    "list_audit",
+    "pause_schedule",
+    "resume_schedule",
     "get_run",
     "get_schedule",
     "list_runs",
@@ -89,6 +94,14 @@ async def main() -> None:
         else:
             raise AssertionError("get_schedule of an unknown id should fail")
         assert "no schedule with id `nope`" in error, error
+
+        # An operator's action, as an agent takes it: pause with a reason.
+        paused = await adsched.direct_call_tool(
+            "pause_schedule", {"schedule_id": "mail", "reason": "agent pause"}
+        )
+        assert paused["schedule"]["status"] == "paused", paused
+        audit = await adsched.direct_call_tool("list_audit", {"schedule_id": "mail"})
+        assert audit["entries"][0]["action"] == "pause", audit
 
     print(json.dumps({
         "tools": sorted(seen),

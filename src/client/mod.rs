@@ -28,7 +28,7 @@ use crate::views::{AuditView, LogLineView, RunView, ScheduleView, TriggerView};
 pub struct Client {
     /// Drives the HTTP calls and the store's operations: the commands are
     /// synchronous, both are async.
-    rt: tokio::runtime::Runtime,
+    rt: Rt,
     source: Source,
     /// The token sent on the daemon's mutating requests (`ADSCHED_API_TOKEN`).
     token: Option<Secret>,
@@ -41,6 +41,29 @@ pub struct Client {
 enum Source {
     Api { base: String, http: reqwest::Client },
     Store(Store),
+}
+
+/// The client's own runtime. Dropped without waiting for its tasks, so a
+/// client may be dropped anywhere, inside another runtime's tasks too (the
+/// MCP server keeps one).
+struct Rt(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for Rt {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0
+            .as_ref()
+            .expect("the runtime lives as long as the client")
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// A failed query, with the exit code it deserves.
@@ -85,10 +108,12 @@ impl Client {
     }
 
     fn connect_to(server: &str, state: &Path, store: Option<&str>) -> Result<Client, Failure> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| fail(EXIT_USAGE, format!("cannot start the runtime: {e}")))?;
+        let rt = Rt(Some(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| fail(EXIT_USAGE, format!("cannot start the runtime: {e}")))?,
+        ));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(2))

@@ -15,6 +15,7 @@
 //! stdout carries MCP frames only; logs go to stderr. A failing tool answers
 //! with an MCP tool error (`isError: true`) whose text says what to do.
 
+mod actions;
 mod draft;
 mod files;
 mod schema;
@@ -155,7 +156,7 @@ impl std::fmt::Debug for Adsched {
 impl Adsched {
     /// A server with these settings.
     pub fn new(config: Config) -> Adsched {
-        let mut tool_router = Self::tool_router();
+        let mut tool_router = Self::tool_router() + Self::actions_router();
         for route in tool_router.map.values_mut() {
             schema::for_clients(&mut route.attr);
         }
@@ -170,9 +171,9 @@ impl Adsched {
     async fn query<T, F>(&self, f: F) -> Result<T, String>
     where
         T: Send + 'static,
-        F: FnOnce(&Client) -> Result<T, Failure> + Send + 'static,
+        F: Fn(&Client) -> Result<T, Failure> + Send + 'static,
     {
-        self.with_client(|c| c.and_then(f).map_err(|e| e.message))
+        self.with_client(move |c| c.and_then(&f).map_err(|e| e.message))
             .await?
     }
 
@@ -183,24 +184,31 @@ impl Adsched {
     async fn with_client<T, F>(&self, f: F) -> Result<T, String>
     where
         T: Send + 'static,
-        F: FnOnce(Result<&Client, Failure>) -> T + Send + 'static,
+        F: Fn(Result<&Client, Failure>) -> T + Send + 'static,
     {
         let config = self.config.clone();
         let mut slot = self.client.clone().lock_owned().await;
         blocking(move || {
-            let client = match slot.take() {
-                Some(c) => Ok(c),
-                None => Client::connect(
+            let connect = || {
+                Client::connect(
                     &config.server,
                     &config.state,
                     config.store.as_deref(),
                     config.settings.api_token.clone(),
-                ),
+                )
             };
-            match client {
+            if let Some(kept) = slot.take() {
+                let out = f(Ok(&kept));
+                if kept.alive() {
+                    *slot = Some(kept);
+                    return out;
+                }
+                // The daemon stopped answering: connect afresh (to another
+                // daemon, or to the store) and ask again.
+            }
+            match connect() {
                 Ok(c) => {
                     let out = f(Ok(&c));
-                    // A daemon that stopped answering is asked afresh next time.
                     if c.is_remote() && c.alive() {
                         *slot = Some(c);
                     }
@@ -216,7 +224,9 @@ impl Adsched {
 const INSTRUCTIONS: &str = "adsched runs scheduled ad-generation jobs. Schedules are YAML files \
 reviewed by pull request; a daemon fires them in their own time zone and records every run. \
 Read with list_schedules, get_schedule, next_fire_times, list_runs and get_run; start a run now \
-with trigger_run. To propose a schedule, draft the YAML and check it with validate_schedule \
+with trigger_run. In an incident, act without a pull request: pause_schedule (with a reason) \
+and resume_schedule, cancel_run, export_run to send a run's ads again; list_audit shows who did \
+what. To propose a schedule, draft the YAML and check it with validate_schedule \
 (fix every error, by line and column) and preview it with next_fire_times before opening the \
 pull request. send_email and send_slack deliver ads with the daemon's settings and allow-lists; \
 they send only generated ads (`/ads/...` as get_run shows them) and template files. Times are \
