@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::slack::FakeSlack;
 use common::{free_port, request, schedule, wait_for, Bin, Project};
 use serde_json::{json, Value};
@@ -56,22 +54,18 @@ fn post(bin: &Bin, path: &str, token: Option<&str>, body: &Value) -> (u16, Value
     )
 }
 
-/// The real binary as a command against the daemon; (exit code, stdout, stderr).
+/// The real binary as a command against the daemon, with `token` as its
+/// ADSCHED_API_TOKEN; (exit code, stdout, stderr).
 fn cli(p: &Project, bin: &Bin, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_adsched"));
-    cmd.current_dir(p.dir.path())
-        .args(args)
-        .args(["--server", &format!("http://127.0.0.1:{}", bin.port)])
-        .env_remove("ADSCHED_API_TOKEN");
-    if let Some(t) = token {
-        cmd.env("ADSCHED_API_TOKEN", t);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    let server = format!("http://127.0.0.1:{}", bin.port);
+    let mut all = args.to_vec();
+    all.extend(["--server", &server]);
+    let env: Vec<(&str, &str)> = token
+        .map(|t| ("ADSCHED_API_TOKEN", t))
+        .into_iter()
+        .collect();
+    let (code, out, err) = common::adsched(p, &all, &env);
+    (code.unwrap_or(-1), out, err)
 }
 
 fn run_id(v: &Value) -> String {
@@ -403,14 +397,14 @@ fn without_tokens_only_loopback_may_act_and_a_bad_token_list_stops_the_daemon() 
         "schedules/s.yaml",
         &schedule("s", "  daily: { at: \"09:00\" }", 1),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
-        .current_dir(p.dir.path())
-        .args(["daemon", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .env("ADSCHED_API_TOKENS", format!("ops:{OPS_TOKEN},{CI_TOKEN}"))
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(0));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let tokens = format!("ops:{OPS_TOKEN},{CI_TOKEN}");
+    let (code, _, err) = common::adsched(
+        &p,
+        &["daemon", "--listen", &listen],
+        &[("ADSCHED_API_TOKENS", &tokens)],
+    );
+    assert_ne!(code, Some(0));
     assert!(err.contains("entry 2 is not `name:token`"), "{err}");
     assert!(!err.contains(OPS_TOKEN) && !err.contains(CI_TOKEN), "{err}");
 }
@@ -586,4 +580,75 @@ fn alerts_reach_slack_and_email_and_export_again_sends_anew() {
         .iter()
         .all(|e| e["action"] == "export" && e["run_id"] == posted.as_str()));
     assert_eq!(slack.lock().bad_auth, 0);
+}
+
+#[test]
+fn missed_and_interrupted_runs_alert_too() {
+    let p = Project::new();
+    let slack = FakeSlack::start(SLACK_TOKEN);
+    // Ten minutes of schedule time per real second: an hourly time passes
+    // while the daemon is stopped, and is missed (the window is 1s).
+    let r0 = chrono::Utc::now().timestamp_millis();
+    let clock = format!("warp:2026-06-01T00:00:30Z:{r0}:600");
+    let hourly = schedule(
+        "hourly",
+        "  cron: \"0 * * * *\"\n  timezone: UTC\n  catchup_window: 1s",
+        1,
+    ) + "alerts:\n  on: [missed, interrupted]\n  slack: { channel: C0ALERTS01 }\n";
+    p.write("schedules/h.yaml", &hourly);
+    p.script("gen-hang.sh", "#!/bin/sh\ncat > /dev/null\nsleep 30\n");
+    let api_url = slack.api_url();
+    let env = [
+        ("ADSCHED_SLACK_TOKEN", SLACK_TOKEN),
+        ("ADSCHED_SLACK_API_URL", api_url.as_str()),
+        ("ADSCHED_CLOCK", clock.as_str()),
+    ];
+    let bin = Bin::start(&p, &gen(&p, "gen-hang.sh"), &env);
+    assert_eq!(bin.term(), Some(0));
+    // 01:00 passes while no daemon runs.
+    let restart_at = r0 + 6_500;
+    while chrono::Utc::now().timestamp_millis() < restart_at {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let bin = Bin::start(&p, &gen(&p, "gen-hang.sh"), &env);
+    let missed = wait_for(20, "the missed alert", || {
+        slack
+            .lock()
+            .posts
+            .iter()
+            .find(|m| m["text"].as_str().unwrap_or("").contains("were missed"))
+            .cloned()
+    });
+    assert_eq!(missed["channel"], "C0ALERTS01");
+    assert!(
+        missed["text"]
+            .as_str()
+            .unwrap()
+            .contains("outside the catch-up window"),
+        "the reason: {missed}"
+    );
+
+    // A run in progress when the daemon is killed is found interrupted.
+    let (status, v) = post(&bin, "/api/v1/schedules/hourly/trigger", None, &Value::Null);
+    assert_eq!(status, 202, "{v}");
+    let run = run_id(&v);
+    wait_for(10, "the run to start", || {
+        let r = bin.get(&format!("/api/v1/runs/{run}"))?;
+        (r["status"] == "running").then_some(())
+    });
+    bin.kill9();
+    let bin = Bin::start(&p, &gen(&p, "gen-hang.sh"), &env);
+    let alert = wait_for(20, "the interrupted alert", || {
+        slack
+            .lock()
+            .posts
+            .iter()
+            .find(|m| m["text"].as_str().unwrap_or("").contains("interrupted"))
+            .cloned()
+    });
+    assert!(alert["text"].as_str().unwrap().contains(&run), "{alert}");
+    assert_eq!(
+        bin.get(&format!("/api/v1/runs/{run}")).unwrap()["status"],
+        "interrupted"
+    );
 }

@@ -13,20 +13,6 @@ fn gen(p: &Project) -> String {
     format!("cmd:{}", p.path("gen-ok.sh").display())
 }
 
-fn adsched(p: &Project, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_adsched"))
-        .current_dir(p.dir.path())
-        .args(args)
-        .env_remove("ADSCHED_STORE")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn trigger(bin: &Bin, id: &str) -> String {
     let (status, body) =
         common::http("POST", bin.port, &format!("/api/v1/schedules/{id}/trigger")).unwrap();
@@ -112,7 +98,7 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
     );
 
     // No daemon: the query commands read the database.
-    let (code, out, err) = adsched(
+    let (code, out, err) = common::adsched(
         &p,
         &[
             "runs",
@@ -124,6 +110,7 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
             "--format",
             "json",
         ],
+        &[],
     );
     assert_eq!(code, Some(0), "{err}");
     let runs: Value = serde_json::from_str(&out).unwrap();
@@ -132,9 +119,9 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
 
     // migrate is idempotent.
     for _ in 0..2 {
-        let (code, out, err) = adsched(&p, &["migrate", "--store", &url]);
+        let (code, out, err) = common::adsched(&p, &["migrate", "--store", &url], &[]);
         assert_eq!(code, Some(0), "{err}");
-        assert!(out.contains("schema version 2"), "{out}");
+        assert!(out.contains("schema version 3"), "{out}");
     }
 }
 
@@ -151,7 +138,7 @@ fn a_database_down_at_start_is_reported_and_the_daemon_comes_up_when_it_returns(
         pg::PASSWORD
     );
     // A bad URL, and an unreachable server, are named without the password.
-    let (code, _, err) = adsched(&p, &["migrate", "--store", &url]);
+    let (code, _, err) = common::adsched(&p, &["migrate", "--store", &url], &[]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains(&format!(
@@ -160,7 +147,7 @@ fn a_database_down_at_start_is_reported_and_the_daemon_comes_up_when_it_returns(
         "{err}"
     );
     assert!(!err.contains(pg::PASSWORD), "{err}");
-    let (code, _, err) = adsched(&p, &["migrate", "--store", "mysql://u:pw@h/db"]);
+    let (code, _, err) = common::adsched(&p, &["migrate", "--store", "mysql://u:pw@h/db"], &[]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("must be a postgres:// URL") && !err.contains("pw@"),

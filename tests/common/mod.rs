@@ -187,22 +187,34 @@ pub fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
         .flatten()
 }
 
+/// The real binary in the project's folder with `args` and only the
+/// variables in `env` of adsched's own (the test process's `ADSCHED_STORE`
+/// and `ADSCHED_API_TOKEN` are not passed on): (exit code, stdout, stderr).
+pub fn adsched(p: &Project, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_adsched"));
+    cmd.current_dir(p.dir.path())
+        .args(args)
+        .env_remove("ADSCHED_STORE")
+        .env_remove("ADSCHED_API_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A query command of the real binary, reading the store directly (no
 /// daemon answers on port 9), as JSON; asserts exit 0.
 pub fn cli_store(p: &Project, args: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_adsched"))
-        .current_dir(p.dir.path())
-        .args(args)
-        .args(["--server", "http://127.0.0.1:9", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut all = args.to_vec();
+    all.extend(["--server", "http://127.0.0.1:9", "--format", "json"]);
+    let (code, out, err) = adsched(p, &all, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    serde_json::from_str(&out).unwrap()
 }
 
 /// The real binary as a daemon on `port`.
