@@ -164,6 +164,25 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Approve or reject a run's ads (export.review: required); the approved ones are sent once all are decided.
+    Review {
+        /// Run id.
+        run_id: String,
+        /// An image to approve, as the run's ads name it (/ads/...); repeat for several.
+        #[arg(long)]
+        approve: Vec<String>,
+        /// An image to reject; repeat for several.
+        #[arg(long)]
+        reject: Vec<String>,
+        /// A note kept with each decision and in the audit log.
+        #[arg(long)]
+        note: Option<String>,
+        /// Send the approved ads now, even with some undecided.
+        #[arg(long)]
+        send: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// The audit log: who triggered, paused, resumed, cancelled or exported what.
     Audit {
         /// Only this schedule.
@@ -397,6 +416,23 @@ fn main() -> ExitCode {
             };
             let settings = Settings::from_env();
             query(&conn, |c, f| client::export(c, &run_id, &req, &settings, f))
+        }
+        Command::Review {
+            run_id,
+            approve,
+            reject,
+            note,
+            send,
+            conn,
+        } => {
+            let req = adsched::export::review::ReviewRequest {
+                approve,
+                reject,
+                note,
+                send,
+            };
+            let settings = Settings::from_env();
+            query(&conn, |c, f| client::review(c, &run_id, &req, &settings, f))
         }
         Command::Audit {
             schedule,

@@ -261,6 +261,32 @@ pub struct Ad {
     pub path: Option<String>,
     /// approved, flagged or rejected (rejected ones are never exported).
     pub status: String,
+    /// A person's decision on it (SPEC 11), when its run is reviewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<AdReview>,
+}
+
+/// A person's decision on one ad (SPEC 11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AdReview {
+    /// `approved` or `rejected`.
+    pub decision: Decision,
+    /// Who decided (a token's name, or `local`).
+    pub by: String,
+    /// When (RFC 3339 in the run's zone, as the API shows times).
+    pub at: String,
+    /// The reviewer's note, or null.
+    pub note: Option<String>,
+}
+
+/// A review decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// It may go out.
+    Approved,
+    /// It must not.
+    Rejected,
 }
 
 /// The result of one export.
@@ -268,7 +294,7 @@ pub struct Ad {
 pub struct ExportResult {
     /// email or slack.
     pub destination: String,
-    /// sent, failed or refused.
+    /// sent, failed, refused, awaiting_review or expired.
     pub status: String,
     /// Attempts made.
     pub attempts: u32,
@@ -343,7 +369,21 @@ pub struct Run {
     /// current template (absent in records written before SPEC 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel: Option<ActorNote>,
+    /// While its exports wait for review (SPEC 11): when they expire.
+    /// Cleared when the review sends them (or they expire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_due: Option<DateTime<Utc>>,
 }
+
+impl Run {
+    /// Whether its exports wait for a person's review.
+    pub fn awaiting_review(&self) -> bool {
+        self.exports.iter().any(|e| e.status == AWAITING_REVIEW)
+    }
+}
+
+/// The export status of ads waiting for review.
+pub const AWAITING_REVIEW: &str = "awaiting_review";
 
 impl Run {
     /// A new run record for a schedule.
@@ -375,6 +415,7 @@ impl Run {
             timezone: state.timezone.clone(),
             product_id: state.product.id.clone(),
             cancel: None,
+            review_due: None,
         }
     }
 }

@@ -206,6 +206,8 @@ pub struct AdView {
     pub image: String,
     /// approved, flagged or rejected.
     pub status: String,
+    /// A person's decision on it (`review: required`), or null.
+    pub review: Option<crate::records::AdReview>,
 }
 
 impl From<&Run> for RunView {
@@ -237,6 +239,7 @@ impl From<&Run> for RunView {
                     ad_run_id: a.ad_run_id.clone(),
                     image: a.image.clone(),
                     status: a.status.clone(),
+                    review: a.review.clone(),
                 })
                 .collect(),
             exports: r.exports.clone(),
@@ -316,12 +319,14 @@ mod tests {
                 image: "/ads/01J/0/1.png".into(),
                 path: Some("ads/01J/0/1.png".into()),
                 status: "approved".into(),
+                review: None,
             }],
             exports: vec![],
             missed_count: 0,
             timezone: "America/Los_Angeles".into(),
             product_id: "p".into(),
             cancel: None,
+            review_due: None,
         };
         let view = RunView::from(&run);
         assert_eq!(
@@ -355,7 +360,7 @@ mod tests {
         // The state-folder path of an ad is not for clients.
         assert_eq!(
             names(&json["ads"][0]),
-            ["ad_run_id", "image", "status", "template"]
+            ["ad_run_id", "image", "review", "status", "template"]
         );
         let back: RunView = serde_json::from_value(json).unwrap();
         assert_eq!(back, view);

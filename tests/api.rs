@@ -310,7 +310,8 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     assert_eq!(keys(&one_run), run_fields);
     assert_eq!(
         keys(&one_run["ads"][0]),
-        sorted(&["template", "ad_run_id", "image", "status"])
+        // SPEC 11: a person's decision, null until one is made.
+        sorted(&["template", "ad_run_id", "image", "status", "review"])
     );
     for path in ["/api/v1/runs", "/api/v1/schedules/acme-weekly/runs"] {
         for r in api.ok(path).await.as_array().unwrap() {

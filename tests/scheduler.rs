@@ -846,6 +846,79 @@ async fn cancel_a_pending_and_a_running_run(b: Backend) {
         .all(|e| e.action.as_str() == "cancel" && e.actor == "ops"));
 }
 
+/// SPEC 11: a run of a schedule with `review: required` ends `completed`
+/// with its export waiting; decisions are kept on the ads; the call that
+/// decides the last ad claims the send, once; an unreviewed export expires
+/// when its window passes, found through each store's index.
+async fn review_waits_claims_once_and_expires(b: Backend) {
+    use adsched::export::review::{self, ReviewRequest};
+    let p = Project::new();
+    let reviewed = |id: &str| {
+        schedule(id, "  daily: { at: \"09:00\" }\n  timezone: UTC", 2)
+            + "export:\n  destination: slack\n  slack: { channel: C0123ABCD9 }\n  review: required\n  review_window: 10m\n"
+    };
+    p.write("schedules/a.yaml", &reviewed("a"));
+    p.write("schedules/b.yaml", &reviewed("b"));
+    let h = H::start(b, p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
+    h.set(utc("2026-06-01T09:00:00Z"));
+    let a = h.settle("a", 1).await;
+    let b_runs = h.settle("b", 1).await;
+    let store = h.d().ctx.store.clone();
+    let run = &a[0];
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.exports[0].status, "awaiting_review", "{run:#?}");
+    assert_eq!(run.review_due, Some(utc("2026-06-01T09:10:00Z")));
+    assert_eq!(store.runs_awaiting_review().await.unwrap().len(), 2);
+
+    let now = utc("2026-06-01T09:01:00Z");
+    let first = ReviewRequest {
+        approve: vec![run.ads[0].image.clone()],
+        ..Default::default()
+    };
+    let (after, send) = review::decide(&store, &run.id, &first, "ops", now)
+        .await
+        .unwrap();
+    assert!(!send, "one ad is undecided");
+    assert_eq!(after.ads[0].review.as_ref().unwrap().by, "ops");
+    let last = ReviewRequest {
+        reject: vec![run.ads[1].image.clone()],
+        ..Default::default()
+    };
+    let (_, send) = review::decide(&store, &run.id, &last, "ops", now)
+        .await
+        .unwrap();
+    assert!(send, "the last decision claims the send");
+    assert!(
+        matches!(
+            review::decide(&store, &run.id, &last, "ops", now).await,
+            Err(service::QueryError::Conflict(_))
+        ),
+        "claimed once"
+    );
+
+    // b is never reviewed: when its window passes, its export expires.
+    h.set(utc("2026-06-01T09:11:00Z"));
+    h.d().ctx.wake_scheduler.notify_one();
+    let expired = loop {
+        let r = store.run(&b_runs[0].id).await.unwrap().unwrap();
+        if r.exports[0].status != "awaiting_review" {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(expired.exports[0].status, "expired", "{expired:#?}");
+    assert!(expired.review_due.is_none());
+    let waiting: Vec<String> = store
+        .runs_awaiting_review()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    // a's export was claimed (its send is the caller's), b's expired.
+    assert_eq!(waiting, vec![run.id.clone()], "only a, mid-send");
+}
+
 /// Runs each body on both stores.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -883,4 +956,5 @@ on_both_stores!(
     a_broken_product_file_keeps_its_schedules_in_force,
     an_operators_pause_holds_across_edits_and_restarts_until_resumed,
     cancel_a_pending_and_a_running_run,
+    review_waits_claims_once_and_expires,
 );

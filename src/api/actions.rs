@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::ApiError;
 use crate::daemon::{Ctx, LOCAL_ACTOR};
 use crate::export::again::{self, ExportRequest, Sender};
+use crate::export::review::{self, ReviewRequest};
 use crate::service;
 use crate::views::{AuditView, RunView, ScheduleView, TriggerView};
 
@@ -75,10 +76,11 @@ impl FromRequestParts<Arc<Ctx>> for Actor {
     }
 }
 
-/// An optional JSON body: empty means the default; anything else must be
-/// the endpoint's shape exactly.
+/// An optional JSON body: empty (or `null`) means the default; anything
+/// else must be the endpoint's shape exactly.
 fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    let text = String::from_utf8_lossy(bytes);
+    if text.trim().is_empty() || text.trim() == "null" {
         return Ok(T::default());
     }
     serde_json::from_slice(bytes)
@@ -199,6 +201,43 @@ pub(super) async fn export(
         }
     });
     Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// `POST /api/v1/runs/{run_id}/review {"approve", "reject", "note", "send"}`:
+/// 200 the run with the decisions; when every ad is decided (or on `send`)
+/// the approved ones are sent in the background.
+pub(super) async fn review(
+    State(ctx): State<Arc<Ctx>>,
+    Actor(actor): Actor,
+    Path(run_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<RunView>, ApiError> {
+    let req: ReviewRequest = body(&bytes)?;
+    let (run, send) = review::decide(&ctx.store, &run_id, &req, &actor, ctx.clock.now()).await?;
+    if send {
+        let ctx = ctx.clone();
+        let run = run.clone();
+        tokio::spawn(async move {
+            let sender = Sender {
+                settings: &ctx.settings,
+                public_url: ctx.config.public_url.as_deref(),
+                state_dir: &ctx.config.state,
+            };
+            match review::send_approved(&ctx.store, &sender, &run, &actor, ctx.clock.now()).await {
+                Ok(results) => {
+                    for e in &results {
+                        ctx.metrics.export(&e.destination, &e.status);
+                    }
+                    ctx.alert_exports(&run, &results);
+                }
+                Err(e) => {
+                    ctx.store.mark_failed(&e);
+                    tracing::error!(run_id = %run.id, "cannot record the reviewed export: {e}");
+                }
+            }
+        });
+    }
+    Ok(Json(RunView::from(&run)))
 }
 
 /// The filters of the audit log.

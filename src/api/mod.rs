@@ -35,6 +35,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/schedules/{id}/resume", post(actions::resume))
         .route("/api/v1/runs/{run_id}/cancel", post(actions::cancel))
         .route("/api/v1/runs/{run_id}/export", post(actions::export))
+        .route("/api/v1/runs/{run_id}/review", post(actions::review))
         .route("/api/v1/audit", get(actions::audit))
         .route("/api/v1/runs", get(all_runs))
         .route("/api/v1/runs/{run_id}", get(get_run))

@@ -5,8 +5,8 @@
 mod render;
 
 pub use render::{
-    audit, cancel, export, list, logs, pause, plan, resume, run, runs, show, table, trigger,
-    OutFormat,
+    audit, cancel, export, list, logs, pause, plan, resume, review, run, runs, show, table,
+    trigger, OutFormat,
 };
 
 use std::path::Path;
@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::commands::{EXIT_INVALID, EXIT_USAGE};
 use crate::daemon::LOCAL_ACTOR;
 use crate::export::again::{self, ExportRequest};
+use crate::export::review::{self, ReviewRequest};
 use crate::records::{FileError, ScheduleState};
 use crate::service::{self, QueryError, RunParams, ScheduleFilter};
 use crate::settings::{Secret, Settings};
@@ -439,6 +440,42 @@ impl Client {
                 again::send(store, &sender, prepared, LOCAL_ACTOR, Utc::now())
                     .await
                     .map_err(QueryError::from)?;
+                Ok(service::run(store, run_id).await?)
+            }),
+        }
+    }
+
+    /// Records review decisions on a run's ads (SPEC 11); once every ad is
+    /// decided (or on `send`) the approved ones are sent: by the daemon in
+    /// the background, or here without one. Returns the run as it then is.
+    pub fn review(
+        &self,
+        run_id: &str,
+        req: &ReviewRequest,
+        settings: &Settings,
+    ) -> Result<RunView, Failure> {
+        match &self.source {
+            Source::Api { .. } => {
+                let body = serde_json::to_value(req).unwrap_or(Value::Null);
+                let path = format!("/api/v1/runs/{}/review", urlencode(run_id));
+                decode(
+                    self.api_with(reqwest::Method::POST, &path, Some(body))?,
+                    &path,
+                )
+            }
+            Source::Store(store) => self.rt.block_on(async {
+                let now = Utc::now();
+                let (run, send) = review::decide(store, run_id, req, LOCAL_ACTOR, now).await?;
+                if send {
+                    let sender = again::Sender {
+                        settings,
+                        public_url: None,
+                        state_dir: &self.state,
+                    };
+                    review::send_approved(store, &sender, &run, LOCAL_ACTOR, now)
+                        .await
+                        .map_err(QueryError::from)?;
+                }
                 Ok(service::run(store, run_id).await?)
             }),
         }

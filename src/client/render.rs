@@ -411,6 +411,28 @@ pub fn export(
     Ok(EXIT_OK)
 }
 
+/// `adsched review`.
+pub fn review(
+    c: &Client,
+    run_id: &str,
+    req: &crate::export::review::ReviewRequest,
+    settings: &Settings,
+    format: OutFormat,
+) -> Result<u8, Failure> {
+    let v = c.review(run_id, req, settings)?;
+    match format {
+        OutFormat::Json => print_json(&v),
+        OutFormat::Human => {
+            let decided = v.ads.iter().filter(|a| a.review.is_some()).count();
+            println!("run {run_id}: {decided} of {} ads decided", v.ads.len());
+            for e in &v.exports {
+                println!("{}: {} ({})", e.destination, e.status, e.detail);
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 /// `adsched audit`.
 pub fn audit(
     c: &Client,

@@ -62,6 +62,28 @@ pub(super) async fn recover(
                 .await?;
         }
     }
+    // Reviewed ads whose send was claimed but never recorded: the daemon
+    // stopped mid-send. Say so rather than wait for a review that came.
+    for r in store.runs_awaiting_review().await? {
+        if r.review_due.is_some() {
+            continue;
+        }
+        let failed = r
+            .exports
+            .iter()
+            .map(|e| crate::records::ExportResult {
+                status: if e.status == crate::records::AWAITING_REVIEW {
+                    "failed".into()
+                } else {
+                    e.status.clone()
+                },
+                detail: "the daemon stopped while sending the reviewed ads; export the run again"
+                    .into(),
+                ..e.clone()
+            })
+            .collect();
+        store.set_exports(&r.id, failed, None).await?;
+    }
     store.flush().await?;
     Ok(ended)
 }

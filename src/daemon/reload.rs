@@ -9,6 +9,12 @@ use crate::records::FileError;
 use crate::spec::{self, Options, Pool};
 use crate::store::StoreError;
 
+/// Schedules reconciled in one store transaction: few enough that a
+/// transaction stays short (sled keeps its writes in memory; PostgreSQL
+/// holds their row locks), many enough that a first start with 10,000
+/// schedules makes 40 commits, not 10,000.
+const RECONCILE_BATCH: usize = 256;
+
 /// Reads the folder and applies the changes. `force` applies even when no
 /// file changed since the last reload.
 pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
@@ -118,8 +124,13 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
     };
     let mut changed = 0;
     let stored_ms = started.elapsed().as_millis();
-    for (id, hash) in candidates {
-        let (change, settled) = ctx.store.reconcile(&id, desired.clone(), now).await?;
+    let mut results = Vec::with_capacity(candidates.len());
+    for batch in candidates.chunks(RECONCILE_BATCH) {
+        let ids = batch.iter().map(|(id, _)| id.clone()).collect();
+        let outcomes = ctx.store.reconcile(ids, desired.clone(), now).await?;
+        results.extend(batch.iter().cloned().zip(outcomes));
+    }
+    for ((id, hash), (change, settled)) in results {
         {
             let mut applied = ctx.applied.lock().unwrap_or_else(|e| e.into_inner());
             match (hash, settled) {

@@ -74,7 +74,10 @@ async fn tick(ctx: &Arc<Ctx>) -> Result<Option<DateTime<Utc>>, StoreError> {
         // Durable before any work: a crash now never fires these times again.
         ctx.store.flush().await?;
     }
-    let (queued, next) = outcome?;
+    let (queued, mut next) = outcome?;
+    if let Some(due) = expire_reviews(ctx, now).await? {
+        next = Some(next.map_or(due, |n| n.min(due)));
+    }
     if !lines.is_empty() {
         if let Err(e) = ctx.store.log_batch(now, &lines).await {
             ctx.store.mark_failed(&e);
@@ -83,6 +86,30 @@ async fn tick(ctx: &Arc<Ctx>) -> Result<Option<DateTime<Utc>>, StoreError> {
     }
     if queued {
         ctx.wake_worker.notify_one();
+    }
+    Ok(next)
+}
+
+/// Ends the wait of exports whose review window has passed (SPEC 11): they
+/// become `expired`, nothing is sent, and the `export_failed` alert fires.
+/// Returns the next review deadline, for the scheduler's next wake-up.
+async fn expire_reviews(
+    ctx: &Arc<Ctx>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut next: Option<DateTime<Utc>> = None;
+    for r in ctx.store.runs_awaiting_review().await? {
+        let Some(due) = r.review_due else { continue };
+        if due > now {
+            next = Some(next.map_or(due, |n| n.min(due)));
+            continue;
+        }
+        if let Some(expired) = ctx.store.expire_review(&r.id, now).await? {
+            let msg = "nobody reviewed the ads within the review window; the export expired and nothing was sent";
+            tracing::warn!(run_id = %r.id, schedule_id = %r.schedule_id, "{msg}");
+            super::log_line(&ctx.store, &r.id, now, "warn", msg).await;
+            ctx.alert_exports(&expired, &expired.exports);
+        }
     }
     Ok(next)
 }

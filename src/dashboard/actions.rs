@@ -18,7 +18,38 @@ use crate::records::{fmt_time, Run, RunStatus, ScheduleState, ScheduleStatus};
 /// reason when `data-ask` asks for one), retry once with a token on 401,
 /// say what happened in `#action-result`, and reload on success.
 pub(super) const SCRIPT: &str = r#"
-document.addEventListener('click', async (ev) => {
+async function act(url, body, done, button) {
+  const out = document.getElementById('action-result');
+  const say = (text, ok) => { out.textContent = text; out.className = ok ? 'notice ok' : 'notice error'; };
+  const send = (token) => fetch(url, {
+    method: 'POST',
+    headers: Object.assign({'Content-Type': 'application/json'}, token ? {'Authorization': 'Bearer ' + token} : {}),
+    body: JSON.stringify(body),
+  });
+  button.disabled = true;
+  try {
+    let token = sessionStorage.getItem('adsched-token');
+    let resp = await send(token);
+    if (resp.status === 401) {
+      token = prompt('This action needs one of the daemon\'s API tokens (ADSCHED_API_TOKENS). Token:', '');
+      if (token === null) { button.disabled = false; say('Not done: no token given.', false); return; }
+      resp = await send(token);
+      if (resp.ok) sessionStorage.setItem('adsched-token', token);
+    }
+    const data = await resp.json().catch(() => ({}));
+    if (resp.ok) {
+      say(done || 'Done.', true);
+      setTimeout(() => location.reload(), 700);
+    } else {
+      say(data.error || ('The daemon answered ' + resp.status + '.'), false);
+      button.disabled = false;
+    }
+  } catch (e) {
+    say('The daemon did not answer: ' + e, false);
+    button.disabled = false;
+  }
+}
+document.addEventListener('click', (ev) => {
   const b = ev.target.closest('button[data-post]');
   if (!b) return;
   ev.preventDefault();
@@ -28,35 +59,21 @@ document.addEventListener('click', async (ev) => {
     if (reason === null) return;
     body.reason = reason;
   }
-  const out = document.getElementById('action-result');
-  const say = (text, ok) => { out.textContent = text; out.className = ok ? 'notice ok' : 'notice error'; };
-  const send = (token) => fetch(b.dataset.post, {
-    method: 'POST',
-    headers: Object.assign({'Content-Type': 'application/json'}, token ? {'Authorization': 'Bearer ' + token} : {}),
-    body: JSON.stringify(body),
-  });
-  b.disabled = true;
-  try {
-    let token = sessionStorage.getItem('adsched-token');
-    let resp = await send(token);
-    if (resp.status === 401) {
-      token = prompt('This action needs one of the daemon\'s API tokens (ADSCHED_API_TOKENS). Token:', '');
-      if (token === null) { b.disabled = false; say('Not done: no token given.', false); return; }
-      resp = await send(token);
-      if (resp.ok) sessionStorage.setItem('adsched-token', token);
-    }
-    const data = await resp.json().catch(() => ({}));
-    if (resp.ok) {
-      say(b.dataset.done || 'Done.', true);
-      setTimeout(() => location.reload(), 700);
-    } else {
-      say(data.error || ('The daemon answered ' + resp.status + '.'), false);
-      b.disabled = false;
-    }
-  } catch (e) {
-    say('The daemon did not answer: ' + e, false);
-    b.disabled = false;
+  act(b.dataset.post, body, b.dataset.done, b);
+});
+document.addEventListener('click', (ev) => {
+  const b = ev.target.closest('button[data-review]');
+  if (!b) return;
+  ev.preventDefault();
+  const form = b.closest('form');
+  const body = {approve: [], reject: [], send: b.dataset.send === 'true'};
+  for (const input of form.querySelectorAll('input[type=radio]:checked')) {
+    if (input.value === 'approve') body.approve.push(input.name);
+    if (input.value === 'reject') body.reject.push(input.name);
   }
+  const note = form.querySelector('input[name=note]');
+  if (note && note.value.trim()) body.note = note.value.trim();
+  act(b.dataset.review, body, b.dataset.done, b);
 });
 "#;
 
@@ -127,6 +144,80 @@ pub(super) fn run_buttons(r: &Run) -> Markup {
                 }
             }
             (result_area())
+        }
+    }
+}
+
+/// The review form of a run whose ads wait for review (SPEC 11): each ad
+/// large, with its template, hook and a choice; a note; save or send.
+pub(super) fn review_form(r: &Run, tz: chrono_tz::Tz) -> Markup {
+    let id = &r.id;
+    let url = format!("/api/v1/runs/{id}/review");
+    html! {
+        @if let (true, Some(due)) = (r.awaiting_review(), r.review_due) {
+            section #review aria-labelledby="review-title" {
+                h2 #review-title { "Review before export" }
+                p {
+                    "These ads wait for a person until " (fmt_time(due, tz))
+                    ". Approve or reject each one: once every ad is decided, the approved ones are sent; "
+                    "\u{201c}Send approved now\u{201d} sends them without waiting for the rest."
+                }
+                form.review {
+                    div.gallery.large {
+                        @for (i, a) in r.ads.iter().enumerate().filter(|(_, a)| a.status != "rejected") {
+                            figure.ad {
+                                a href=(a.image) { img src=(a.image) alt={ "ad " (i + 1) " from " (a.template) } loading="lazy"; }
+                                figcaption {
+                                    (a.template)
+                                    @if let Some(rv) = &a.review {
+                                        " " (super::layout::badge(match rv.decision { crate::records::Decision::Approved => "approved", crate::records::Decision::Rejected => "rejected" }))
+                                        " by " (rv.by)
+                                    }
+                                }
+                                fieldset {
+                                    legend { "Ad " (i + 1) }
+                                    label { input type="radio" name=(a.image) value="approve" checked[a.review.as_ref().is_some_and(|v| v.decision == crate::records::Decision::Approved)]; " Approve" }
+                                    " "
+                                    label { input type="radio" name=(a.image) value="reject" checked[a.review.as_ref().is_some_and(|v| v.decision == crate::records::Decision::Rejected)]; " Reject" }
+                                }
+                            }
+                        }
+                    }
+                    p {
+                        label { "Note " input type="text" name="note" maxlength="500" size="40"; }
+                    }
+                    div.actions {
+                        button.action type="button" data-review=(url) data-send="false" data-done="Decisions saved." { "Save decisions" }
+                        button.action type="button" data-review=(url) data-send="true" data-done="Sending the approved ads." { "Send approved now" }
+                    }
+                }
+                (result_area())
+            }
+        }
+    }
+}
+
+/// The runs whose ads wait for review, for the first page.
+pub(super) fn to_review(runs: &[Run], names: &std::collections::HashMap<String, String>) -> Markup {
+    html! {
+        @if !runs.is_empty() {
+            section #to-review aria-labelledby="to-review-title" {
+                h2 #to-review-title { "To review (" (runs.len()) ")" }
+                ul {
+                    @for r in runs {
+                        @let tz: chrono_tz::Tz = r.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+                        li {
+                            a href={ "/runs/" (r.id) "#review" } {
+                                (names.get(&r.schedule_id).map_or(r.schedule_id.as_str(), String::as_str))
+                                ": " (r.ads.iter().filter(|a| a.status != "rejected").count()) " ads"
+                            }
+                            @if let Some(due) = r.review_due {
+                                span.muted { " — until " (fmt_time(due, tz)) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -43,10 +43,6 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
         Err(QueryError::Invalid(m)) => return bad_request(&m),
         Err(e) => return internal(e),
     };
-    let names: BTreeMap<&str, &str> = schedules
-        .iter()
-        .map(|s| (s.id.as_str(), s.name.as_str()))
-        .collect();
     let (brands, products) = brand_and_product_choices(&schedules);
 
     // The next page starts before this page's last run, with the same filters.
@@ -82,7 +78,7 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
         @if runs.is_empty() {
             p.muted { "No runs match." }
         } @else {
-            (run_table(&runs, &names))
+            (run_table(&runs, &schedules, ctx.clock.now()))
         }
         @if let Some(href) = &older {
             p { a rel="next" href=(href) { "Older runs \u{2192}" } }
@@ -91,9 +87,27 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
     page("Runs", body).into_response()
 }
 
-fn run_table(runs: &[RunView], names: &BTreeMap<&str, &str>) -> maud::Markup {
+/// A view's time in the zone of its schedule, as people read it.
+fn when(t: Option<&str>, tz: chrono_tz::Tz, now: DateTime<Utc>) -> maud::Markup {
+    match t.and_then(crate::views::parse_time) {
+        Some(t) => super::layout::human_time(t, tz, now),
+        None => html! { (NONE) },
+    }
+}
+
+fn run_table(
+    runs: &[RunView],
+    schedules: &[crate::records::ScheduleState],
+    now: DateTime<Utc>,
+) -> maud::Markup {
+    let names: BTreeMap<&str, &str> = schedules
+        .iter()
+        .map(|s| (s.id.as_str(), s.name.as_str()))
+        .collect();
+    let zones: BTreeMap<&str, chrono_tz::Tz> =
+        schedules.iter().map(|s| (s.id.as_str(), s.tz())).collect();
     html! {
-        div.wrap { table {
+        div.wrap { table.cards {
             thead { tr {
                 th { "Run" } th { "Schedule" } th { "Status" } th { "Trigger" }
                 th.opt { "Scheduled for" } th { "Started" } th.opt { "Took" }
@@ -101,6 +115,7 @@ fn run_table(runs: &[RunView], names: &BTreeMap<&str, &str>) -> maud::Markup {
             } }
             tbody {
                 @for r in runs {
+                    @let tz = zones.get(r.schedule_id.as_str()).copied().unwrap_or(chrono_tz::Tz::UTC);
                     tr.run {
                         td { a href={ "/runs/" (r.id) } { (r.id) } }
                         td {
@@ -108,13 +123,13 @@ fn run_table(runs: &[RunView], names: &BTreeMap<&str, &str>) -> maud::Markup {
                                 (names.get(r.schedule_id.as_str()).copied().unwrap_or(&r.schedule_id))
                             }
                         }
-                        td { (badge(r.status.as_str())) }
+                        td.status { (badge(r.status.as_str())) }
                         td {
                             (trigger_name(r.trigger))
                             @if r.attempt > 1 { " #" (r.attempt) }
                         }
-                        td.opt { (r.scheduled_for.as_deref().unwrap_or(NONE)) }
-                        td { (r.started_at.as_deref().unwrap_or(NONE)) }
+                        td.opt { (when(r.scheduled_for.as_deref(), tz, now)) }
+                        td { (when(r.started_at.as_deref(), tz, now)) }
                         td.opt {
                             @match r.duration_seconds {
                                 Some(d) => { (format!("{d:.1}")) "s" }

@@ -4,6 +4,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::records::{ScheduleState, Trigger};
@@ -28,8 +30,12 @@ pre.log{background:#0f172a;color:#e2e8f0;padding:.8rem;overflow-x:auto;font-size
 .muted{color:#64748b}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin:.3rem 0 .8rem}button.action{padding:.4rem .8rem;font-size:.95rem;border:1px solid #0f766e;background:#fff;color:#0f766e;border-radius:.35rem;cursor:pointer}button.action:hover{background:#f0fdfa}button.action:disabled{opacity:.5}
 .notice{padding:.6rem .8rem;margin:.5rem 0;border-radius:.4rem}.notice.paused{background:#fffbeb;border:1px solid #fcd34d}.notice.ok{background:#ecfdf5;border:1px solid #a7f3d0}.notice.error{background:#fef2f2;border:1px solid #fecaca}
-.cancelled{background:#e5e7eb}
-@media (max-width:640px){th.opt,td.opt{display:none}main{padding:.5rem}}
+.cancelled{background:#e5e7eb}.awaiting_review{background:#dbeafe}.expired{background:#fee2e2}.approved{background:#d1fae5}.rejected{background:#fee2e2}
+.gallery.large{grid-template-columns:repeat(auto-fill,minmax(260px,1fr))}fieldset{border:0;padding:.3rem 0 0;margin:0}legend{font-size:.8rem;color:#475569}
+@media (max-width:640px){th.opt,td.opt{display:none}main{padding:.5rem}
+table.cards thead{display:none}table.cards,table.cards tbody{display:block}
+table.cards tr{display:flex;flex-wrap:wrap;gap:.2rem .8rem;padding:.6rem;background:#fff;border-bottom:1px solid #e5e7eb}
+table.cards td{border:0;padding:0}table.cards td.status{order:-1;width:100%}}
 ";
 
 /// A whole page: `title` goes into `<title>`, `body` into `<main>`.
@@ -62,6 +68,43 @@ pub(super) fn page(title: &str, body: Markup) -> Html<String> {
         }
         .into_string(),
     )
+}
+
+/// A time as people read it, in `tz`: "Mon 7 Dec, 09:00 PST (in 4 days)",
+/// with the exact RFC 3339 time (as the API gives it) on hover and in
+/// `datetime`. One format for every page.
+pub(super) fn human_time(t: DateTime<Utc>, tz: Tz, now: DateTime<Utc>) -> Markup {
+    let exact = crate::records::fmt_time(t, tz);
+    let local = t.with_timezone(&tz).format("%a %-d %b %Y, %H:%M %Z");
+    // The year only when it is not this one.
+    let shown = if t.with_timezone(&tz).year() == now.with_timezone(&tz).year() {
+        t.with_timezone(&tz)
+            .format("%a %-d %b, %H:%M %Z")
+            .to_string()
+    } else {
+        local.to_string()
+    };
+    html! {
+        time datetime=(exact) title=(exact) { (shown) " " span.muted { "(" (relative(t - now)) ")" } }
+    }
+}
+
+/// "in 4 days", "3 hours ago", "now".
+pub(super) fn relative(d: chrono::Duration) -> String {
+    let secs = d.num_seconds();
+    let abs = secs.unsigned_abs();
+    let (n, unit) = match abs {
+        0..=59 => return "now".into(),
+        60..=3599 => (abs / 60, "minute"),
+        3600..=172_799 => (abs / 3600, "hour"),
+        _ => (abs / 86_400, "day"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if secs > 0 {
+        format!("in {n} {unit}{plural}")
+    } else {
+        format!("{n} {unit}{plural} ago")
+    }
 }
 
 /// A status as a coloured pill; the status is also its CSS class.
@@ -155,6 +198,35 @@ mod tests {
     use axum::response::Html;
 
     use super::{badge, options, page};
+
+    #[test]
+    fn times_read_as_people_say_them_with_the_exact_time_on_hover() {
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let la: chrono_tz::Tz = "America/Los_Angeles".parse().unwrap();
+        let shown = super::human_time(t("2026-12-07T17:00:00Z"), la, t("2026-12-03T12:00:00Z"))
+            .into_string();
+        assert_eq!(
+            shown,
+            "<time datetime=\"2026-12-07T09:00:00-08:00\" title=\"2026-12-07T09:00:00-08:00\">\
+             Mon 7 Dec, 09:00 PST <span class=\"muted\">(in 4 days)</span></time>"
+        );
+        assert_eq!(
+            super::relative(chrono::Duration::minutes(-90)),
+            "1 hour ago"
+        );
+        assert_eq!(super::relative(chrono::Duration::seconds(30)), "now");
+        assert_eq!(super::relative(chrono::Duration::hours(30)), "in 30 hours");
+        let next_year = super::human_time(t("2027-07-05T16:00:00Z"), la, t("2026-12-03T12:00:00Z"))
+            .into_string();
+        assert!(
+            next_year.contains("Mon 5 Jul 2027, 09:00 PDT"),
+            "{next_year}"
+        );
+    }
 
     #[test]
     fn spliced_text_is_escaped_in_content_and_attributes() {

@@ -59,13 +59,21 @@ pub struct Filters {
     status: Option<String>,
 }
 
-/// An optional time in a zone, or the empty-cell mark.
-fn when(t: Option<chrono::DateTime<chrono::Utc>>, tz: chrono_tz::Tz) -> String {
-    t.map_or_else(|| NONE.to_string(), |t| fmt_time(t, tz))
+/// An optional time in a zone as people read it, or the empty-cell mark.
+fn when(
+    t: Option<chrono::DateTime<chrono::Utc>>,
+    tz: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Markup {
+    match t {
+        Some(t) => layout::human_time(t, tz, now),
+        None => html! { (NONE) },
+    }
 }
 
 /// `/`: schedules with filters; invalid files first.
 pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Response {
+    let now = ctx.clock.now();
     let all = match ctx.store.schedules().await {
         Ok(a) => a,
         Err(e) => return internal(e),
@@ -90,8 +98,12 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
             None => None,
         });
     }
+    let awaiting = ctx.store.runs_awaiting_review().await.unwrap_or_default();
+    let names: std::collections::HashMap<String, String> =
+        all.iter().map(|s| (s.id.clone(), s.name.clone())).collect();
     let body = html! {
         h1 { "Schedules" }
+        (actions::to_review(&awaiting, &names))
         @for e in ctx.invalid_files() {
             div.error {
                 b { "Invalid file" } " " (e.file) ":" (e.line) ":" (e.column) ": " (e.message) " "
@@ -104,7 +116,7 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
             (options("status", "all statuses", &statuses, f.status.as_deref()))
             button type="submit" { "Filter" }
         }
-        div.wrap { table {
+        div.wrap { table.cards {
             thead { tr {
                 th { "Schedule" } th { "Brand" } th { "Product" } th.opt { "When" }
                 th { "Next run" } th { "Status" } th.opt { "Runs" } th.opt { "Last run" }
@@ -121,10 +133,10 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
                         td { (s.brand.name) }
                         td { (s.product.name) }
                         td.opt { (s.description) }
-                        td { (when(s.next_run_at, s.tz())) }
-                        td {
+                        td { (when(s.next_run_at, s.tz(), now)) }
+                        td.status {
                             (badge(s.status.as_str()))
-                            @if let Some(p) = &s.pause { br; span.muted { "by " (p.note.by) } }
+                            @if let Some(p) = &s.pause { " " span.muted { "by " (p.note.by) } }
                         }
                         td.opt {
                             (s.runs_completed) " / "
@@ -132,7 +144,10 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
                         }
                         td.opt {
                             @match last {
-                                Some(r) => a href={ "/runs/" (r.id) } { (badge(r.status.as_str())) },
+                                Some(r) => {
+                                    a href={ "/runs/" (r.id) } { (badge(r.status.as_str())) }
+                                    (export_state(r))
+                                }
                                 None => span.muted { "none yet" },
                             }
                         }
@@ -143,6 +158,27 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
         @if shown.is_empty() { p.muted { "No schedules match." } }
     };
     page("Schedules", body).into_response()
+}
+
+/// What became of a run's export, beside its status: a run whose export
+/// failed is never shown as plainly done.
+fn export_state(r: &crate::records::Run) -> Markup {
+    let worst = [
+        "expired",
+        "failed",
+        "refused",
+        crate::records::AWAITING_REVIEW,
+    ]
+    .into_iter()
+    .find(|s| r.exports.iter().any(|e| e.status == *s));
+    html! {
+        @match worst {
+            Some("awaiting_review") => { " " span.badge.awaiting_review { "awaiting review" } }
+            Some(s) => { " " span.badge.(s) { "not sent: " (s) } }
+            None if !r.exports.is_empty() => { " " span.badge.sent { "sent" } }
+            None => {}
+        }
+    }
 }
 
 /// A JSON value of the spec for people: an object as `key: value` lines.
@@ -173,15 +209,18 @@ pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
         Err(e) => return internal(e),
     };
     let tz = s.tz();
-    let next: Vec<String> = match serde_json::from_value::<crate::spec::Schedule>(s.spec.clone())
-        .ok()
-        .and_then(|d| crate::spec::check::calendar(&d).ok())
+    let now = ctx.clock.now();
+    // The calendar's next times, but no more than `max_runs` leaves.
+    let left = s
+        .max_runs
+        .map_or(5, |m| m.saturating_sub(s.runs_completed).min(5) as usize);
+    let next: Vec<chrono::DateTime<chrono::Utc>> = match serde_json::from_value::<
+        crate::spec::Schedule,
+    >(s.spec.clone())
+    .ok()
+    .and_then(|d| crate::spec::check::calendar(&d).ok())
     {
-        Some(cal) if s.status == crate::records::ScheduleStatus::Active => cal
-            .upcoming(ctx.clock.now(), 5)
-            .into_iter()
-            .map(|t| fmt_time(t, tz))
-            .collect(),
+        Some(cal) if s.status == crate::records::ScheduleStatus::Active => cal.upcoming(now, left),
         _ => Vec::new(),
     };
     let runs = match ctx
@@ -226,7 +265,7 @@ pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
         @if next.is_empty() {
             p.muted { "None: the schedule is " (s.status.as_str()) "." }
         } @else {
-            ul.next { @for t in &next { li { (t) } } }
+            ul.next { @for t in &next { li { (layout::human_time(*t, tz, now)) } } }
         }
         h2 { "Runs" }
         @if runs.is_empty() {
@@ -246,8 +285,8 @@ pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
                                 (trigger_name(r.trigger))
                                 @if r.attempt > 1 { " #" (r.attempt) }
                             }
-                            td.opt { (when(r.scheduled_for, tz)) }
-                            td { (when(r.started_at, tz)) }
+                            td.opt { (when(r.scheduled_for, tz, now)) }
+                            td { (when(r.started_at, tz, now)) }
                             td.opt {
                                 @match (r.started_at, r.completed_at) {
                                     (Some(a), Some(b)) => {
@@ -275,17 +314,19 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
         Err(e) => return internal(e),
     };
     let tz: chrono_tz::Tz = r.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+    let now = ctx.clock.now();
     let logs = ctx.store.logs(&r.id).await;
     let body = html! {
-        h1 { "Run " (r.id) " " (badge(r.status.as_str())) }
+        h1 { "Run " (r.id) " " (badge(r.status.as_str())) (export_state(&r)) }
         p { a href={ "/schedules/" (r.schedule_id) } { "\u{2190} " (r.schedule_id) } }
         (actions::run_buttons(&r))
         @if let Some(e) = &r.error_message { div.error #error { (e) } }
+        (actions::review_form(&r, tz))
         dl {
             dt { "Trigger" } dd { (trigger_name(r.trigger)) " (attempt " (r.attempt) ")" }
-            dt { "Scheduled for" } dd { (when(r.scheduled_for, tz)) }
-            dt { "Started" } dd { (when(r.started_at, tz)) }
-            dt { "Completed" } dd { (when(r.completed_at, tz)) }
+            dt { "Scheduled for" } dd { (when(r.scheduled_for, tz, now)) }
+            dt { "Started" } dd { (when(r.started_at, tz, now)) }
+            dt { "Completed" } dd { (when(r.completed_at, tz, now)) }
             dt { "Templates" } dd { (r.templates_used.join(", ")) }
             dt { "Ad runs" } dd { (r.ad_run_ids.join(", ")) }
         }

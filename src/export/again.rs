@@ -58,6 +58,11 @@ pub async fn prepare(
             run.status.as_str()
         )));
     }
+    if run.exports.iter().any(|e| e.status == "awaiting_review") {
+        return Err(QueryError::Conflict(format!(
+            "run `{run_id}` is waiting for review: review its ads, and the approved ones are sent"
+        )));
+    }
     if !run.ads.iter().any(|a| a.status != "rejected") {
         return Err(QueryError::Conflict(format!(
             "run `{run_id}` has no exportable ads (none were made, or all were rejected)"
@@ -126,6 +131,8 @@ fn checked(req: &ExportRequest) -> Result<Export, QueryError> {
         destination,
         email: req.email.clone(),
         slack: req.slack.clone(),
+        review: None,
+        review_window: None,
     })
 }
 

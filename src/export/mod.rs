@@ -6,6 +6,7 @@
 pub mod again;
 pub mod alert;
 pub mod email;
+pub mod review;
 pub mod slack;
 
 use std::path::PathBuf;

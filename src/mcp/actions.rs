@@ -56,6 +56,25 @@ pub struct ExportArgs {
     pub email_to: Option<Vec<String>>,
 }
 
+/// A review.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReviewArgs {
+    /// The run id of a run whose exports are `awaiting_review`.
+    pub run_id: String,
+    /// Images to approve, as the run's `ads` give them (`/ads/...`).
+    #[serde(default)]
+    pub approve: Vec<String>,
+    /// Images to reject.
+    #[serde(default)]
+    pub reject: Vec<String>,
+    /// A note kept with each decision.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Send the approved ads now, even with some undecided.
+    #[serde(default)]
+    pub send: bool,
+}
+
 /// What the audit log lists.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct AuditArgs {
@@ -218,6 +237,46 @@ impl Adsched {
         } else {
             format!("run {} exported again; see its exports", v.id)
         };
+        Ok(Json(RunAfter {
+            run: value(&v),
+            message,
+        }))
+    }
+
+    #[tool(
+        description = "Review a run's ads before they go out (schedules with `export.review: required`): approve and/or reject images (as get_run lists them). Once every ad is decided, or with `send: true`, the approved ones are sent where the schedule says and the run's exports become sent or failed. Unreviewed ads expire after the schedule's review window. Recorded in the audit log.",
+        annotations(
+            title = "Review a run's ads",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn review_run(
+        &self,
+        Parameters(args): Parameters<ReviewArgs>,
+    ) -> Result<Json<RunAfter>, String> {
+        let req = crate::export::review::ReviewRequest {
+            approve: args.approve,
+            reject: args.reject,
+            note: args.note,
+            send: args.send,
+        };
+        let settings = self.config.settings.clone();
+        let id = args.run_id.clone();
+        let v = self.query(move |c| c.review(&id, &req, &settings)).await?;
+        let decided = v.ads.iter().filter(|a| a.review.is_some()).count();
+        let message = format!(
+            "run {}: {decided} of {} ads decided; exports: {}",
+            v.id,
+            v.ads.len(),
+            v.exports
+                .iter()
+                .map(|e| format!("{} {}", e.destination, e.status))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         Ok(Json(RunAfter {
             run: value(&v),
             message,

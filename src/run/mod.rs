@@ -600,6 +600,7 @@ impl Runner {
                 image: i.image,
                 path: i.path,
                 status: i.status,
+                review: None,
             })
             .collect();
         let count = ads.len();
@@ -679,6 +680,24 @@ impl Runner {
             );
             return Ok(());
         }
+        if schedule.export.needs_review() {
+            // The ads wait for a person (SPEC 11); the worker moves on.
+            let due = self.clock.now() + crate::spec::check::review_window(&schedule.export);
+            let waiting = crate::export::review::awaiting(&schedule.export, due, state.tz());
+            self.log(
+                run,
+                "info",
+                &format!(
+                    "the ads wait for review until {}; approved ones are sent then",
+                    crate::records::fmt_time(due, state.tz())
+                ),
+            );
+            return self
+                .persist(run, "the export waiting for review", || {
+                    self.store.set_exports(&run.id, waiting.clone(), Some(due))
+                })
+                .await;
+        }
         let summary = crate::export::Summary::of(&current, state, self.public_url.as_deref());
         let _ = self.write_log().await;
         let results = crate::export::export_run(&self.settings, &schedule.export, &summary).await;
@@ -688,7 +707,7 @@ impl Runner {
             self.log(run, level, &r.log_line());
         }
         self.persist(run, "the export results", || {
-            self.store.set_exports(&run.id, results.clone())
+            self.store.set_exports(&run.id, results.clone(), None)
         })
         .await?;
         Ok(())

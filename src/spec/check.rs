@@ -104,6 +104,14 @@ pub fn catchup_window(s: &Schedule) -> Duration {
         .unwrap_or_else(|| Duration::hours(1))
 }
 
+/// How long a run's ads wait for review (`export.review_window`, default 72 h).
+pub fn review_window(e: &Export) -> Duration {
+    e.review_window
+        .as_deref()
+        .and_then(|w| calendar::parse_duration(w).ok())
+        .unwrap_or_else(|| Duration::hours(72))
+}
+
 /// The longest and shortest `schedule.timeout`.
 const TIMEOUT_RANGE: (i64, i64) = (1, 24 * 3600);
 
@@ -366,6 +374,33 @@ fn check_export(
     out: &mut Vec<Finding>,
 ) {
     let dest = e.destination;
+    if let Some(w) = &e.review_window {
+        match calendar::parse_duration(w) {
+            Err(err) => out.push(Finding::error(
+                Code::Schema,
+                file,
+                at("/export/review_window"),
+                err.to_string(),
+            )),
+            Ok(d) if d < Duration::minutes(1) => out.push(Finding::error(
+                Code::Schema,
+                file,
+                at("/export/review_window"),
+                format!("`{w}` leaves no time to review; give 1m or more, such as 24h or 72h (the default)"),
+            )),
+            Ok(_) => {}
+        }
+    }
+    if e.review == Some(super::model::ReviewMode::Required)
+        && dest == super::model::Destination::None
+    {
+        out.push(Finding::warning(
+            Code::Export,
+            file,
+            at("/export/review"),
+            "`review: required` with `destination: none` has nothing to hold: the ads go nowhere either way",
+        ));
+    }
     if dest.has_email() && e.email.is_none() {
         out.push(Finding::error(
             Code::Export,
@@ -463,6 +498,8 @@ fn check_alerts(
             channel: Some(s.channel.clone()),
             webhook_env: None,
         }),
+        review: None,
+        review_window: None,
     };
     // The same address and allow-list checks, their positions under `alerts`.
     let mut found = Vec::new();

@@ -329,6 +329,29 @@ pub struct Export {
     pub email: Option<EmailExport>,
     /// Slack settings.
     pub slack: Option<SlackExport>,
+    /// Whether a person approves the ads before they go (SPEC 11).
+    #[serde(default)]
+    pub review: Option<ReviewMode>,
+    /// How long the ads wait for review before the export expires (default 72h).
+    #[serde(default)]
+    pub review_window: Option<String>,
+}
+
+impl Export {
+    /// Whether the ads wait for a person's review before they go.
+    pub fn needs_review(&self) -> bool {
+        self.review == Some(ReviewMode::Required) && self.destination != Destination::None
+    }
+}
+
+/// `export.review`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewMode {
+    /// The ads go when the run ends.
+    None,
+    /// The ads wait for a person to approve them.
+    Required,
 }
 
 /// Export destinations.

@@ -174,11 +174,11 @@ pub struct RunEnd {
 /// the worker and the commands ask of a store.
 #[derive(Clone)]
 pub enum Action {
-    /// Apply the files' wish for one schedule (decided inside the
-    /// transaction: the worker may have moved the schedule on meanwhile).
+    /// Apply the files' wish for some schedules, in one transaction
+    /// (decided inside it: the worker may have moved a schedule on meanwhile).
     Reconcile {
-        /// The schedule.
-        id: String,
+        /// The schedules.
+        ids: Vec<String>,
         /// What the files say.
         desired: Arc<DesiredSet>,
         /// Now.
@@ -269,6 +269,31 @@ pub enum Action {
         run_id: String,
         /// The results.
         exports: Vec<ExportResult>,
+        /// When results that wait for review expire, if they do.
+        review_due: Option<DateTime<Utc>>,
+    },
+    /// Record a person's decisions on a run's ads (SPEC 11); when every ad
+    /// is decided, or `send` asks, claim the run's export for sending.
+    Review {
+        /// The run.
+        run_id: String,
+        /// Images approved.
+        approve: Vec<String>,
+        /// Images rejected.
+        reject: Vec<String>,
+        /// The reviewer's note.
+        note: Option<String>,
+        /// Send the approved ones now, even with ads undecided.
+        send: bool,
+        /// Who, when; its audit entry.
+        audit: Audit,
+    },
+    /// End the wait of a run's exports whose review window has passed.
+    ExpireReview {
+        /// The run.
+        run_id: String,
+        /// Now.
+        now: DateTime<Utc>,
     },
     /// End a run and tell its schedule.
     FinishRun {
@@ -341,11 +366,30 @@ pub enum Cancelled {
     Requested(Run),
 }
 
+/// What a review did.
+#[derive(Debug, Clone)]
+pub enum Reviewed {
+    /// No run has the id.
+    NoRun,
+    /// The run is not waiting for review (never was, or was sent or expired).
+    NotAwaiting(Run),
+    /// Images that are not ads of the run, or decided both ways.
+    BadImages(Vec<String>),
+    /// The decisions are recorded; `send` when this call claimed the export
+    /// (every ad decided, or `send` asked): the caller sends the approved ads.
+    Recorded {
+        /// The run after.
+        run: Run,
+        /// Whether this caller sends.
+        send: bool,
+    },
+}
+
 /// What an [`Action`] gave back.
 pub enum Outcome {
-    /// [`Action::Reconcile`]: the change, if any, and whether the schedule
-    /// is settled (valid and not removed).
-    Reconciled(Option<Change>, bool),
+    /// [`Action::Reconcile`]: per schedule, in order, the change, if any,
+    /// and whether the schedule is settled (valid and not removed).
+    Reconciled(Vec<(Option<Change>, bool)>),
     /// [`Action::Fire`].
     Fired(Option<Fire>),
     /// [`Action::QueueManual`].
@@ -360,6 +404,10 @@ pub enum Outcome {
     Schedule(Option<ScheduleState>),
     /// [`Action::Cancel`].
     Cancel(Cancelled),
+    /// [`Action::Review`].
+    Reviewed(Reviewed),
+    /// [`Action::ExpireReview`]: the run, when its exports expired now.
+    Expired(Option<Run>),
     /// The other actions.
     Done,
 }
@@ -434,6 +482,9 @@ pub trait RecordStore: Send + Sync + 'static {
 
     /// Templates already used for a product.
     async fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError>;
+
+    /// Runs whose exports wait for review, oldest first.
+    async fn runs_awaiting_review(&self) -> Result<Vec<Run>, StoreError>;
 
     /// The audit log, newest first: of one schedule, or of all.
     async fn audit(
@@ -541,20 +592,18 @@ impl Store {
             .ok_or_else(|| StoreError::Backend("a store answered another action's outcome".into()))
     }
 
-    /// See [`Action::Reconcile`].
+    /// See [`Action::Reconcile`]: per id, in order, the change and whether
+    /// the schedule is settled. One transaction for all of them: at start-up
+    /// with thousands of schedules, a commit per schedule is what costs.
     pub async fn reconcile(
         &self,
-        id: &str,
+        ids: Vec<String>,
         desired: Arc<DesiredSet>,
         now: DateTime<Utc>,
-    ) -> Result<(Option<Change>, bool), StoreError> {
-        let action = Action::Reconcile {
-            id: id.to_string(),
-            desired,
-            now,
-        };
+    ) -> Result<Vec<(Option<Change>, bool)>, StoreError> {
+        let action = Action::Reconcile { ids, desired, now };
         self.expect(action, |o| match o {
-            Outcome::Reconciled(c, settled) => Some((c, settled)),
+            Outcome::Reconciled(r) => Some(r),
             _ => None,
         })
         .await
@@ -734,10 +783,61 @@ impl Store {
         &self,
         run_id: &str,
         exports: Vec<ExportResult>,
+        review_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         self.done(Action::SetExports {
             run_id: run_id.to_string(),
             exports,
+            review_due,
+        })
+        .await
+    }
+
+    /// See [`Action::Review`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn review(
+        &self,
+        run_id: &str,
+        approve: Vec<String>,
+        reject: Vec<String>,
+        note: Option<String>,
+        send: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reviewed, StoreError> {
+        let action = Action::Review {
+            run_id: run_id.to_string(),
+            approve,
+            reject,
+            send,
+            audit: Audit {
+                id: self.new_run_id(now),
+                actor: actor.to_string(),
+                reason: note.clone(),
+                time: now,
+            },
+            note,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Reviewed(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
+    /// See [`Action::ExpireReview`].
+    pub async fn expire_review(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Run>, StoreError> {
+        let action = Action::ExpireReview {
+            run_id: run_id.to_string(),
+            now,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Expired(r) => Some(r),
+            _ => None,
         })
         .await
     }

@@ -6,12 +6,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Action, Audit, Cancelled, Outcome, Queued, RunEnd, TemplateResult};
+use super::{Action, Audit, Cancelled, Outcome, Queued, Reviewed, RunEnd, TemplateResult};
 use crate::calendar::Calendar;
 use crate::reconcile::{self, Change, DesiredSet};
 use crate::records::{
-    ActorNote, AuditAction, AuditEntry, ExportResult, PauseOverride, Run, RunStatus, ScheduleState,
-    ScheduleStatus, Trigger, Usage,
+    ActorNote, AdReview, AuditAction, AuditEntry, Decision, PauseOverride, Run, RunStatus,
+    ScheduleState, ScheduleStatus, Trigger, Usage, AWAITING_REVIEW,
 };
 use crate::scheduler::{self, Fire};
 
@@ -45,10 +45,11 @@ pub(crate) fn apply<T: Txn>(
     new_id: &dyn Fn(DateTime<Utc>) -> String,
 ) -> Result<Outcome, T::Error> {
     Ok(match action {
-        Action::Reconcile { id, desired, now } => {
-            let (change, settled) = reconcile(tx, id, desired, *now)?;
-            Outcome::Reconciled(change, settled)
-        }
+        Action::Reconcile { ids, desired, now } => Outcome::Reconciled(
+            ids.iter()
+                .map(|id| reconcile(tx, id, desired, *now))
+                .collect::<Result<_, _>>()?,
+        ),
         Action::Fire {
             id,
             calendar,
@@ -106,10 +107,35 @@ pub(crate) fn apply<T: Txn>(
             add_template(tx, run_id, result)?;
             Outcome::Done
         }
-        Action::SetExports { run_id, exports } => {
-            set_exports(tx, run_id, exports)?;
+        Action::SetExports {
+            run_id,
+            exports,
+            review_due,
+        } => {
+            if let Some(mut r) = tx.run(run_id)? {
+                r.exports = exports.to_vec();
+                r.review_due = *review_due;
+                tx.put_run(&r)?;
+            }
             Outcome::Done
         }
+        Action::Review {
+            run_id,
+            approve,
+            reject,
+            note,
+            send,
+            audit,
+        } => Outcome::Reviewed(review(
+            tx,
+            run_id,
+            approve,
+            reject,
+            note.as_deref(),
+            *send,
+            audit,
+        )?),
+        Action::ExpireReview { run_id, now } => Outcome::Expired(expire_review(tx, run_id, *now)?),
         Action::FinishRun { run_id, end } => Outcome::Finished(finish_run(tx, run_id, end)?),
         Action::ImportRuns(runs) => {
             for r in runs {
@@ -411,13 +437,96 @@ fn add_template<T: Txn>(tx: &T, run_id: &str, result: &TemplateResult) -> Result
     tx.record_usage(&result.usage)
 }
 
-/// See [`super::Store::set_exports`].
-fn set_exports<T: Txn>(tx: &T, run_id: &str, exports: &[ExportResult]) -> Result<(), T::Error> {
-    if let Some(mut r) = tx.run(run_id)? {
-        r.exports = exports.to_vec();
-        tx.put_run(&r)?;
+/// See [`super::Store::review`]. A run waits for review while its exports
+/// are `awaiting_review` and it has a `review_due`; the call that claims the
+/// send clears `review_due`, so a second reviewer cannot send twice.
+fn review<T: Txn>(
+    tx: &T,
+    run_id: &str,
+    approve: &[String],
+    reject: &[String],
+    note: Option<&str>,
+    send: bool,
+    audit: &Audit,
+) -> Result<Reviewed, T::Error> {
+    let Some(mut r) = tx.run(run_id)? else {
+        return Ok(Reviewed::NoRun);
+    };
+    if !r.awaiting_review() || r.review_due.is_none() {
+        return Ok(Reviewed::NotAwaiting(r));
     }
-    Ok(())
+    let mut bad: Vec<String> = approve
+        .iter()
+        .chain(reject)
+        .filter(|img| !r.ads.iter().any(|a| &a.image == *img))
+        .cloned()
+        .collect();
+    bad.extend(approve.iter().filter(|img| reject.contains(img)).cloned());
+    if !bad.is_empty() {
+        bad.dedup();
+        return Ok(Reviewed::BadImages(bad));
+    }
+    let tz: chrono_tz::Tz = r.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+    for ad in &mut r.ads {
+        let decision = if approve.contains(&ad.image) {
+            Decision::Approved
+        } else if reject.contains(&ad.image) {
+            Decision::Rejected
+        } else {
+            continue;
+        };
+        ad.review = Some(AdReview {
+            decision,
+            by: audit.actor.clone(),
+            at: crate::records::fmt_time(audit.time, tz),
+            note: note.map(str::to_string),
+        });
+    }
+    // Ads the generator rejected are never sent: there is nothing to decide.
+    let all_decided = r
+        .ads
+        .iter()
+        .all(|a| a.status == "rejected" || a.review.is_some());
+    let claims = all_decided || send;
+    if claims {
+        r.review_due = None;
+    }
+    tx.put_run(&r)?;
+    put_audit(
+        tx,
+        audit,
+        AuditAction::Review,
+        Some(&r.schedule_id),
+        Some(run_id),
+    )?;
+    Ok(Reviewed::Recorded {
+        run: r,
+        send: claims,
+    })
+}
+
+/// See [`super::Store::expire_review`].
+fn expire_review<T: Txn>(
+    tx: &T,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Run>, T::Error> {
+    let Some(mut r) = tx.run(run_id)? else {
+        return Ok(None);
+    };
+    match r.review_due {
+        Some(due) if due <= now && r.awaiting_review() => {}
+        _ => return Ok(None),
+    }
+    r.review_due = None;
+    for e in &mut r.exports {
+        if e.status == AWAITING_REVIEW {
+            e.status = "expired".into();
+            e.detail = "nobody reviewed the ads within the review window; nothing was sent".into();
+        }
+    }
+    tx.put_run(&r)?;
+    Ok(Some(r))
 }
 
 /// See [`super::Store::finish_run`].

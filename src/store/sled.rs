@@ -11,6 +11,7 @@
 //! - `usage`: product id, 0, template → [`Usage`]
 //! - `logs`: run id, 0, sequence (u64 BE) → [`LogLine`]
 //! - `audit`: entry id (ULID, time-ordered) → [`AuditEntry`]
+//! - `review`: run id → () — the runs whose exports wait for review
 //!
 //! sled is synchronous: each operation runs on tokio's blocking pool.
 
@@ -46,6 +47,7 @@ struct Tx<'a> {
     pending: &'a TransactionalTree,
     usage: &'a TransactionalTree,
     audit: &'a TransactionalTree,
+    review: &'a TransactionalTree,
 }
 
 /// What a transaction closure returns on failure.
@@ -104,6 +106,11 @@ impl Txn for Tx<'_> {
         } else {
             self.pending.remove(r.id.as_bytes())?;
         }
+        if r.awaiting_review() {
+            self.review.insert(r.id.as_bytes(), &[] as &[u8])?;
+        } else {
+            self.review.remove(r.id.as_bytes())?;
+        }
         Ok(())
     }
 
@@ -144,6 +151,7 @@ struct Handles {
     usage: sled::Tree,
     logs: sled::Tree,
     audit: sled::Tree,
+    review: sled::Tree,
 }
 
 /// Cache for sled's page cache; the records are small and few.
@@ -182,6 +190,7 @@ impl Handles {
             usage: db.open_tree("usage")?,
             logs: db.open_tree("logs")?,
             audit: db.open_tree("audit")?,
+            review: db.open_tree("review")?,
             db,
         })
     }
@@ -241,17 +250,21 @@ impl SledStore {
             &h.pending,
             &h.usage,
             &h.audit,
+            &h.review,
         )
-            .transaction(|(schedules, runs, by_schedule, pending, usage, audit)| {
-                f(&Tx {
-                    schedules,
-                    runs,
-                    by_schedule,
-                    pending,
-                    usage,
-                    audit,
-                })
-            })
+            .transaction(
+                |(schedules, runs, by_schedule, pending, usage, audit, review)| {
+                    f(&Tx {
+                        schedules,
+                        runs,
+                        by_schedule,
+                        pending,
+                        usage,
+                        audit,
+                        review,
+                    })
+                },
+            )
             .map_err(|e| match e {
                 TransactionError::Abort(m) => StoreError::Aborted(m),
                 TransactionError::Storage(e) => e.into(),
@@ -507,6 +520,20 @@ impl RecordStore for SledStore {
                 .values()
                 .map(|v| Ok(serde_json::from_slice(&v?)?))
                 .collect()
+        })
+        .await
+    }
+
+    async fn runs_awaiting_review(&self) -> Result<Vec<Run>, StoreError> {
+        self.blocking(|s| {
+            let h = s.h()?;
+            let mut out = Vec::new();
+            for id in h.review.iter().keys() {
+                if let Some(v) = h.runs.get(id?)? {
+                    out.push(serde_json::from_slice(&v)?);
+                }
+            }
+            Ok(out)
         })
         .await
     }

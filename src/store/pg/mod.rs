@@ -1046,6 +1046,18 @@ impl RecordStore for PgStore {
             .collect())
     }
 
+    async fn runs_awaiting_review(&self) -> Result<Vec<Run>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT record::text FROM scheduled_job_runs
+                 WHERE exports @> '[{\"status\": \"awaiting_review\"}]'
+                 ORDER BY id",
+                vec![],
+            )
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
     async fn audit(
         &self,
         schedule: Option<String>,
