@@ -332,3 +332,64 @@ fn operator_buttons_act_with_a_token_and_the_audit_page_lists_them() {
         assert!(dir.join(s).exists(), "no screenshot {s}");
     }
 }
+
+#[test]
+fn a_marketer_reviews_ads_and_only_the_approved_ones_reach_slack() {
+    if let Some(what) = missing_tools() {
+        common::missing(&what);
+    }
+    let p = Project::new();
+    let slack = common::slack::FakeSlack::start("xoxb-review");
+    let later = "  once: { at: \"2099-01-05T09:00:00\" }\n  timezone: UTC";
+    p.write(
+        "schedules/drafts.yaml",
+        &(schedule("drafts", later, 3)
+            + "export:\n  destination: slack\n  slack: { channel: C0123ABCD9 }\n  review: required\n"),
+    );
+    let api_url = slack.api_url();
+    let bin = Bin::start(
+        &p,
+        "local",
+        &[
+            ("ADSCHED_SLACK_TOKEN", "xoxb-review"),
+            ("ADSCHED_SLACK_API_URL", &api_url),
+        ],
+    );
+    let run = trigger(bin.port, "drafts");
+    wait_for(60, "the run to wait for review", || {
+        let r = bin.get(&format!("/api/v1/runs/{run}"))?;
+        (r["exports"][0]["status"] == "awaiting_review").then_some(())
+    });
+    let dir = artifacts();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new("node");
+    cmd.current_dir(repo())
+        .arg("tests/browser/review.mjs")
+        .arg(format!("http://127.0.0.1:{}", bin.port))
+        .arg(&dir);
+    let (ok, out, err) = run_with_limit(cmd, Duration::from_secs(90));
+    assert!(
+        ok,
+        "the browser check failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    println!("{out}");
+    let r = bin.get(&format!("/api/v1/runs/{run}")).unwrap();
+    assert_eq!(r["exports"][0]["status"], "sent", "{r}");
+    let decisions: Vec<&str> = r["ads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["review"]["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["approved", "approved", "rejected"], "{r}");
+    let f = slack.lock();
+    assert_eq!(f.completes.len(), 1);
+    assert_eq!(
+        f.files.len(),
+        2,
+        "the two approved ads, not the rejected one"
+    );
+    for s in ["review-list-phone.png", "review-run.png", "review-sent.png"] {
+        assert!(dir.join(s).exists(), "no screenshot {s}");
+    }
+}

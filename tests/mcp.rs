@@ -320,7 +320,7 @@ fn assert_findings_inside(yaml: &str, v: &Value) {
 
 // ------------------------------------------------------------------ test
 
-const TOOLS: [&str; 14] = [
+const TOOLS: [&str; 15] = [
     "cancel_run",
     "export_run",
     "get_run",
@@ -331,6 +331,7 @@ const TOOLS: [&str; 14] = [
     "next_fire_times",
     "pause_schedule",
     "resume_schedule",
+    "review_run",
     "send_email",
     "send_slack",
     "trigger_run",

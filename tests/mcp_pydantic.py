@@ -25,6 +25,7 @@ TOOLS = {
     "list_audit",
     "pause_schedule",
     "resume_schedule",
+    "review_run",
     "get_run",
     "get_schedule",
     "list_runs",

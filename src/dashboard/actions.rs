@@ -132,7 +132,8 @@ pub(super) fn override_notice(s: &ScheduleState) -> Markup {
 pub(super) fn run_buttons(r: &Run) -> Markup {
     let id = &r.id;
     let open = matches!(r.status, RunStatus::Pending | RunStatus::Running);
-    let exportable = !open && r.ads.iter().any(|a| a.status != "rejected");
+    // While its ads wait for review, the review sends them.
+    let exportable = !open && !r.awaiting_review() && r.ads.iter().any(|a| a.status != "rejected");
     html! {
         @if open || exportable {
             div.actions {
@@ -150,7 +151,11 @@ pub(super) fn run_buttons(r: &Run) -> Markup {
 
 /// The review form of a run whose ads wait for review (SPEC 11): each ad
 /// large, with its template, hook and a choice; a note; save or send.
-pub(super) fn review_form(r: &Run, tz: chrono_tz::Tz) -> Markup {
+pub(super) fn review_form(
+    r: &Run,
+    tz: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Markup {
     let id = &r.id;
     let url = format!("/api/v1/runs/{id}/review");
     html! {
@@ -158,7 +163,7 @@ pub(super) fn review_form(r: &Run, tz: chrono_tz::Tz) -> Markup {
             section #review aria-labelledby="review-title" {
                 h2 #review-title { "Review before export" }
                 p {
-                    "These ads wait for a person until " (fmt_time(due, tz))
+                    "These ads wait for a person until " (super::layout::human_time(due, tz, now))
                     ". Approve or reject each one: once every ad is decided, the approved ones are sent; "
                     "\u{201c}Send approved now\u{201d} sends them without waiting for the rest."
                 }
@@ -198,7 +203,11 @@ pub(super) fn review_form(r: &Run, tz: chrono_tz::Tz) -> Markup {
 }
 
 /// The runs whose ads wait for review, for the first page.
-pub(super) fn to_review(runs: &[Run], names: &std::collections::HashMap<String, String>) -> Markup {
+pub(super) fn to_review(
+    runs: &[Run],
+    names: &std::collections::HashMap<String, String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Markup {
     html! {
         @if !runs.is_empty() {
             section #to-review aria-labelledby="to-review-title" {
@@ -212,7 +221,7 @@ pub(super) fn to_review(runs: &[Run], names: &std::collections::HashMap<String, 
                                 ": " (r.ads.iter().filter(|a| a.status != "rejected").count()) " ads"
                             }
                             @if let Some(due) = r.review_due {
-                                span.muted { " — until " (fmt_time(due, tz)) }
+                                " — until " (super::layout::human_time(due, tz, now))
                             }
                         }
                     }

@@ -103,7 +103,7 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
         all.iter().map(|s| (s.id.clone(), s.name.clone())).collect();
     let body = html! {
         h1 { "Schedules" }
-        (actions::to_review(&awaiting, &names))
+        (actions::to_review(&awaiting, &names, now))
         @for e in ctx.invalid_files() {
             div.error {
                 b { "Invalid file" } " " (e.file) ":" (e.line) ":" (e.column) ": " (e.message) " "
@@ -321,7 +321,7 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
         p { a href={ "/schedules/" (r.schedule_id) } { "\u{2190} " (r.schedule_id) } }
         (actions::run_buttons(&r))
         @if let Some(e) = &r.error_message { div.error #error { (e) } }
-        (actions::review_form(&r, tz))
+        (actions::review_form(&r, tz, now))
         dl {
             dt { "Trigger" } dd { (trigger_name(r.trigger)) " (attempt " (r.attempt) ")" }
             dt { "Scheduled for" } dd { (when(r.scheduled_for, tz, now)) }
