@@ -420,6 +420,7 @@ pub async fn pause(
         .pause(id, note, until)
         .await?
         .ok_or_else(|| QueryError::NoSchedule(id.to_string()))?;
+    store.flush().await?;
     view(store, &s).await
 }
 
@@ -435,6 +436,7 @@ pub async fn resume(
         .resume(id, note(actor, None, now)?)
         .await?
         .ok_or_else(|| QueryError::NoSchedule(id.to_string()))?;
+    store.flush().await?;
     view(store, &s).await
 }
 
@@ -447,47 +449,32 @@ pub async fn cancel(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<RunView, QueryError> {
-    match store.cancel(run_id, note(actor, reason, now)?).await? {
-        Cancelled::NoRun => Err(QueryError::NoRun(run_id.to_string())),
-        Cancelled::Ended(status) => Err(QueryError::Conflict(format!(
-            "run `{run_id}` is {} already; only a pending or running run can be cancelled",
-            status.as_str()
-        ))),
+    let (r, message) = match store.cancel(run_id, note(actor, reason, now)?).await? {
+        Cancelled::NoRun => return Err(QueryError::NoRun(run_id.to_string())),
+        Cancelled::Ended(status) => {
+            return Err(QueryError::Conflict(format!(
+                "run `{run_id}` is {} already; only a pending or running run can be cancelled",
+                status.as_str()
+            )))
+        }
         Cancelled::Now(r) => {
-            store.flush().await?;
-            let msg = crate::store::ops::cancel_message(r.cancel.as_ref().unwrap_or(&ActorNote {
-                by: actor.to_string(),
-                reason: String::new(),
-                at: now,
-            }));
-            let _ = store.log(&r.id, log(now, "warn", &msg)).await;
-            Ok(RunView::from(&r))
+            let message = r.error_message.clone().unwrap_or_default();
+            (r, message)
         }
-        Cancelled::Requested(r) => {
-            store.flush().await?;
-            let _ = store
-                .log(
-                    &r.id,
-                    log(
-                        now,
-                        "warn",
-                        &format!(
-                            "cancel asked by {actor}: the run stops after its current template"
-                        ),
-                    ),
-                )
-                .await;
-            Ok(RunView::from(&r))
-        }
-    }
-}
-
-fn log(time: DateTime<Utc>, level: &str, message: &str) -> crate::records::LogLine {
-    crate::records::LogLine {
-        time,
-        level: level.to_string(),
-        message: message.to_string(),
-    }
+        Cancelled::Requested(r) => (
+            r,
+            format!("cancel asked by {actor}: the run stops after its current template"),
+        ),
+    };
+    store.flush().await?;
+    let line = crate::records::LogLine {
+        time: now,
+        level: "warn".into(),
+        message,
+    };
+    // The cancel is durable; a log line that cannot be written is not a reason to say it failed.
+    let _ = store.log(&r.id, line).await;
+    Ok(RunView::from(&r))
 }
 
 /// The audit log, newest first: of one schedule, or of all.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::records::{ExportResult, LogLine, Run, RunStatus, ScheduleState};
+use crate::records::{ExportResult, Run, RunStatus, ScheduleState};
 use crate::service::QueryError;
 use crate::settings::Settings;
 use crate::spec::model::{Destination, EmailExport, Export, Schedule, SlackExport};
@@ -163,19 +163,8 @@ pub async fn send(
         .add_exports(&run.id, results.clone(), actor, None, now)
         .await?;
     store.flush().await?;
-    let lines: Vec<(String, LogLine)> = results
-        .iter()
-        .map(|r| {
-            let level = if r.status == "sent" { "info" } else { "error" };
-            let line = LogLine {
-                time: now,
-                level: level.into(),
-                message: format!("exported again by {actor}: {}", r.log_line()),
-            };
-            (run.id.clone(), line)
-        })
-        .collect();
-    store.append_logs(lines).await?;
+    let prefix = format!("exported again by {actor}: ");
+    super::log_results(store, &run.id, &results, now, &prefix).await?;
     Ok(results)
 }
 

@@ -126,6 +126,28 @@ pub async fn export_run(
     out
 }
 
+/// Writes one log line per export result on the run, each after `prefix`.
+pub async fn log_results(
+    store: &crate::store::Store,
+    run_id: &str,
+    results: &[ExportResult],
+    now: chrono::DateTime<chrono::Utc>,
+    prefix: &str,
+) -> Result<(), crate::store::StoreError> {
+    let lines = results
+        .iter()
+        .map(|r| {
+            let line = crate::records::LogLine {
+                time: now,
+                level: if r.status == "sent" { "info" } else { "error" }.into(),
+                message: format!("{prefix}{}", r.log_line()),
+            };
+            (run_id.to_string(), line)
+        })
+        .collect();
+    store.append_logs(lines).await
+}
+
 /// A refused export (allow-list, missing settings).
 pub fn refused(destination: &str, detail: impl Into<String>) -> ExportResult {
     ExportResult {

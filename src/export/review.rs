@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::again::Sender;
-use crate::records::{fmt_time, Decision, ExportResult, LogLine, Run, AWAITING_REVIEW};
+use crate::records::{fmt_time, Decision, ExportResult, Run, AWAITING_REVIEW};
 use crate::service::QueryError;
 use crate::spec::model::{Export, Schedule};
 use crate::store::{Reviewed, Store, StoreError};
@@ -163,22 +163,10 @@ pub async fn send_approved(
     };
     store.set_exports(&run.id, results.clone(), None).await?;
     store.flush().await?;
-    let lines = results
-        .iter()
-        .map(|r| {
-            let level = if r.status == "sent" { "info" } else { "error" };
-            let line = LogLine {
-                time: now,
-                level: level.into(),
-                message: format!(
-                    "reviewed by {actor}: {} approved ad(s); {}",
-                    approved.ads.len(),
-                    r.log_line()
-                ),
-            };
-            (run.id.clone(), line)
-        })
-        .collect();
-    store.append_logs(lines).await?;
+    let prefix = format!(
+        "reviewed by {actor}: {} approved ad(s); ",
+        approved.ads.len()
+    );
+    super::log_results(store, &run.id, &results, now, &prefix).await?;
     Ok(results)
 }

@@ -56,8 +56,10 @@ pub struct ExportArgs {
     pub email_to: Option<Vec<String>>,
 }
 
-/// A review.
+/// A review: the run, and the body of `POST /api/v1/runs/{run_id}/review`
+/// (its fields spelt out: flattening would let a misspelt one through).
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewArgs {
     /// The run id of a run whose exports are `awaiting_review`.
     pub run_id: String,
@@ -73,6 +75,17 @@ pub struct ReviewArgs {
     /// Send the approved ads now, even with some undecided.
     #[serde(default)]
     pub send: bool,
+}
+
+impl From<ReviewArgs> for crate::export::review::ReviewRequest {
+    fn from(a: ReviewArgs) -> Self {
+        crate::export::review::ReviewRequest {
+            approve: a.approve,
+            reject: a.reject,
+            note: a.note,
+            send: a.send,
+        }
+    }
 }
 
 /// What the audit log lists.
@@ -257,14 +270,9 @@ impl Adsched {
         &self,
         Parameters(args): Parameters<ReviewArgs>,
     ) -> Result<Json<RunAfter>, String> {
-        let req = crate::export::review::ReviewRequest {
-            approve: args.approve,
-            reject: args.reject,
-            note: args.note,
-            send: args.send,
-        };
-        let settings = self.config.settings.clone();
         let id = args.run_id.clone();
+        let req = crate::export::review::ReviewRequest::from(args);
+        let settings = self.config.settings.clone();
         let v = self.query(move |c| c.review(&id, &req, &settings)).await?;
         let decided = v.ads.iter().filter(|a| a.review.is_some()).count();
         let message = format!(
@@ -302,5 +310,32 @@ impl Adsched {
             count: entries.len(),
             entries: entries.iter().map(value).collect(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReviewArgs;
+
+    #[test]
+    fn review_args_take_the_run_and_the_api_body_and_refuse_strangers() {
+        let a: ReviewArgs = serde_json::from_value(serde_json::json!({
+            "run_id": "01J", "approve": ["/ads/a.png"], "note": "ok", "send": true
+        }))
+        .unwrap();
+        assert_eq!(a.run_id, "01J");
+        assert_eq!(a.approve, ["/ads/a.png"]);
+        assert!(a.send && a.reject.is_empty());
+        let bad = serde_json::from_value::<ReviewArgs>(serde_json::json!({
+            "run_id": "01J", "aprove": ["/ads/a.png"]
+        }));
+        assert!(bad.is_err(), "a misspelt field is refused");
+        let schema = serde_json::to_value(schemars::schema_for!(ReviewArgs)).unwrap();
+        for field in ["run_id", "approve", "reject", "note", "send"] {
+            assert!(
+                schema["properties"].get(field).is_some(),
+                "{field}: {schema}"
+            );
+        }
     }
 }

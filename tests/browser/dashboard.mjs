@@ -13,21 +13,7 @@
 //
 // Env: CHROMIUM_PATH (default /usr/bin/chromium).
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-// axe-core's browser bundle, injected into each page: accessibility as a
-// screen-reader user meets it, checked on every dashboard page visited.
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const axeFindings = {};
-async function axeCheck(page, label) {
-  await page.addScriptTag({ path: axePath });
-  const result = await page.evaluate(() => globalThis.axe.run(document));
-  axeFindings[label] = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}, ${v.nodes.length} node(s)`);
-}
+import { axeCheck, axeFindings, check, checkAxe, step, withBrowser } from './lib.mjs';
 
 const [base, shot, wantedBrand] = process.argv.slice(2);
 if (!base || !shot) {
@@ -35,13 +21,6 @@ if (!base || !shot) {
   process.exit(2);
 }
 const listShot = shot.replace(/(\.png)?$/i, '-list.png');
-const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
-class Fail extends Error {}
-function check(cond, msg) {
-  if (!cond) throw new Fail(msg);
-}
-const step = (msg) => console.log(`-- ${msg}`);
 
 // The schedule rows on the list page: [{id, brand}].
 async function scheduleRows(page) {
@@ -53,27 +32,8 @@ async function scheduleRows(page) {
   );
 }
 
-const profile = mkdtempSync(path.join(tmpdir(), 'adsched-chromium-'));
-let browser;
-let page;
 const badResponses = [];
-try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1100, height: 800 },
-    timeout: 20_000,
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
+await withBrowser(shot, async (page) => {
   page.setDefaultTimeout(10_000);
   page.setDefaultNavigationTimeout(10_000);
   page.on('response', (r) => {
@@ -213,8 +173,7 @@ try {
   check(fires >= 7, `the Week page shows ${fires} days, not 7`);
   await axeCheck(page, 'week');
   check(badResponses.length === 0, `failed requests: ${JSON.stringify(badResponses)}`);
-  const violations = Object.entries(axeFindings).filter(([, v]) => v.length > 0);
-  check(violations.length === 0, `axe-core found accessibility violations: ${JSON.stringify(violations)}`);
+  checkAxe();
 
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: shot, fullPage: true });
@@ -234,16 +193,4 @@ try {
         screenshots: [listShot, shot],
       }),
   );
-} catch (e) {
-  if (page) {
-    try {
-      await page.screenshot({ path: shot, fullPage: true });
-      console.error(`(screenshot of the failing page: ${shot}, at ${page.url()})`);
-    } catch {}
-  }
-  console.error(`FAIL: ${e instanceof Fail ? e.message : e.stack || e}`);
-  process.exitCode = 1;
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+});

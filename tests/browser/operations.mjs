@@ -11,55 +11,17 @@
 // page. Saves screenshots in SHOTS_DIR; prints `RESULT {json}` on success,
 // `FAIL: ...` and exit 1 otherwise.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const axeFindings = {};
-async function axeCheck(page, label) {
-  await page.addScriptTag({ path: axePath });
-  const result = await page.evaluate(() => globalThis.axe.run(document));
-  axeFindings[label] = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}, ${v.nodes.length} node(s)`);
-}
+import { axeCheck, axeFindings, check, checkAxe, step, withBrowser } from './lib.mjs';
 
 const [base, shots, token, scheduleId, pendingRun, exportRun] = process.argv.slice(2);
 if (!exportRun) {
   console.error('usage: node operations.mjs BASE_URL SHOTS_DIR TOKEN SCHEDULE PENDING_RUN EXPORT_RUN');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-class Fail extends Error {}
-function check(cond, msg) {
-  if (!cond) throw new Fail(msg);
-}
-const step = (msg) => console.log(`-- ${msg}`);
-
-const profile = mkdtempSync(path.join(tmpdir(), 'adsched-chromium-'));
-let browser;
-let page;
 const prompts = [];
-try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1100, height: 800 },
-    timeout: 20_000,
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
-  page.setDefaultTimeout(15_000);
+await withBrowser(path.join(shots, 'operations-failed.png'), async (page) => {
   // Answer each prompt as a person would: the token when asked for one,
   // else a reason.
   page.on('dialog', async (d) => {
@@ -124,19 +86,6 @@ try {
   await axeCheck(page, 'audit');
   await page.screenshot({ path: path.join(shots, 'operations-audit.png'), fullPage: true });
 
-  const violations = Object.entries(axeFindings).filter(([, v]) => v.length > 0);
-  check(violations.length === 0, `axe-core found accessibility violations: ${JSON.stringify(violations)}`);
+  checkAxe();
   console.log('RESULT ' + JSON.stringify({ prompts, audit: rows, axe_pages: Object.keys(axeFindings) }));
-} catch (e) {
-  if (page) {
-    try {
-      await page.screenshot({ path: path.join(shots, 'operations-failed.png'), fullPage: true });
-      console.error(`(screenshot of the failing page: ${path.join(shots, 'operations-failed.png')}, at ${page.url()})`);
-    } catch {}
-  }
-  console.error(`FAIL: ${e instanceof Fail ? e.message : e.stack || e}`);
-  process.exitCode = 1;
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+});

@@ -8,46 +8,15 @@
 // third, save; the page then says the export was sent. axe-core checks
 // each page. Prints `RESULT {json}`, or `FAIL: ...` and exits 1.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-const axeFindings = {};
-async function axeCheck(page, label) {
-  await page.addScriptTag({ path: axePath });
-  const result = await page.evaluate(() => globalThis.axe.run(document));
-  axeFindings[label] = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}, ${v.nodes.length} node(s)`);
-}
+import { axeCheck, axeFindings, check, checkAxe, step, withBrowser } from './lib.mjs';
 
 const [base, shots] = process.argv.slice(2);
 if (!shots) {
   console.error('usage: node review.mjs BASE_URL SHOTS_DIR');
   process.exit(2);
 }
-class Fail extends Error {}
-function check(cond, msg) {
-  if (!cond) throw new Fail(msg);
-}
-const step = (msg) => console.log(`-- ${msg}`);
-
-const profile = mkdtempSync(path.join(tmpdir(), 'adsched-chromium-'));
-let browser;
-let page;
-try {
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1100, height: 800 },
-    timeout: 20_000,
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
-  page.setDefaultTimeout(15_000);
-
+await withBrowser(path.join(shots, 'review-failed.png'), async (page) => {
   // 1. The first page: the run to review comes first; on a phone too.
   step('open /');
   await page.goto(`${base}/`);
@@ -99,19 +68,6 @@ try {
   await axeCheck(page, 'reviewed');
   await page.screenshot({ path: path.join(shots, 'review-sent.png'), fullPage: true });
 
-  const violations = Object.entries(axeFindings).filter(([, v]) => v.length > 0);
-  check(violations.length === 0, `axe-core found accessibility violations: ${JSON.stringify(violations)}`);
+  checkAxe();
   console.log('RESULT ' + JSON.stringify({ ads: n, preview_px: width, axe_pages: Object.keys(axeFindings) }));
-} catch (e) {
-  if (page) {
-    try {
-      await page.screenshot({ path: path.join(shots, 'review-failed.png'), fullPage: true });
-      console.error(`(screenshot of the failing page at ${page.url()})`);
-    } catch {}
-  }
-  console.error(`FAIL: ${e instanceof Fail ? e.message : e.stack || e}`);
-  process.exitCode = 1;
-} finally {
-  if (browser) await browser.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
-}
+});
