@@ -243,6 +243,7 @@ fn main() {
             generator: format!("http://{gen_addr}/"),
             public_url: None,
             grace: daemon::DEFAULT_GRACE,
+            retain: None,
         };
         let t_start = Instant::now();
         let d = daemon::start(config, Arc::new(SystemClock))

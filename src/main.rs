@@ -260,6 +260,9 @@ enum Command {
         /// Seconds a shutdown waits for the current template.
         #[arg(long, env = "ADSCHED_GRACE_SECONDS", default_value_t = 30)]
         grace_seconds: u64,
+        /// Delete runs that ended longer ago than this (e.g. 90d), with their logs and images; default: keep everything.
+        #[arg(long, env = "ADSCHED_RETAIN", value_parser = parse_retain)]
+        retain: Option<chrono::Duration>,
         /// Log format: human or json.
         #[arg(long, env = "ADSCHED_LOG_FORMAT", value_enum, default_value = "human")]
         log_format: commands::LogFormat,
@@ -310,6 +313,15 @@ struct Conn {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     format: OutFormat,
+}
+
+/// `--retain`: a duration of the file format (`90d`, `12h`, `3s`), 1s or more.
+fn parse_retain(s: &str) -> Result<chrono::Duration, String> {
+    match adsched::calendar::parse_duration(s) {
+        Ok(d) if d >= chrono::Duration::seconds(1) => Ok(d),
+        Ok(_) => Err("give 1s or more (e.g. 90d); without --retain every run is kept".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn connect(conn: &Conn) -> Result<Client, Failure> {
@@ -478,6 +490,7 @@ fn main() -> ExitCode {
             generator,
             public_url,
             grace_seconds,
+            retain,
             log_format,
         } => commands::daemon(
             adsched::daemon::Config {
@@ -489,6 +502,7 @@ fn main() -> ExitCode {
                 generator,
                 public_url,
                 grace: std::time::Duration::from_secs(grace_seconds),
+                retain,
             },
             log_format,
         ),

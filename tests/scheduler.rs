@@ -64,6 +64,7 @@ impl H {
             generator: format!("cmd:{}", self.project.path(generator).display()),
             public_url: None,
             grace: Duration::from_secs(5),
+            retain: None,
         };
         self.daemon = Some(
             daemon::start(config, Arc::new(self.clock.clone()))

@@ -3,6 +3,7 @@
 mod lead;
 mod recover;
 mod reload;
+mod retain;
 mod tick;
 pub mod watch;
 mod worker;
@@ -65,6 +66,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Shutdown grace period.
     pub grace: Duration,
+    /// Keep runs this long after they end (SPEC 10); None keeps everything.
+    pub retain: Option<chrono::Duration>,
 }
 
 /// Why a trigger was refused.
@@ -467,6 +470,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
     let elector = (!alone).then(|| tokio::spawn(lead::lead_loop(ctx.clone())));
     let scheduler = tokio::spawn(tick::scheduler_loop(ctx.clone()));
     let supervisor = tokio::spawn(recover::store_supervisor(ctx.clone()));
+    if let Some(keep) = config.retain {
+        tokio::spawn(retain::retain_loop(ctx.clone(), keep));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let runner = Arc::new(Runner {
         store: store.clone(),

@@ -439,6 +439,13 @@ pub async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
         "Whether the last reload succeeded",
         ConstGauge::new(i64::from(ctx.stats.last_reload_ok.load(Ordering::Relaxed))),
     );
+    if let Ok(bytes) = ctx.store.size_bytes().await {
+        r.register(
+            "adsched_store_bytes",
+            "The store's size: on disk (sled) or in the database (PostgreSQL)",
+            ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX)),
+        );
+    }
     r.register(
         "adsched_leader",
         "1 on the daemon that leads (fires and works), 0 on a standby",

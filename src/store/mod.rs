@@ -486,6 +486,22 @@ pub trait RecordStore: Send + Sync + 'static {
     /// Runs whose exports wait for review, oldest first.
     async fn runs_awaiting_review(&self) -> Result<Vec<Run>, StoreError>;
 
+    /// Runs that ended before `cutoff`, oldest id first, after the id
+    /// `after` (a cursor), at most `limit`: candidates for retention.
+    async fn runs_ended_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Run>, StoreError>;
+
+    /// Deletes runs with their log lines and their images kept in the
+    /// store (SPEC 10). Template usage is never deleted.
+    async fn delete_runs(&self, ids: Vec<String>) -> Result<(), StoreError>;
+
+    /// The store's size: on disk (sled) or in the database (PostgreSQL).
+    async fn size_bytes(&self) -> Result<u64, StoreError>;
+
     /// The audit log, newest first: of one schedule, or of all.
     async fn audit(
         &self,

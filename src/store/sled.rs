@@ -524,6 +524,78 @@ impl RecordStore for SledStore {
         .await
     }
 
+    async fn runs_ended_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Run>, StoreError> {
+        self.blocking(move |s| {
+            let h = s.h()?;
+            let range = match &after {
+                Some(a) => h.runs.range::<&[u8], _>((
+                    std::ops::Bound::Excluded(a.as_bytes()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => h.runs.iter(),
+            };
+            let mut out = Vec::new();
+            for item in range {
+                let (_, v) = item?;
+                let r: Run = serde_json::from_slice(&v)?;
+                // Ids are time-ordered by when a run was queued, and a run
+                // ends after it is queued: past the cutoff, none ended before it.
+                if r.queued_at >= cutoff {
+                    break;
+                }
+                if r.completed_at.is_some_and(|t| t < cutoff) {
+                    out.push(r);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_runs(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        self.blocking(move |s| {
+            let h = s.h()?;
+            for id in &ids {
+                let Some(v) = h.runs.get(id.as_bytes())? else {
+                    continue;
+                };
+                let r: Run = serde_json::from_slice(&v)?;
+                (&h.runs, &h.by_schedule, &h.pending, &h.review)
+                    .transaction(|(runs, by_schedule, pending, review)| {
+                        runs.remove(id.as_bytes())?;
+                        by_schedule.remove(pair_key(&r.schedule_id, id))?;
+                        pending.remove(id.as_bytes())?;
+                        review.remove(id.as_bytes())?;
+                        Ok::<_, ConflictableTransactionError<String>>(())
+                    })
+                    .map_err(|e| match e {
+                        TransactionError::Abort(m) => StoreError::Aborted(m),
+                        TransactionError::Storage(e) => e.into(),
+                    })?;
+                // The log lines after the run: a crash between the two
+                // leaves lines no query reaches, and the next sweep of
+                // this run finds nothing to do.
+                for key in h.logs.scan_prefix(pair_key(id, "")).keys() {
+                    h.logs.remove(key?)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn size_bytes(&self) -> Result<u64, StoreError> {
+        self.blocking(|s| Ok(s.h()?.db.size_on_disk()?)).await
+    }
+
     async fn runs_awaiting_review(&self) -> Result<Vec<Run>, StoreError> {
         self.blocking(|s| {
             let h = s.h()?;

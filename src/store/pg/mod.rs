@@ -1046,6 +1046,53 @@ impl RecordStore for PgStore {
             .collect())
     }
 
+    async fn runs_ended_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Run>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT record::text FROM scheduled_job_runs
+                 WHERE completed_at < $1 AND ($2::text IS NULL OR id > $2)
+                 ORDER BY id
+                 LIMIT $3",
+                vec![
+                    Box::new(cutoff),
+                    Box::new(after),
+                    Box::new(limit.min(i64::MAX as usize) as i64),
+                ],
+            )
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn delete_runs(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        self.change(false, move |tx| {
+            let prefixes: Vec<String> = ids.iter().map(|id| format!("{id}/%")).collect();
+            tx.execute(
+                "DELETE FROM adsched_run_logs WHERE run_id = ANY($1)",
+                &[&ids],
+            )?;
+            tx.execute(
+                "DELETE FROM adsched_images WHERE path LIKE ANY($1)",
+                &[&prefixes],
+            )?;
+            tx.execute("DELETE FROM scheduled_job_runs WHERE id = ANY($1)", &[&ids])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn size_bytes(&self) -> Result<u64, StoreError> {
+        let rows = self
+            .query("SELECT pg_database_size(current_database())", vec![])
+            .await?;
+        let size: i64 = rows.first().map_or(0, |r| r.get(0));
+        Ok(size.max(0) as u64)
+    }
+
     async fn runs_awaiting_review(&self) -> Result<Vec<Run>, StoreError> {
         let rows = self
             .query(
