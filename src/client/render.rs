@@ -180,8 +180,26 @@ pub fn show(c: &Client, id: &str, format: OutFormat) -> Result<u8, Failure> {
                 Some(v) => v.to_string(),
             };
             println!("{} — {}", sched.id, sched.name);
+            let status = match &sched.override_ {
+                Some(o) => format!(
+                    "{} (paused by {} since {}{}{})",
+                    name(&sched.status),
+                    o.by,
+                    o.at,
+                    if o.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", o.reason)
+                    },
+                    o.until
+                        .as_ref()
+                        .map(|u| format!(", until {u}"))
+                        .unwrap_or_default()
+                ),
+                None => name(&sched.status),
+            };
             for (k, v) in [
-                ("status", name(&sched.status)),
+                ("status", status),
                 (
                     "product",
                     format!("{} ({})", sched.product.name, sched.product.id),
