@@ -159,6 +159,9 @@ struct Conn {
 struct PgTx<'a> {
     tx: RefCell<postgres::Transaction<'a>>,
     prepared: RefCell<&'a mut Prepared>,
+    /// Schedule rows read (and locked) by [`Txn::prefetch_schedules`]; a
+    /// write in this transaction replaces its entry.
+    schedules: RefCell<std::collections::HashMap<String, Option<ScheduleState>>>,
 }
 
 impl PgTx<'_> {
@@ -191,6 +194,9 @@ impl Txn for PgTx<'_> {
     }
 
     fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, TxError> {
+        if let Some(s) = self.schedules.borrow().get(id) {
+            return Ok(s.clone());
+        }
         let row = self.query_opt(
             "SELECT state::text FROM scheduled_jobs WHERE id = $1 FOR UPDATE",
             &[&id],
@@ -199,7 +205,35 @@ impl Txn for PgTx<'_> {
     }
 
     fn put_schedule(&self, s: &ScheduleState) -> Result<(), TxError> {
-        put_schedule(self, s)
+        put_schedule(self, s)?;
+        if let Some(cached) = self.schedules.borrow_mut().get_mut(&s.id) {
+            *cached = Some(s.clone());
+        }
+        Ok(())
+    }
+
+    fn prefetch_schedules(&self, ids: &[String]) -> Result<(), TxError> {
+        if ids.len() < 2 {
+            return Ok(());
+        }
+        let rows = {
+            let mut tx = self.tx.borrow_mut();
+            let st = self.prepared.borrow_mut().get(
+                &mut *tx,
+                "SELECT id, state::text FROM scheduled_jobs WHERE id = ANY($1) FOR UPDATE",
+            )?;
+            tx.query(&st, &[&ids])?
+        };
+        let mut cache = self.schedules.borrow_mut();
+        for id in ids {
+            cache.insert(id.clone(), None);
+        }
+        for row in rows {
+            let id: String = row.get(0);
+            let state: ScheduleState = serde_json::from_str(row.get(1))?;
+            cache.insert(id, Some(state));
+        }
+        Ok(())
     }
 
     fn run(&self, id: &str) -> Result<Option<Run>, TxError> {
@@ -574,6 +608,7 @@ impl PgStore {
         let ptx = PgTx {
             tx: RefCell::new(tx),
             prepared: RefCell::new(prepared),
+            schedules: RefCell::default(),
         };
         match f(&ptx) {
             Ok(v) => {
