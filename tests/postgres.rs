@@ -35,6 +35,18 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
         "schedules/s.yaml",
         &schedule("pg-daily", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
     );
+    p.write(
+        "schedules/once.yaml",
+        &schedule(
+            "pg-once",
+            "  once: { at: \"2030-01-02T03:04\" }\n  timezone: UTC\n  max_runs: 1",
+            1,
+        )
+        .replace(
+            "  mode: unused\n  count: 1",
+            "  mode: specific\n  ids: [t001.png, t002.png]",
+        ),
+    );
     let url = pg::database();
     let bin = Bin::start(&p, &gen(&p), &[("ADSCHED_STORE", &url)]);
     let ready = bin.get("/readyz").unwrap();
@@ -50,6 +62,14 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
             "SELECT schedule_type || ',' || coalesce(cron_expression, '-') || ',' || status || ',' || product_id || ',' || brand_id FROM scheduled_jobs WHERE id = 'pg-daily'"
         ),
         ["recurring,-,active,collagen,acme"]
+    );
+    // Every column a team's SQL reads, as the document says.
+    assert_eq!(
+        pg::query(
+            &url,
+            "SELECT concat_ws('|', schedule_type, scheduled_at AT TIME ZONE 'UTC', next_run_at AT TIME ZONE 'UTC', max_runs, runs_completed, template_mode, coalesce(template_count::text, '-'), array_to_string(template_ids, ','), parameters->>'num_variations', spec->>'id', state->>'id') FROM scheduled_jobs WHERE id = 'pg-once'"
+        ),
+        ["one_time|2030-01-02 03:04:00|2030-01-02 03:04:00|1|0|specific|-|t001.png,t002.png|1|pg-once|pg-once"]
     );
     assert_eq!(
         pg::query(
