@@ -275,7 +275,7 @@ fn operator_buttons_act_with_a_token_and_the_audit_page_lists_them() {
         (r["status"] == "completed").then_some(())
     });
     assert_eq!(slack.lock().completes.len(), 1);
-    post("/api/v1/schedules/slow/trigger");
+    let running = post("/api/v1/schedules/slow/trigger");
     let pending = post("/api/v1/schedules/posting/trigger");
 
     let dir = artifacts();
@@ -288,7 +288,8 @@ fn operator_buttons_act_with_a_token_and_the_audit_page_lists_them() {
         .arg(TOKEN)
         .arg("slow")
         .arg(&pending)
-        .arg(&exported);
+        .arg(&exported)
+        .arg(&running);
     let (ok, out, err) = run_with_limit(cmd, Duration::from_secs(90));
     assert!(
         ok,

@@ -19,6 +19,7 @@ use crate::records::{fmt_time, Run, RunStatus, ScheduleState, ScheduleStatus};
 /// say what happened in `#action-result`, and reload on success.
 pub(super) const SCRIPT: &str = r#"
 async function act(url, body, done, button) {
+  window.adschedActing = true;
   const out = document.getElementById('action-result');
   const say = (text, ok) => { out.textContent = text; out.className = ok ? 'notice ok' : 'notice error'; };
   const send = (token) => fetch(url, {
@@ -32,7 +33,7 @@ async function act(url, body, done, button) {
     let resp = await send(token);
     if (resp.status === 401) {
       token = prompt('This action needs one of the daemon\'s API tokens (ADSCHED_API_TOKENS). Token:', '');
-      if (token === null) { button.disabled = false; say('Not done: no token given.', false); return; }
+      if (token === null) { button.disabled = false; window.adschedActing = false; say('Not done: no token given.', false); return; }
       resp = await send(token);
       if (resp.ok) sessionStorage.setItem('adsched-token', token);
     }
@@ -43,12 +44,34 @@ async function act(url, body, done, button) {
     } else {
       say(data.error || ('The daemon answered ' + resp.status + '.'), false);
       button.disabled = false;
+      window.adschedActing = false;
     }
   } catch (e) {
     say('The daemon did not answer: ' + e, false);
     button.disabled = false;
+    window.adschedActing = false;
   }
 }
+// A page about a run in progress (`data-live` on <main>) follows it: a
+// light poll of the API, and a reload only when the run's status, exports
+// or ads change; it stops when the run ends.
+(function follow() {
+  const main = document.querySelector('main[data-live]');
+  if (!main) return;
+  const url = main.dataset.live;
+  const key = (r) => r.status + '|' + r.exports.map((e) => e.status).join(',') + '|' + r.ads.length;
+  let last = null;
+  const poll = async () => {
+    try {
+      const r = await (await fetch(url)).json();
+      // A button's own reload comes first: never two at once.
+      if (last !== null && key(r) !== last && !window.adschedActing) { location.reload(); return; }
+      last = key(r);
+      if (r.status === 'pending' || r.status === 'running') setTimeout(poll, 2000);
+    } catch (e) { setTimeout(poll, 5000); }
+  };
+  poll();
+})();
 document.addEventListener('click', (ev) => {
   const b = ev.target.closest('button[data-post]');
   if (!b) return;

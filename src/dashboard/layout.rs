@@ -31,7 +31,9 @@ pre.log{background:#0f172a;color:#e2e8f0;padding:.8rem;overflow-x:auto;font-size
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin:.3rem 0 .8rem}button.action{padding:.4rem .8rem;font-size:.95rem;border:1px solid #0f766e;background:#fff;color:#0f766e;border-radius:.35rem;cursor:pointer}button.action:hover{background:#f0fdfa}button.action:disabled{opacity:.5}
 .notice{padding:.6rem .8rem;margin:.5rem 0;border-radius:.4rem}.notice.paused{background:#fffbeb;border:1px solid #fcd34d}.notice.ok{background:#ecfdf5;border:1px solid #a7f3d0}.notice.error{background:#fef2f2;border:1px solid #fecaca}
 .cancelled{background:#e5e7eb}.awaiting_review{background:#dbeafe}.expired{background:#fee2e2}.approved{background:#d1fae5}.rejected{background:#fee2e2}
-.gallery.large{grid-template-columns:repeat(auto-fill,minmax(260px,1fr))}fieldset{border:0;padding:.3rem 0 0;margin:0}legend{font-size:.8rem;color:#475569}
+.gallery.large{grid-template-columns:repeat(auto-fill,minmax(260px,1fr))}
+.lightbox{display:none}.lightbox:target{display:flex;position:fixed;inset:0;background:rgba(15,23,42,.92);z-index:10;align-items:center;justify-content:center;flex-direction:column;padding:1rem}
+.lightbox:target img{max-width:96vw;max-height:82vh;width:auto;height:auto}.lightbox p{color:#fff;margin:.6rem 0 0}.lightbox a{color:#fff}fieldset{border:0;padding:.3rem 0 0;margin:0}legend{font-size:.8rem;color:#475569}
 @media (max-width:640px){th.opt,td.opt{display:none}main{padding:.5rem}
 table.cards thead{display:none}table.cards,table.cards tbody{display:block}
 table.cards tr{display:flex;flex-wrap:wrap;gap:.2rem .8rem;padding:.6rem;background:#fff;border-bottom:1px solid #e5e7eb}
@@ -40,6 +42,12 @@ table.cards td{border:0;padding:0}table.cards td.status{order:-1;width:100%}}
 
 /// A whole page: `title` goes into `<title>`, `body` into `<main>`.
 pub(super) fn page(title: &str, body: Markup) -> Html<String> {
+    page_live(title, None, body)
+}
+
+/// A page that follows a run in progress: `live` is the run's API URL,
+/// which the page polls until the run ends (see `actions::SCRIPT`).
+pub(super) fn page_live(title: &str, live: Option<&str>, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -61,7 +69,7 @@ pub(super) fn page(title: &str, body: Markup) -> Html<String> {
                             a href="/audit" { "Audit" }
                         }
                     }
-                    main { (body) }
+                    main data-live=[live] { (body) }
                     (super::actions::script())
                 }
             }

@@ -330,20 +330,31 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
             dt { "Templates" } dd { (r.templates_used.join(", ")) }
             dt { "Ad runs" } dd { (r.ad_run_ids.join(", ")) }
         }
-        h2 { "Ads (" (r.ads.len()) ")" }
+        h2 #ads { "Ads (" (r.ads.len()) ")" }
         @if r.ads.is_empty() {
             p.muted { "No ads." }
         } @else {
             div.gallery {
-                @for a in &r.ads {
+                @for (i, a) in r.ads.iter().enumerate() {
                     figure {
-                        a href=(a.image) {
-                            img src=(a.image) alt={ "ad from " (a.template) } loading="lazy";
+                        // Opens a large view on this page (no script needed).
+                        a href={ "#ad-" (i + 1) } {
+                            img src=(a.image) alt={ "ad " (i + 1) " from " (a.template) } loading="lazy";
                         }
                         figcaption {
                             (a.template)
                             @if a.status != "approved" { " " (badge(&a.status)) }
                         }
+                    }
+                }
+            }
+            @for (i, a) in r.ads.iter().enumerate() {
+                div.lightbox id={ "ad-" (i + 1) } role="dialog" aria-label={ "ad " (i + 1) " from " (a.template) } {
+                    img src=(a.image) alt={ "ad " (i + 1) " from " (a.template) } loading="lazy";
+                    p {
+                        (a.template) " \u{b7} "
+                        a href=(a.image) download { "download" } " \u{b7} "
+                        a href="#ads" { "close" }
                     }
                 }
             }
@@ -378,7 +389,12 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
             }
         }
     };
-    page(&format!("Run {}", r.id), body).into_response()
+    let live = matches!(
+        r.status,
+        crate::records::RunStatus::Pending | crate::records::RunStatus::Running
+    )
+    .then(|| format!("/api/v1/runs/{}", r.id));
+    layout::page_live(&format!("Run {}", r.id), live.as_deref(), body).into_response()
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -2,21 +2,22 @@
 // (Debian's `chromium`, through playwright-core), on a daemon that needs a
 // token for every action.
 //
-//   node tests/browser/operations.mjs BASE_URL SHOTS_DIR TOKEN SCHEDULE PENDING_RUN EXPORT_RUN
+//   node tests/browser/operations.mjs BASE_URL SHOTS_DIR TOKEN SCHEDULE PENDING_RUN EXPORT_RUN RUNNING_RUN
 //
 // On SCHEDULE's page: Pause (answering the reason prompt, then the token
 // prompt the daemon's 401 brings), checks the notice says who and why;
 // Resume; Run now. On PENDING_RUN's page: Cancel. On EXPORT_RUN's page:
-// Export again. Then the audit page lists the actions. axe-core checks each
+// Export again. Then the audit page lists the actions, and RUNNING_RUN's
+// page follows the run to its end without a reload by hand. axe-core checks each
 // page. Saves screenshots in SHOTS_DIR; prints `RESULT {json}` on success,
 // `FAIL: ...` and exit 1 otherwise.
 
 import path from 'node:path';
 import { axeCheck, axeFindings, check, checkAxe, step, withBrowser } from './lib.mjs';
 
-const [base, shots, token, scheduleId, pendingRun, exportRun] = process.argv.slice(2);
-if (!exportRun) {
-  console.error('usage: node operations.mjs BASE_URL SHOTS_DIR TOKEN SCHEDULE PENDING_RUN EXPORT_RUN');
+const [base, shots, token, scheduleId, pendingRun, exportRun, runningRun] = process.argv.slice(2);
+if (!runningRun) {
+  console.error('usage: node operations.mjs BASE_URL SHOTS_DIR TOKEN SCHEDULE PENDING_RUN EXPORT_RUN RUNNING_RUN');
   process.exit(2);
 }
 
@@ -85,6 +86,15 @@ await withBrowser(path.join(shots, 'operations-failed.png'), async (page) => {
   );
   await axeCheck(page, 'audit');
   await page.screenshot({ path: path.join(shots, 'operations-audit.png'), fullPage: true });
+
+  // 7. A run in progress: its page follows it to its end by itself.
+  step(`follow ${runningRun} live`);
+  await page.goto(`${base}/runs/${runningRun}`);
+  const before = (await page.locator('h1 .badge').first().innerText()).trim();
+  check(['pending', 'running'].includes(before), `the run is ${before}, not in progress`);
+  check((await page.locator('main[data-live]').count()) === 1, 'the page does not follow the run');
+  await page.locator('h1 .badge.completed').waitFor({ timeout: 30_000 });
+  check((await page.locator('main[data-live]').count()) === 0, 'the page still polls a finished run');
 
   checkAxe();
   console.log('RESULT ' + JSON.stringify({ prompts, audit: rows, axe_pages: Object.keys(axeFindings) }));
