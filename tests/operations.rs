@@ -596,7 +596,21 @@ fn missed_and_interrupted_runs_alert_too() {
         1,
     ) + "alerts:\n  on: [missed, interrupted]\n  slack: { channel: C0ALERTS01 }\n";
     p.write("schedules/h.yaml", &hourly);
-    p.script("gen-hang.sh", "#!/bin/sh\ncat > /dev/null\nsleep 30\n");
+    // It says when it is called: a run's work starts only once its start is
+    // on disk, so a kill after a call finds the run `running`.
+    let calls = p.path("hang-calls");
+    p.script(
+        "gen-hang.sh",
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\necho called >> {}\nsleep 30\n",
+            calls.display()
+        ),
+    );
+    let called = || {
+        std::fs::read_to_string(&calls)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
     let api_url = slack.api_url();
     let env = [
         ("ADSCHED_SLACK_TOKEN", SLACK_TOKEN),
@@ -629,12 +643,13 @@ fn missed_and_interrupted_runs_alert_too() {
     );
 
     // A run in progress when the daemon is killed is found interrupted.
+    let before = called();
     let (status, v) = post(&bin, "/api/v1/schedules/hourly/trigger", None, &Value::Null);
     assert_eq!(status, 202, "{v}");
     let run = run_id(&v);
-    wait_for(10, "the run to start", || {
+    wait_for(10, "the run's generator call", || {
         let r = bin.get(&format!("/api/v1/runs/{run}"))?;
-        (r["status"] == "running").then_some(())
+        (r["status"] == "running" && called() > before).then_some(())
     });
     bin.kill9();
     let bin = Bin::start(&p, &gen(&p, "gen-hang.sh"), &env);

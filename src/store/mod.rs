@@ -7,6 +7,10 @@
 //! two never leaves half of one on disk. The logic of each change is written
 //! once, in `ops`, over record-level reads and writes (`ops::Txn`) that
 //! each backend provides inside its own transaction.
+//!
+//! Long because it is the store's whole contract in one place: the trait,
+//! every state change as an [`Action`] value, and the typed [`Store`]
+//! methods over them; each part is short.
 
 use std::sync::Arc;
 

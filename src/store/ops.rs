@@ -2,6 +2,9 @@
 //! and writes. A backend runs each function inside one of its transactions
 //! (and may run it again on a conflict: these functions have no side
 //! effects besides the [`Txn`] calls).
+//!
+//! Long because every state change is here, written once for both
+//! backends; each is a short function of its own.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

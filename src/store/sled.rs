@@ -14,6 +14,9 @@
 //! - `review`: run id → () — the runs whose exports wait for review
 //!
 //! sled is synchronous: each operation runs on tokio's blocking pool.
+//!
+//! Long because it is one backend whole: its trees and indexes, the
+//! transactions, and the RecordStore impl.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
