@@ -137,7 +137,43 @@ fn approved_ads_go_out_rejected_ones_never_and_a_run_is_sent_once() {
         .filter(|e| e["action"] == "review")
         .count();
     assert_eq!(reviews, 2, "{audit}");
+    // "Download all": one ZIP with each ad, named by order and template.
+    let (head, zip) = get_raw(bin.port, &format!("/runs/{run_id}/ads.zip"));
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/zip"),
+        "{head}"
+    );
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".png")), "{names:?}");
+    let mut first = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_index(0).unwrap(), &mut first).unwrap();
+    assert!(first.starts_with(b"\x89PNG"), "the ads themselves");
     // Export again is refused while a run waits; after, it works as usual.
     let (status, _) = post(&bin, &format!("/api/v1/runs/{run_id}/export"), &Value::Null);
     assert_eq!(status, 202);
+}
+
+/// A GET whose body is bytes: (status line and headers, body).
+fn get_raw(port: u16, path: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // HTTP/1.0: no chunked body to take apart.
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let at = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8_lossy(&buf[..at]).to_string(),
+        buf[at + 4..].to_vec(),
+    )
 }

@@ -46,6 +46,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/schedules/{id}", get(crate::dashboard::schedule))
         .route("/runs", get(crate::dashboard::runs))
         .route("/runs/{run_id}", get(crate::dashboard::run))
+        .route("/runs/{run_id}/ads.zip", get(crate::dashboard::run_zip))
         .route("/week", get(crate::dashboard::week))
         .route("/audit", get(crate::dashboard::audit))
         .fallback(not_found)

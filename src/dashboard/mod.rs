@@ -331,6 +331,9 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
             dt { "Ad runs" } dd { (r.ad_run_ids.join(", ")) }
         }
         h2 #ads { "Ads (" (r.ads.len()) ")" }
+        @if !r.ads.is_empty() {
+            p { a href={ "/runs/" (r.id) "/ads.zip" } download { "Download all (ZIP)" } }
+        }
         @if r.ads.is_empty() {
             p.muted { "No ads." }
         } @else {
@@ -395,6 +398,72 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
     )
     .then(|| format!("/api/v1/runs/{}", r.id));
     layout::page_live(&format!("Run {}", r.id), live.as_deref(), body).into_response()
+}
+
+/// `/runs/{run_id}/ads.zip`: every ad of a run in one ZIP ("download all"),
+/// named by order and template; images the generator keeps at its own URL
+/// are listed in `links.txt` instead.
+pub async fn run_zip(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Response {
+    let r = match ctx.store.run(&id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_found(&format!("No run with id `{id}`.")),
+        Err(e) => return internal(e),
+    };
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut links = Vec::new();
+    for (i, a) in r.ads.iter().enumerate() {
+        let stem = std::path::Path::new(&a.template)
+            .file_stem()
+            .map_or_else(|| "ad".to_string(), |s| s.to_string_lossy().to_string());
+        let ext = std::path::Path::new(&a.image)
+            .extension()
+            .map_or_else(|| "png".to_string(), |e| e.to_string_lossy().to_string());
+        let name = format!("{:03}-{stem}.{ext}", i + 1);
+        let on_disk = match &a.path {
+            Some(p) => tokio::fs::read(p).await.ok(),
+            None => None,
+        };
+        let bytes = match (on_disk, a.image.strip_prefix("/ads/")) {
+            (Some(b), _) => Some(b),
+            (None, Some(key)) if ctx.store.shared() => ctx.store.image(key).await.ok().flatten(),
+            _ => None,
+        };
+        match bytes {
+            Some(b) => files.push((name, b)),
+            None => links.push(format!("{name}\t{}", a.image)),
+        }
+    }
+    let zipped = tokio::task::spawn_blocking(move || -> zip::result::ZipResult<Vec<u8>> {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, bytes) in files {
+            zip.start_file(name, options)?;
+            zip.write_all(&bytes)?;
+        }
+        if !links.is_empty() {
+            zip.start_file("links.txt", options)?;
+            zip.write_all((links.join("\n") + "\n").as_bytes())?;
+        }
+        Ok(zip.finish()?.into_inner())
+    })
+    .await;
+    match zipped {
+        Ok(Ok(bytes)) => (
+            [
+                (header::CONTENT_TYPE, "application/zip".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}-{}.zip\"", r.schedule_id, r.id),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
