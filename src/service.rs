@@ -248,11 +248,55 @@ async fn view(store: &Store, s: &ScheduleState) -> Result<ScheduleView, QueryErr
 
 /// Schedules passing the filter, by id.
 pub async fn schedules(store: &Store, f: &ScheduleFilter) -> Result<Vec<ScheduleView>, QueryError> {
+    schedules_page(store, f, 0, None).await
+}
+
+/// A page of the schedules passing the filter, by id: `offset` skipped,
+/// then at most `limit`. Only the page's last runs are read.
+pub async fn schedules_page(
+    store: &Store,
+    f: &ScheduleFilter,
+    offset: usize,
+    limit: Option<usize>,
+) -> Result<Vec<ScheduleView>, QueryError> {
     let mut out = Vec::new();
-    for s in store.schedules().await?.iter().filter(|s| f.matches(s)) {
+    let all = store.schedules().await?;
+    let page = all
+        .iter()
+        .filter(|s| f.matches(s))
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX));
+    for s in page {
         out.push(view(store, s).await?);
     }
     Ok(out)
+}
+
+/// `limit` and `offset` of the schedule list, checked: no limit lists all.
+pub fn page_params(
+    limit: Option<&str>,
+    offset: Option<&str>,
+) -> Result<(usize, Option<usize>), QueryError> {
+    let limit = match non_empty(limit) {
+        None => None,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Some(n),
+            _ => {
+                return Err(QueryError::Invalid(format!(
+                    "limit `{l}` is not a number from 1 to {MAX_LIMIT}"
+                )))
+            }
+        },
+    };
+    let offset = match non_empty(offset) {
+        None => 0,
+        Some(o) => o.parse::<usize>().map_err(|_| {
+            QueryError::Invalid(format!(
+                "offset `{o}` is not a number of schedules to skip (0 or more)"
+            ))
+        })?,
+    };
+    Ok((offset, limit))
 }
 
 /// One schedule.

@@ -146,6 +146,21 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     let (s, v) = api.get("/api/v1/schedules?status=sleeping").await;
     assert_eq!(s, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("sleeping"));
+    // Pages of the list: `limit` and `offset`, by id, the filters first.
+    let every = ids(&all);
+    assert_eq!(
+        ids(&api.ok("/api/v1/schedules?limit=2").await),
+        every[..2].to_vec()
+    );
+    assert_eq!(
+        ids(&api.ok("/api/v1/schedules?limit=2&offset=2").await),
+        every[2..every.len().min(4)].to_vec()
+    );
+    assert!(ids(&api.ok("/api/v1/schedules?offset=100").await).is_empty());
+    for bad in ["limit=0", "limit=5000", "offset=-1"] {
+        let (s, v) = api.get(&format!("/api/v1/schedules?{bad}")).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
 
     // Its exact fields are checked below, with the runs'.
     let one = api.ok("/api/v1/schedules/acme-weekly").await;

@@ -173,12 +173,15 @@ async fn list_schedules(
     State(ctx): State<Arc<Ctx>>,
     Query(f): Query<ScheduleParams>,
 ) -> Result<Json<Vec<ScheduleView>>, ApiError> {
+    let (offset, limit) = service::page_params(f.limit.as_deref(), f.offset.as_deref())?;
     let f = ScheduleFilter::parse(
         f.brand.as_deref(),
         f.product.as_deref(),
         f.status.as_deref(),
     )?;
-    Ok(Json(service::schedules(&ctx.store, &f).await?))
+    Ok(Json(
+        service::schedules_page(&ctx.store, &f, offset, limit).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -186,6 +189,10 @@ struct ScheduleParams {
     brand: Option<String>,
     product: Option<String>,
     status: Option<String>,
+    /// At most this many (1 to 1000); without it, every schedule.
+    limit: Option<String>,
+    /// Skip this many first (by id).
+    offset: Option<String>,
 }
 
 async fn get_schedule(

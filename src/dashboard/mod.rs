@@ -57,7 +57,12 @@ pub struct Filters {
     brand: Option<String>,
     product: Option<String>,
     status: Option<String>,
+    /// 1-based page of [`LIST_PAGE`] schedules.
+    page: Option<usize>,
 }
+
+/// Schedules on one page of the list: each row reads its last run.
+const LIST_PAGE: usize = 100;
 
 /// An optional time in a zone as people read it, or the empty-cell mark.
 fn when(
@@ -86,10 +91,35 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
         f.product.as_deref(),
         f.status.as_deref(),
     );
-    let shown: Vec<&ScheduleState> = all
+    let matching: Vec<&ScheduleState> = all
         .iter()
         .filter(|s| filter.as_ref().is_ok_and(|f| f.matches(s)))
         .collect();
+    let pages = matching.len().div_ceil(LIST_PAGE).max(1);
+    let at = f.page.unwrap_or(1).clamp(1, pages);
+    let shown: Vec<&ScheduleState> = matching
+        .iter()
+        .skip((at - 1) * LIST_PAGE)
+        .take(LIST_PAGE)
+        .copied()
+        .collect();
+    // The other pages keep the filters.
+    let page_href = |n: usize| {
+        let mut q: Vec<String> = [
+            ("brand", &f.brand),
+            ("product", &f.product),
+            ("status", &f.status),
+        ]
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", crate::client::urlencode(v)))
+        })
+        .collect();
+        q.push(format!("page={n}"));
+        format!("/?{}", q.join("&"))
+    };
     // Each row's last run, read before rendering: a template cannot await.
     let mut lasts = Vec::with_capacity(shown.len());
     for s in &shown {
@@ -156,6 +186,13 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
             }
         } }
         @if shown.is_empty() { p.muted { "No schedules match." } }
+        @if pages > 1 {
+            nav.pages aria-label="schedule pages" {
+                @if at > 1 { a rel="prev" href=(page_href(at - 1)) { "\u{2190} Previous" } " " }
+                span.muted { "Page " (at) " of " (pages) " (" (matching.len()) " schedules)" }
+                @if at < pages { " " a rel="next" href=(page_href(at + 1)) { "Next \u{2192}" } }
+            }
+        }
     };
     page("Schedules", body).into_response()
 }
