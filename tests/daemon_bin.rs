@@ -492,3 +492,29 @@ fn a_generator_past_its_timeout_is_killed_with_its_children_and_the_run_goes_on(
         });
     }
 }
+
+#[test]
+fn the_dashboard_lists_schedules_a_hundred_a_page_with_the_filters_kept() {
+    let p = Project::new();
+    let docs: Vec<String> = (0..150)
+        .map(|i| schedule(&format!("s{i:03}"), "  daily: { at: \"09:00\" }", 1))
+        .collect();
+    p.write("schedules/many.yaml", &docs.join("---\n"));
+    let bin = Bin::start(&p, &gen(&p, "gen-ok.sh"), &[]);
+    let rows = |html: &str| html.matches("<tr class=\"schedule\">").count();
+    let first = common::http("GET", bin.port, "/?brand=acme").unwrap().1;
+    assert_eq!(rows(&first), 100);
+    assert!(first.contains("Page 1 of 2 (150 schedules)"), "{first}");
+    assert!(
+        first.contains("href=\"/?brand=acme&amp;page=2\""),
+        "the filter is kept"
+    );
+    let second = common::http("GET", bin.port, "/?brand=acme&page=2")
+        .unwrap()
+        .1;
+    assert_eq!(rows(&second), 50);
+    assert!(second.contains("s149") && !second.contains(">s000<"));
+    // A page past the end shows the last one.
+    let past = common::http("GET", bin.port, "/?page=9").unwrap().1;
+    assert_eq!(rows(&past), 50);
+}
