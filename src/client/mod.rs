@@ -535,11 +535,14 @@ fn decode<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, Fai
     })
 }
 
-/// `?k=v&...` of the values given, or nothing.
-fn query(pairs: &[(&str, Option<&str>)]) -> String {
+/// `?k=v&...` of the values given (empty ones left out), or nothing.
+pub(crate) fn query(pairs: &[(&str, Option<&str>)]) -> String {
     let q: Vec<String> = pairs
         .iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", urlencode(v))))
+        .filter_map(|(k, v)| {
+            v.filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", urlencode(v)))
+        })
         .collect();
     if q.is_empty() {
         String::new()

@@ -48,22 +48,17 @@ pub async fn runs(State(ctx): State<Arc<Ctx>>, Query(mut p): Query<RunParams>) -
     // The next page starts before this page's last run, with the same filters.
     let older = (runs.len() == PAGE).then(|| {
         let last = runs.last().map(|r| r.id.as_str()).unwrap_or_default();
-        let mut q: Vec<String> = [
-            ("brand", &p.brand),
-            ("product", &p.product),
-            ("status", &p.status),
-            ("trigger", &p.trigger),
-            ("since", &p.since),
-        ]
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_deref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", crate::client::urlencode(v)))
-        })
-        .collect();
-        q.push(format!("before={}", crate::client::urlencode(last)));
-        format!("/runs?{}", q.join("&"))
+        format!(
+            "/runs{}",
+            crate::client::query(&[
+                ("brand", p.brand.as_deref()),
+                ("product", p.product.as_deref()),
+                ("status", p.status.as_deref()),
+                ("trigger", p.trigger.as_deref()),
+                ("since", p.since.as_deref()),
+                ("before", Some(last)),
+            ])
+        )
     });
     let body = html! {
         h1 { "Runs" }

@@ -105,20 +105,16 @@ pub async fn index(State(ctx): State<Arc<Ctx>>, Query(f): Query<Filters>) -> Res
         .collect();
     // The other pages keep the filters.
     let page_href = |n: usize| {
-        let mut q: Vec<String> = [
-            ("brand", &f.brand),
-            ("product", &f.product),
-            ("status", &f.status),
-        ]
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_deref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", crate::client::urlencode(v)))
-        })
-        .collect();
-        q.push(format!("page={n}"));
-        format!("/?{}", q.join("&"))
+        let n = n.to_string();
+        format!(
+            "/{}",
+            crate::client::query(&[
+                ("brand", f.brand.as_deref()),
+                ("product", f.product.as_deref()),
+                ("status", f.status.as_deref()),
+                ("page", Some(&n)),
+            ])
+        )
     };
     // Each row's last run, read before rendering: a template cannot await.
     let mut lasts = Vec::with_capacity(shown.len());
