@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::settings::Settings;
@@ -143,14 +143,6 @@ pub enum NextFormat {
     Json,
 }
 
-#[derive(Serialize)]
-struct NextReport {
-    id: String,
-    timezone: String,
-    description: String,
-    times: Vec<String>,
-}
-
 /// `adsched next`.
 pub fn next(
     file_or_id: &str,
@@ -205,34 +197,23 @@ pub fn next(
             None => return no_such_id(&catalog, file_or_id, schedules),
         }
     };
-    let cal = match check::calendar(&doc.doc) {
-        Ok(c) => c,
-        Err(e) => {
-            let pos = catalog.files[doc.file].value_pos(doc.index, e.path);
-            eprintln!(
-                "adsched next: {}:{}:{}: {}",
-                catalog.display(doc.file),
-                pos.line,
-                pos.column,
-                e.message
-            );
+    if let Err(e) = check::calendar(&doc.doc) {
+        let pos = catalog.files[doc.file].value_pos(doc.index, e.path);
+        eprintln!(
+            "adsched next: {}:{}:{}: {}",
+            catalog.display(doc.file),
+            pos.line,
+            pos.column,
+            e.message
+        );
+        return EXIT_INVALID;
+    }
+    let report = match spec::draft::fire_times(&doc.doc, after, count) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("adsched next: {message}");
             return EXIT_INVALID;
         }
-    };
-    let tz = cal.timezone();
-    let times: Vec<String> = cal
-        .upcoming(after, count)
-        .into_iter()
-        .map(|t| {
-            t.with_timezone(&tz)
-                .to_rfc3339_opts(SecondsFormat::Secs, false)
-        })
-        .collect();
-    let report = NextReport {
-        id: doc.doc.id.clone(),
-        timezone: tz.name().to_string(),
-        description: cal.describe(),
-        times,
     };
     match format {
         NextFormat::Json => println!(

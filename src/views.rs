@@ -366,3 +366,17 @@ mod tests {
         assert_eq!(back, view);
     }
 }
+
+/// The next fire times of a calendar (SPEC 3.1: `adsched next --format
+/// json`, `POST /api/v1/preview`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FireTimesView {
+    /// The schedule id.
+    pub id: String,
+    /// Its IANA time zone.
+    pub timezone: String,
+    /// The calendar in words, e.g. "every Monday at 09:00 (America/Los_Angeles)".
+    pub description: String,
+    /// The next fire times, RFC 3339 with the zone's offset, oldest first.
+    pub times: Vec<String>,
+}

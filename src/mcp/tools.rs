@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::draft::{self, ScratchDir};
+use super::draft;
 use super::files::{self, html_to_text};
 use super::schema;
 use super::{blocking, Adsched, MAX_BODY_BYTES, MAX_EMAIL_ATTACHED_BYTES, MAX_SLACK_TEXT_CHARS};
@@ -404,8 +404,7 @@ impl Adsched {
         let id = args.schedule_id.filter(|s| !s.is_empty());
         match (args.yaml.filter(|y| !y.trim().is_empty()), id) {
             (Some(yaml), id) => {
-                let dir = ScratchDir::new()?;
-                let result = blocking(move || draft::draft_fire_times(&dir, &yaml, id.as_deref(), after, count))
+                let result = blocking(move || draft::draft_fire_times(&yaml, id.as_deref(), after, count))
                     .await?;
                 Ok(Json(result?))
             }
@@ -512,9 +511,8 @@ impl Adsched {
         Parameters(args): Parameters<ValidateScheduleArgs>,
     ) -> Result<Json<Validation>, String> {
         let cfg = self.config.clone();
-        let dir = ScratchDir::new()?;
         let result =
-            blocking(move || draft::validate(&cfg, &dir, &args.yaml, args.path.as_deref())).await?;
+            blocking(move || draft::validate(&cfg, &args.yaml, args.path.as_deref())).await?;
         Ok(Json(result?))
     }
 

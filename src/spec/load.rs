@@ -231,6 +231,40 @@ pub fn load_text(display: &str, root: &Path, bytes: &[u8], opts: &Options) -> Ca
     catalog
 }
 
+/// Reads the tree at `tree` with one file replaced by `bytes` (or added):
+/// the draft sits at `tree/rel`, shown as `display`, and comes last, so a
+/// duplicate id is reported on it. The file it replaces on disk is left out,
+/// so an edit in place is not its own duplicate.
+pub fn load_draft(tree: &Path, rel: &Path, display: &str, bytes: &[u8], opts: &Options) -> Catalog {
+    let target = tree.join(rel);
+    let replaced = fs::canonicalize(&target).ok();
+    let mut catalog = Catalog::default();
+    let others = if tree.is_dir() {
+        discover(tree)
+    } else {
+        Vec::new()
+    };
+    // Other files by their path in the folder, like the draft
+    // (`acme/x.yaml`), not by the daemon's absolute path.
+    for file in others {
+        if replaced.is_some() && fs::canonicalize(&file).ok() == replaced {
+            continue;
+        }
+        let display = display_path(file.strip_prefix(tree).unwrap_or(&file));
+        let single = read_single(SourceFile::new(file, display, tree.to_path_buf()), opts);
+        merge(&mut catalog, single);
+    }
+    catalog.files.push(SourceFile::new(
+        target,
+        display.to_string(),
+        tree.to_path_buf(),
+    ));
+    let i = catalog.files.len() - 1;
+    parse_file(&mut catalog, i, bytes.to_vec(), opts);
+    cross_check_and_sort(&mut catalog, opts);
+    catalog
+}
+
 /// Like [`load`], re-reading only files whose size, modification time or
 /// inode changed since the last call with the same cache: the daemon's
 /// reload of 10,000 files after one edit parses one file, not 10,000.

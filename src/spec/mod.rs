@@ -7,6 +7,7 @@
 //! and the daemon's reconcile all see the same thing.
 
 pub mod check;
+pub mod draft;
 pub mod finding;
 pub mod load;
 pub mod model;

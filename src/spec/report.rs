@@ -32,8 +32,9 @@ pub fn render(catalog: &Catalog, format: Format, fancy: bool) -> String {
     }
 }
 
-#[derive(Serialize)]
-struct JsonFinding<'a> {
+/// One finding of the JSON report.
+#[derive(Debug, Serialize)]
+pub struct JsonFinding<'a> {
     file: &'a str,
     line: usize,
     column: usize,
@@ -41,8 +42,9 @@ struct JsonFinding<'a> {
     message: &'a str,
 }
 
-#[derive(Serialize)]
-struct JsonReport<'a> {
+/// The JSON report of SPEC 2 (`--format json`, `POST /api/v1/validate`).
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
     valid: bool,
     files: usize,
     documents: usize,
@@ -51,6 +53,13 @@ struct JsonReport<'a> {
 }
 
 fn json(catalog: &Catalog) -> String {
+    let mut s = serde_json::to_string_pretty(&json_report(catalog)).expect("plain data serializes");
+    s.push('\n');
+    s
+}
+
+/// The catalog's findings as the JSON report.
+pub fn json_report(catalog: &Catalog) -> JsonReport<'_> {
     let pick = |sev: Severity| {
         catalog
             .findings
@@ -65,16 +74,13 @@ fn json(catalog: &Catalog) -> String {
             })
             .collect()
     };
-    let report = JsonReport {
+    JsonReport {
         valid: !catalog.has_errors(),
         files: catalog.files.len(),
         documents: catalog.documents,
         errors: pick(Severity::Error),
         warnings: pick(Severity::Warning),
-    };
-    let mut s = serde_json::to_string_pretty(&report).expect("plain data serializes");
-    s.push('\n');
-    s
+    }
 }
 
 /// Escapes a workflow-command message (GitHub's `escapeData`).
