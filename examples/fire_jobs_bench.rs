@@ -244,6 +244,7 @@ fn main() {
             public_url: None,
             grace: daemon::DEFAULT_GRACE,
             retain: None,
+            repo: None,
         };
         let t_start = Instant::now();
         let d = daemon::start(config, Arc::new(SystemClock))

@@ -263,6 +263,12 @@ enum Command {
         /// Delete runs that ended longer ago than this (e.g. 90d), with their logs and images; default: keep everything.
         #[arg(long, env = "ADSCHED_RETAIN", value_parser = parse_retain)]
         retain: Option<chrono::Duration>,
+        /// The schedules repository, https://github.com/OWNER/REPO: the form's "Propose on GitHub" links.
+        #[arg(long, env = "ADSCHED_REPO_URL")]
+        repo_url: Option<String>,
+        /// The branch pull requests target.
+        #[arg(long, env = "ADSCHED_REPO_BRANCH", default_value = "main")]
+        repo_branch: String,
         /// Log format: human or json.
         #[arg(long, env = "ADSCHED_LOG_FORMAT", value_enum, default_value = "human")]
         log_format: commands::LogFormat,
@@ -491,21 +497,38 @@ fn main() -> ExitCode {
             public_url,
             grace_seconds,
             retain,
+            repo_url,
+            repo_branch,
             log_format,
-        } => commands::daemon(
-            adsched::daemon::Config {
-                schedules,
-                templates,
-                state,
-                store,
-                listen,
-                generator,
-                public_url,
-                grace: std::time::Duration::from_secs(grace_seconds),
-                retain,
-            },
-            log_format,
-        ),
+        } => {
+            let repo = match repo_url
+                .as_deref()
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| adsched::dashboard::RepoLink::parse(u, &repo_branch))
+                .transpose()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("adsched daemon: {e}");
+                    return ExitCode::from(commands::EXIT_USAGE);
+                }
+            };
+            commands::daemon(
+                adsched::daemon::Config {
+                    schedules,
+                    templates,
+                    state,
+                    store,
+                    listen,
+                    generator,
+                    public_url,
+                    grace: std::time::Duration::from_secs(grace_seconds),
+                    retain,
+                    repo,
+                },
+                log_format,
+            )
+        }
         Command::Mcp {
             server,
             state,

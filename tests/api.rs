@@ -100,6 +100,7 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
         public_url: None,
         grace: Duration::from_secs(5),
         retain: None,
+        repo: None,
     };
     let d = daemon::start(config, Arc::new(ManualClock::new(chrono::Utc::now())))
         .await

@@ -394,3 +394,193 @@ fn a_marketer_reviews_ads_and_only_the_approved_ones_reach_slack() {
         assert!(dir.join(s).exists(), "no screenshot {s}");
     }
 }
+
+/// Copies the folder `from` to `to` (replacing it).
+fn copy_tree(from: &Path, to: &Path) {
+    if to.exists() {
+        std::fs::remove_dir_all(to).unwrap();
+    }
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_marketer_writes_the_users_schedule_in_the_form_and_validate_accepts_the_file() {
+    if let Some(what) = missing_tools() {
+        common::missing(&what);
+    }
+    // The bundled examples: their products, their six templates, and a file
+    // of two schedules to edit.
+    let p = Project::new();
+    copy_tree(&repo().join("schedules"), &p.path("schedules"));
+    copy_tree(&repo().join("templates"), &p.path("templates"));
+    copy_tree(&repo().join("schemas"), &p.path("schemas"));
+    let bin = Bin::start(
+        &p,
+        "local",
+        &[("ADSCHED_REPO_URL", "https://github.com/acme/ad-schedules")],
+    );
+    let dir = artifacts();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new("node");
+    cmd.current_dir(repo())
+        .arg("tests/browser/form.mjs")
+        .arg(format!("http://127.0.0.1:{}", bin.port))
+        .arg(&dir)
+        .arg("acme-holiday-once");
+    let (ok, out, err) = run_with_limit(cmd, Duration::from_secs(90));
+    assert!(
+        ok,
+        "the browser check failed\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    let result: serde_json::Value = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .unwrap_or_else(|| panic!("no RESULT line in\n{out}"));
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+
+    // The form wrote exactly the checked-in file, and said it is valid.
+    let expected =
+        std::fs::read_to_string(repo().join("tests/browser/expected/acme-collagen-mondays.yaml"))
+            .unwrap();
+    assert_eq!(s(&result["yaml"]), expected, "{result}");
+    assert_eq!(s(&result["downloaded"]), expected, "the download differs");
+    assert_eq!(s(&result["file_name"]), "acme-collagen-mondays.yaml");
+    assert_eq!(
+        s(&result["path"]),
+        "schedules/acme/acme-collagen-mondays.yaml"
+    );
+    // 10 asked of a pool of 6: valid, with the pool-too-small warning.
+    assert!(
+        s(&result["findings"]).starts_with("Valid, with 1 warning"),
+        "{result}"
+    );
+    assert!(
+        s(&result["findings"]).contains("pool-too-small"),
+        "{result}"
+    );
+    assert!(
+        s(&result["unused_note"])
+            .starts_with("6 of the pool's 6 templates are still unused for Collagen Peptides"),
+        "{result}"
+    );
+    assert_eq!(
+        s(&result["description"]),
+        "every Monday at 09:00 (America/Los_Angeles)"
+    );
+    for t in result["times"].as_array().unwrap() {
+        let t = chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).unwrap();
+        let la = t.with_timezone(&chrono_tz::America::Los_Angeles);
+        assert_eq!(la.format("%a %H:%M").to_string(), "Mon 09:00", "{result}");
+    }
+
+    // GitHub's new-file page, the path and the content filled in.
+    let propose = s(&result["propose"]);
+    let prefix = "https://github.com/acme/ad-schedules/new/main?filename=schedules%2Facme%2Facme-collagen-mondays.yaml&value=";
+    assert!(propose.starts_with(prefix), "{propose}");
+    let value = propose.strip_prefix(prefix).unwrap();
+    assert_eq!(percent_decode(value), expected);
+
+    // The file as downloaded is accepted by `adsched validate`, in the tree.
+    p.write(
+        "schedules/acme/acme-collagen-mondays.yaml",
+        &s(&result["downloaded"]),
+    );
+    let (code, out, err) = common::adsched(
+        &p,
+        &[
+            "validate",
+            "--format",
+            "json",
+            "schedules/acme/acme-collagen-mondays.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+
+    // A broken zone: the finding names the YAML line that holds it.
+    let broken = &result["broken"];
+    let line = broken["finding"]["line"].as_u64().unwrap() as usize;
+    let broken_line = expected
+        .lines()
+        .position(|l| l.starts_with("  timezone:"))
+        .unwrap()
+        + 1;
+    assert_eq!(line, broken_line, "{broken}");
+    assert!(
+        s(&broken["finding"]["text"]).contains("Mars/Olympus"),
+        "{broken}"
+    );
+    assert_eq!(
+        broken["marked"],
+        serde_json::json!(["  timezone: Mars/Olympus"]),
+        "the YAML view marks the line: {broken}"
+    );
+    assert_eq!(broken["times"], 0, "no fire times for an invalid draft");
+
+    // Editing the second schedule of a two-document file: the whole file,
+    // that document replaced, valid (not its own duplicate).
+    let edit = &result["edit"];
+    assert_eq!(edit["id"], "acme-holiday-once", "{edit}");
+    assert!(s(&edit["verdict"]).starts_with("Valid"), "{edit}");
+    let yaml = s(&edit["yaml"]);
+    assert!(yaml.contains("id: acme-collagen-monthly"), "{yaml}");
+    assert!(yaml.contains("id: acme-holiday-once"), "{yaml}");
+    assert!(
+        yaml.contains("  once: { at: \"2030-12-24T09:00\" }"),
+        "{yaml}"
+    );
+    assert_eq!(
+        s(&edit["github"]),
+        "https://github.com/acme/ad-schedules/blob/main/schedules/acme/more.yaml"
+    );
+    assert!(
+        s(&edit["propose"])
+            .starts_with("https://github.com/acme/ad-schedules/edit/main/schedules/acme/more.yaml"),
+        "{edit}"
+    );
+    p.write("schedules/acme/more.yaml", &yaml);
+    let (code, out, err) = common::adsched(&p, &["validate", "schedules"], &[]);
+    assert_eq!(code, Some(0), "the edited file: {out}{err}");
+
+    assert_eq!(
+        result["axe_pages"],
+        serde_json::json!(["new", "edit"]),
+        "{result}"
+    );
+    for shot in [
+        "form-desktop.png",
+        "form-phone.png",
+        "form-error.png",
+        "form-edit.png",
+    ] {
+        assert!(dir.join(shot).exists(), "no screenshot {shot}");
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}

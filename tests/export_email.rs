@@ -36,6 +36,7 @@ async fn email_export_sends_html_text_inline_thumbnails_and_attachments() {
         public_url: Some("https://ads.acme.example".into()),
         grace: Duration::from_secs(5),
         retain: None,
+        repo: None,
     };
     let d = daemon::start(config.clone(), Arc::new(clock.clone()))
         .await

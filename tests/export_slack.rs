@@ -56,6 +56,7 @@ async fn slack_export_uploads_every_image_with_one_summary() {
         public_url: Some("https://ads.acme.example".into()),
         grace: Duration::from_secs(5),
         retain: None,
+        repo: None,
     };
     let clock = ManualClock::new(chrono::Utc::now());
     let d = daemon::start(config.clone(), Arc::new(clock.clone()))

@@ -65,6 +65,7 @@ impl H {
             public_url: None,
             grace: Duration::from_secs(5),
             retain: None,
+            repo: None,
         };
         self.daemon = Some(
             daemon::start(config, Arc::new(self.clock.clone()))

@@ -2,6 +2,7 @@
 //! actions (SPEC 8) are in `actions`.
 
 mod actions;
+mod draft;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -37,10 +38,15 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/runs/{run_id}/export", post(actions::export))
         .route("/api/v1/runs/{run_id}/review", post(actions::review))
         .route("/api/v1/audit", get(actions::audit))
+        .route("/api/v1/validate", post(draft::validate))
+        .route("/api/v1/preview", post(draft::preview))
         .route("/api/v1/runs", get(all_runs))
         .route("/api/v1/runs/{run_id}", get(get_run))
         .route("/api/v1/runs/{run_id}/logs", get(run_logs))
         .route("/ads/{*path}", get(ad_image))
+        .route("/templates/{*path}", get(template_image))
+        .route("/new", get(crate::dashboard::new_schedule))
+        .route("/schedules/{id}/edit", get(crate::dashboard::edit_schedule))
         .route("/metrics", get(crate::dashboard::metrics))
         .route("/", get(crate::dashboard::index))
         .route("/schedules/{id}", get(crate::dashboard::schedule))
@@ -243,7 +249,7 @@ async fn ad_image(State(ctx): State<Arc<Ctx>>, Path(path): Path<String>) -> Resp
         return error(StatusCode::BAD_REQUEST, "bad image path");
     }
     let content_type = crate::media::content_type(rel);
-    let found = match on_disk(&ctx.config.state, rel).await {
+    let found = match on_disk(&ctx.config.state.join("ads"), rel).await {
         Some(bytes) => Some(bytes),
         // Made by another daemon on the same database: kept there too.
         None if ctx.store.shared() => match ctx.store.image(&path).await {
@@ -265,10 +271,38 @@ async fn ad_image(State(ctx): State<Arc<Ctx>>, Path(path): Path<String>) -> Resp
     }
 }
 
-/// An image file under the state folder's `ads/`, never outside it (a
-/// symlink out is refused like `..`).
-async fn on_disk(state: &std::path::Path, rel: &std::path::Path) -> Option<Vec<u8>> {
-    let root = tokio::fs::canonicalize(state.join("ads")).await.ok()?;
+/// `/templates/{path}`: an image of the template pool (the form's
+/// thumbnails), never a file outside the pool or of another type.
+async fn template_image(State(ctx): State<Arc<Ctx>>, Path(path): Path<String>) -> Response {
+    let rel = std::path::Path::new(&path);
+    let plain = rel.components().all(|c| match c {
+        std::path::Component::Normal(n) => !n.as_encoded_bytes().starts_with(b"."),
+        _ => false,
+    });
+    let image = rel.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        crate::spec::load::TEMPLATE_EXTENSIONS
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(e))
+    });
+    if !plain || !image {
+        return error(StatusCode::BAD_REQUEST, "bad template path");
+    }
+    match on_disk(&ctx.config.templates, rel).await {
+        Some(bytes) => (
+            [
+                (header::CONTENT_TYPE, crate::media::content_type(rel)),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such template"),
+    }
+}
+
+/// A file under `root`, never outside it (a symlink out is refused like `..`).
+async fn on_disk(root: &std::path::Path, rel: &std::path::Path) -> Option<Vec<u8>> {
+    let root = tokio::fs::canonicalize(root).await.ok()?;
     let full = tokio::fs::canonicalize(root.join(rel)).await.ok()?;
     if !full.starts_with(&root) {
         return None;

@@ -68,6 +68,8 @@ pub struct Config {
     pub grace: Duration,
     /// Keep runs this long after they end (SPEC 10); None keeps everything.
     pub retain: Option<chrono::Duration>,
+    /// The schedules repository, for the form's links (SPEC 9).
+    pub repo: Option<crate::dashboard::RepoLink>,
 }
 
 /// Why a trigger was refused.
@@ -140,9 +142,19 @@ pub struct Ctx {
     /// Each schedule's calendar, with the key it was built for: building one
     /// parses its cron, and the scheduler looks at every schedule each tick.
     calendars: Mutex<HashMap<String, (String, Calendar)>>,
+    /// The valid products of the folder as last read, for the form (SPEC 9).
+    products: RwLock<Arc<Vec<Arc<spec::Product>>>>,
 }
 
 impl Ctx {
+    /// The valid products of the schedules folder as last read.
+    pub fn products(&self) -> Arc<Vec<Arc<spec::Product>>> {
+        self.products
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Whether this daemon leads (`/readyz` `role`, `adsched_leader`).
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::SeqCst)
@@ -431,6 +443,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         applied: Mutex::default(),
         current_run: Mutex::default(),
         calendars: Mutex::default(),
+        products: RwLock::default(),
     });
     tracing::info!(
         "adsched daemon: schedules {}, templates {}, state {}, generator {}, listening on http://{addr}",

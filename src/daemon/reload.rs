@@ -63,7 +63,11 @@ fn load(ctx: &Ctx, force: bool) -> Option<DesiredSet> {
         loaded
     };
     match loaded {
-        Ok(Some(catalog)) => Some(DesiredSet::from_catalog(&catalog)),
+        Ok(Some(catalog)) => {
+            let products = catalog.products.iter().map(|d| d.doc.clone()).collect();
+            *ctx.products.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(products);
+            Some(DesiredSet::from_catalog(&catalog))
+        }
         Ok(None) => None,
         Err(e) => {
             // The folder itself is gone: keep everything in force and say so.

@@ -67,6 +67,7 @@ pub(super) fn page_live(title: &str, live: Option<&str>, body: Markup) -> Html<S
                             a href="/runs" { "Runs" }
                             a href="/week" { "Week" }
                             a href="/audit" { "Audit" }
+                            a href="/new" { "New schedule" }
                         }
                     }
                     main data-live=[live] { (body) }

@@ -21,15 +21,19 @@ use crate::daemon::Ctx;
 use crate::records::{fmt_time, ScheduleState};
 
 mod actions;
+mod form;
 mod history;
 mod layout;
+mod repo;
 
 pub use actions::audit;
+pub use form::{edit_schedule, new_schedule};
 pub use history::{runs, week};
 use layout::{
     badge, brand_and_product_choices, choices, internal, not_found, options, page, trigger_name,
     NONE,
 };
+pub use repo::RepoLink;
 
 /// Escapes text for HTML element content and quoted attribute values
 /// (either quote), for the HTML built outside the dashboard (the email
@@ -293,7 +297,11 @@ pub async fn schedule(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Re
             dt { "Export" } dd { (json_summary(&spec["export"])) }
             dt { "Source" } dd { (s.source.file) ":" (s.source.line) }
         }
-        p { a href={ "/audit?schedule=" (s.id) } { "Who acted on this schedule" } }
+        p {
+            a href={ "/schedules/" (s.id) "/edit" } { "Change it in the form" }
+            " · "
+            a href={ "/audit?schedule=" (s.id) } { "Who acted on this schedule" }
+        }
         h2 { "Next times" }
         @if next.is_empty() {
             p.muted { "None: the schedule is " (s.status.as_str()) "." }
