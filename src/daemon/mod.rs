@@ -365,11 +365,11 @@ pub fn generator(spec: &str) -> Result<Arc<dyn Generator>, String> {
             .map_err(|e| e.to_string())?,
         ));
     }
-    if spec == "local" {
-        return Ok(Arc::new(crate::run::local::LocalGenerator));
+    if spec == "local" || spec.starts_with("local:") {
+        return Ok(Arc::new(crate::run::local::LocalGenerator::parse(spec)?));
     }
     Err(format!(
-        "--generator `{spec}` is not one of: local, http://URL, https://URL, cmd:PROGRAM"
+        "--generator `{spec}` is not one of: local, local:WIDTHxHEIGHT, http://URL, https://URL, cmd:PROGRAM"
     ))
 }
 

@@ -1,14 +1,19 @@
 //! The `local` generator (SPEC 5): the default, with no network. It renders
-//! `num_variations` PNG ads per template in-process: the template image, a
-//! colored band with the ad copy (a product hook, or the product name for
-//! `recreate_template`), and a small brand-name tag. `color_mode: brand`
-//! paints with the product's colors.
+//! `num_variations` PNG ads per template in-process, at a real placement
+//! size (1080x1080 unless `--generator local:1200x628` or `local:1080x1920`
+//! says otherwise): the template, the ad copy (the product's hooks in turn,
+//! every one used before one repeats within a run; the product name for
+//! `recreate_template`), a call to action and the brand's name, in layouts
+//! that change from one variation to the next (`layouts`). `color_mode:
+//! brand` paints with the product's colors.
 //!
 //! The output is deterministic: the same request renders the same bytes, so
 //! a retried template gives the same ads under the same `ad_run_id`.
 //!
-//! Long (about 750 lines of code, the rest tests): drawing, layout, text
-//! fitting and colour parsing are one renderer, used nowhere else.
+//! Long (about 600 lines of code, the rest tests): text drawing and fitting
+//! and colour parsing are one renderer with `layouts`, used nowhere else.
+
+mod layouts;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +25,7 @@ use image::{ImageFormat, ImageReader, Rgba, RgbaImage};
 
 /// DejaVu Sans Bold (free license, `assets/fonts/DejaVu-LICENSE.txt`),
 /// bundled so the daemon needs no system fonts.
-const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
 /// Most variations a request may ask for (SPEC 1).
 const MAX_VARIATIONS: u8 = 15;
@@ -98,26 +103,79 @@ pub enum LocalError {
     },
 }
 
+/// Calls to action, one per ad, in turn.
+const CTAS: [&str; 5] = [
+    "Shop now",
+    "Learn more",
+    "Get yours today",
+    "Try it now",
+    "See why",
+];
+
+/// The default ad size: a square feed post.
+pub const DEFAULT_SIZE: (u32, u32) = (1080, 1080);
+
 /// Renders ads from the template image without any network (`--generator
 /// local`, the default).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LocalGenerator;
+#[derive(Debug, Clone, Copy)]
+pub struct LocalGenerator {
+    size: (u32, u32),
+}
+
+impl Default for LocalGenerator {
+    fn default() -> Self {
+        LocalGenerator { size: DEFAULT_SIZE }
+    }
+}
 
 impl LocalGenerator {
-    /// The local generator; it has no settings.
+    /// The local generator at the default size, 1080x1080.
     pub fn new() -> Self {
-        LocalGenerator
+        LocalGenerator::default()
+    }
+
+    /// Reads `local` or `local:WIDTHxHEIGHT` (each 100 to 4096 pixels), such
+    /// as `local:1200x628` (a link ad) or `local:1080x1920` (a story).
+    pub fn parse(spec: &str) -> Result<LocalGenerator, String> {
+        let Some(size) = spec.strip_prefix("local:") else {
+            return if spec == "local" {
+                Ok(LocalGenerator::default())
+            } else {
+                Err(format!("`{spec}` is not `local` or `local:WIDTHxHEIGHT`"))
+            };
+        };
+        let bad = || {
+            format!(
+                "--generator `{spec}`: give the ads' size as local:WIDTHxHEIGHT, each 100 to 4096 pixels, e.g. local:1200x628 or local:1080x1920"
+            )
+        };
+        let (w, h) = size.split_once(['x', 'X']).ok_or_else(bad)?;
+        let w: u32 = w.trim().parse().map_err(|_| bad())?;
+        let h: u32 = h.trim().parse().map_err(|_| bad())?;
+        if !(100..=4096).contains(&w) || !(100..=4096).contains(&h) {
+            return Err(bad());
+        }
+        Ok(LocalGenerator { size: (w, h) })
+    }
+
+    /// The ads' size in pixels (width, height).
+    pub fn size(&self) -> (u32, u32) {
+        self.size
     }
 }
 
 impl Generator for LocalGenerator {
     fn name(&self) -> String {
-        "local".into()
+        if self.size == DEFAULT_SIZE {
+            "local".into()
+        } else {
+            format!("local:{}x{}", self.size.0, self.size.1)
+        }
     }
 
     fn generate<'a>(&'a self, request: &'a GenerateRequest, log: LogFn<'a>) -> GenFuture<'a> {
         Box::pin(async move {
-            let (job, warnings) = Job::from_request(request)?;
+            let (job, warnings) = Job::from_request(request, self.size)?;
             for w in &warnings {
                 log(&format!("local generator: {w}"));
             }
@@ -141,7 +199,12 @@ struct Job {
     output_dir: PathBuf,
     ad_run_id: String,
     variations: usize,
-    /// Headlines, cycled through by variation; never empty.
+    /// The template's place in its run (the `<n>` of `output_dir`): it
+    /// carries the hooks on from where the previous template stopped.
+    position: usize,
+    /// The ads' size.
+    size: (u32, u32),
+    /// Headlines, taken in turn; never empty.
     texts: Vec<String>,
     brand_name: String,
     /// `Some` for `color_mode: brand`, with the colors that parsed.
@@ -158,7 +221,10 @@ struct BrandColors {
 impl Job {
     /// Reads a SPEC 5 request. Out-of-range values are errors, since a
     /// silently different ad is worse. Also returns warnings for the run's log.
-    fn from_request(req: &GenerateRequest) -> Result<(Job, Vec<String>), LocalError> {
+    fn from_request(
+        req: &GenerateRequest,
+        size: (u32, u32),
+    ) -> Result<(Job, Vec<String>), LocalError> {
         let mut warnings = Vec::new();
         if req.template.path.as_os_str().is_empty() {
             return Err(LocalError::NoTemplatePath);
@@ -241,6 +307,12 @@ impl Job {
                 output_dir: req.output_dir.clone(),
                 ad_run_id,
                 variations,
+                position: req
+                    .output_dir
+                    .file_name()
+                    .and_then(|n| n.to_str()?.parse().ok())
+                    .unwrap_or(0),
+                size,
                 texts,
                 brand_name,
                 brand,
@@ -316,21 +388,12 @@ fn average_color(img: &RgbaImage) -> Rgb {
     sum.map(|s| (s / weight).round().clamp(0.0, 255.0) as u8)
 }
 
-/// Where a variation's band sits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BandAt {
-    Bottom,
-    Top,
-    Middle,
-}
-
 /// The colors of one variation.
 struct Look {
     band: Rgb,
     band_alpha: f32,
     text: Rgb,
     accent: Rgb,
-    tint: Rgb,
 }
 
 impl Look {
@@ -358,13 +421,11 @@ impl Look {
             _ => black_or_white(band),
         };
         let accent = brand.accent.unwrap_or(palette);
-        let tint = brand.primary.unwrap_or(accent);
         Look {
             band,
             band_alpha,
             text,
             accent,
-            tint,
         }
     }
 }
@@ -401,7 +462,28 @@ fn render_all(job: &Job) -> Result<(GenerateResponse, Vec<String>), LocalError> 
     let mut images = Vec::new();
     for i in 0..job.variations {
         let look = Look::new(job, avg, i);
-        let img = render_variation(job, &template, &font, &look, i, &mut missing_glyphs);
+        // Hooks run on across the run's templates: template n starts where
+        // template n-1 stopped, so each is used before any repeats.
+        let turn = job.position * job.variations + i;
+        let headline = known_chars(
+            &font,
+            &job.texts[turn % job.texts.len()],
+            &mut missing_glyphs,
+        );
+        let copy = layouts::Copy {
+            headline: &headline,
+            cta: CTAS[turn % CTAS.len()],
+            brand: &job.brand_name,
+        };
+        let img = layouts::render(
+            &template,
+            job.size,
+            layouts::Layout::of(i),
+            &look,
+            &copy,
+            &font,
+            &mut missing_glyphs,
+        );
         let path = job.output_dir.join(format!("variation-{}.png", i + 1));
         save_png(&img, &path)?;
         images.push(Image {
@@ -423,6 +505,18 @@ fn render_all(job: &Job) -> Result<(GenerateResponse, Vec<String>), LocalError> 
         },
         warnings,
     ))
+}
+
+/// `text` without the characters the font lacks: dropped before wrapping,
+/// they leave no gaps and lines stay centred.
+fn known_chars(font: &FontRef<'_>, text: &str, missing: &mut bool) -> String {
+    text.chars()
+        .filter(|c| {
+            let known = c.is_whitespace() || font.glyph_id(*c).0 != 0;
+            *missing |= !known;
+            known
+        })
+        .collect()
 }
 
 /// Writes through a temporary name so a half-written PNG is never taken
@@ -447,6 +541,15 @@ fn save_png(img: &RgbaImage, path: &Path) -> Result<(), LocalError> {
 fn over(p: &mut Rgba<u8>, c: Rgb, a: f32) {
     let a = a.clamp(0.0, 1.0);
     if a <= 0.0 {
+        return;
+    }
+    if p[3] == 255 {
+        // Opaque below (nearly every pixel): integer blending, the same
+        // result to within rounding and several times faster.
+        let a = (a * 255.0).round() as u16;
+        for (ch, src) in c.iter().enumerate() {
+            p[ch] = ((u16::from(*src) * a + u16::from(p[ch]) * (255 - a) + 127) / 255) as u8;
+        }
         return;
     }
     let da = f32::from(p[3]) / 255.0;
@@ -576,174 +679,6 @@ fn line_height(font: &FontRef<'_>, size: f32) -> f32 {
     s.ascent() - s.descent() + s.line_gap()
 }
 
-/// Draws `text` centered in the box, wrapped and at the largest size (up to
-/// `max_size`) that fits. Too small a box gets no text.
-fn draw_block(
-    img: &mut RgbaImage,
-    font: &FontRef<'_>,
-    text: &str,
-    (bx, by, bw, bh): (f32, f32, f32, f32),
-    max_size: f32,
-    color: Rgb,
-    missing: &mut bool,
-) {
-    const MIN_SIZE: f32 = 4.0;
-    if bw < MIN_SIZE || bh < MIN_SIZE || text.trim().is_empty() {
-        return;
-    }
-    let mut size = max_size.min(bh / 1.2).max(MIN_SIZE);
-    let mut lines = wrap(font, size, text, bw);
-    // Shrink until the wrapped text fits the box (bounded: 0.9^40 < 2%).
-    for _ in 0..40 {
-        let fits = lines.len() as f32 * line_height(font, size) <= bh
-            && lines.iter().all(|l| measure(font, size, l) <= bw);
-        if fits || size <= MIN_SIZE {
-            break;
-        }
-        size = (size * 0.9).max(MIN_SIZE);
-        lines = wrap(font, size, text, bw);
-    }
-    let lh = line_height(font, size);
-    let ascent = font.as_scaled(PxScale::from(size)).ascent();
-    let top = by + (bh - lines.len() as f32 * lh).max(0.0) / 2.0;
-    for (n, line) in lines.iter().enumerate() {
-        let lw = measure(font, size, line);
-        let x = bx + (bw - lw).max(0.0) / 2.0;
-        let baseline = top + ascent + n as f32 * lh;
-        draw_line(img, font, size, line, (x, baseline), color, missing);
-    }
-}
-
-/// Renders variation `i` (0-based): tint, band, accent strip, copy, tag.
-fn render_variation(
-    job: &Job,
-    template: &RgbaImage,
-    font: &FontRef<'_>,
-    look: &Look,
-    i: usize,
-    missing: &mut bool,
-) -> RgbaImage {
-    let mut img = template.clone();
-    let (w, h) = img.dimensions();
-    let (wf, hf) = (w as f32, h as f32);
-
-    // A tint that grows by variation keeps even same-copy variations apart;
-    // the first variation shows the template untouched.
-    let tint = 0.012 * i as f32;
-    if tint > 0.0 {
-        for p in img.pixels_mut() {
-            for (ch, c) in look.tint.iter().enumerate() {
-                let v = f32::from(p[ch]) * (1.0 - tint) + f32::from(*c) * tint;
-                p[ch] = v.round().clamp(0.0, 255.0) as u8;
-            }
-        }
-    }
-
-    // The band: about the lower third; later variations move it.
-    let at = [BandAt::Bottom, BandAt::Top, BandAt::Middle][i % 3];
-    let band_h = (hf * 0.30).round().clamp(1.0, hf);
-    let band_y = match at {
-        BandAt::Bottom => hf - band_h,
-        BandAt::Top => 0.0,
-        BandAt::Middle => ((hf - band_h) * 0.55).round(),
-    };
-    fill_rect(
-        &mut img,
-        0.0,
-        band_y,
-        wf,
-        band_y + band_h,
-        look.band,
-        look.band_alpha,
-    );
-
-    // An accent strip on the band's edge that faces the picture.
-    let strip = (band_h / 25.0).round().max(1.0);
-    let strip_y = match at {
-        BandAt::Top => band_y + band_h - strip,
-        _ => band_y,
-    };
-    fill_rect(
-        &mut img,
-        0.0,
-        strip_y,
-        wf,
-        strip_y + strip,
-        look.accent,
-        1.0,
-    );
-
-    // The copy, inside the band clear of the strip. Characters the font
-    // lacks go before wrapping, so they leave no gaps and lines stay centered.
-    let text: String = job.texts[i % job.texts.len()]
-        .chars()
-        .filter(|c| {
-            let known = c.is_whitespace() || font.glyph_id(*c).0 != 0;
-            *missing |= !known;
-            known
-        })
-        .collect();
-    let pad_x = (wf * 0.06).max(1.0);
-    let pad_y = band_h * 0.12;
-    let text_y = if at == BandAt::Top {
-        band_y + pad_y
-    } else {
-        band_y + strip + pad_y
-    };
-    let text_h = band_h - strip - 2.0 * pad_y;
-    draw_block(
-        &mut img,
-        font,
-        &text,
-        (pad_x, text_y, wf - 2.0 * pad_x, text_h),
-        wf * 0.08,
-        look.text,
-        missing,
-    );
-
-    // The brand tag, in a corner away from the band.
-    let short = wf.min(hf);
-    let mut tag_size = short * 0.045;
-    let margin = short * 0.04;
-    let name = job.brand_name.as_str();
-    if !name.is_empty() && tag_size >= 6.0 {
-        let room = wf - 2.0 * margin;
-        let mut tag_w = measure(font, tag_size, name) + tag_size;
-        if tag_w > room {
-            tag_size *= room / tag_w;
-            tag_w = measure(font, tag_size, name) + tag_size;
-        }
-        if tag_size >= 6.0 {
-            let pad = tag_size * 0.5;
-            let s = font.as_scaled(PxScale::from(tag_size));
-            let tag_h = s.ascent() - s.descent() + pad;
-            let tag_y = match at {
-                BandAt::Top => hf - margin - tag_h,
-                _ => margin,
-            };
-            fill_rect(
-                &mut img,
-                margin,
-                tag_y,
-                margin + tag_w,
-                tag_y + tag_h,
-                look.accent,
-                1.0,
-            );
-            draw_line(
-                &mut img,
-                font,
-                tag_size,
-                name,
-                (margin + pad, tag_y + pad / 2.0 + s.ascent()),
-                black_or_white(look.accent),
-                missing,
-            );
-        }
-    }
-    img
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -799,7 +734,7 @@ mod tests {
     }
 
     async fn run(req: &GenerateRequest) -> Result<GenerateResponse, String> {
-        LocalGenerator
+        LocalGenerator::new()
             .generate(req, &no_log)
             .await
             .map_err(|e| e.to_string())
@@ -819,7 +754,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn renders_distinct_pngs_of_the_template_size() {
+    async fn renders_distinct_pngs_at_the_placement_size() {
         let dir = tempfile::tempdir().unwrap();
         let tpl = dir.path().join("t.png");
         gradient(160, 120).save(&tpl).unwrap();
@@ -839,7 +774,7 @@ mod tests {
         for (n, f) in files.iter().enumerate() {
             assert_eq!(f, &dir.path().join(format!("variation-{}.png", n + 1)));
             let img = image::open(f).unwrap();
-            assert_eq!(img.dimensions(), (160, 120));
+            assert_eq!(img.dimensions(), (1080, 1080), "a square feed ad");
             bytes.push(std::fs::read(f).unwrap());
         }
         for a in 0..bytes.len() {
@@ -852,6 +787,76 @@ mod tests {
         let again = run(&req).await.unwrap();
         assert_eq!(again.ad_run_id, resp.ad_run_id);
         assert_eq!(std::fs::read(&files[0]).unwrap(), bytes[0]);
+        // Other placements are the generator's parameter.
+        for (spec, size) in [
+            ("local:1200x628", (1200, 628)),
+            ("local:1080x1920", (1080, 1920)),
+        ] {
+            let out = dir.path().join(spec.replace(':', "-"));
+            std::fs::create_dir(&out).unwrap();
+            let mut req = req.clone();
+            req.output_dir = out;
+            let g = LocalGenerator::parse(spec).unwrap();
+            assert_eq!(g.name(), spec);
+            let resp = g.generate(&req, &no_log).await.unwrap();
+            for f in paths(&resp) {
+                assert_eq!(image::open(&f).unwrap().dimensions(), size, "{spec}");
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked_and_layouts_vary() {
+        assert_eq!(LocalGenerator::parse("local").unwrap().size(), (1080, 1080));
+        assert_eq!(
+            LocalGenerator::parse("local:1200X628").unwrap().size(),
+            (1200, 628)
+        );
+        for bad in [
+            "local:",
+            "local:99x1080",
+            "local:1080x5000",
+            "local:1080",
+            "local:axb",
+            "locale",
+        ] {
+            let e = LocalGenerator::parse(bad).unwrap_err();
+            assert!(e.contains("local"), "{bad}: {e}");
+        }
+        let first: Vec<_> = (0..4).map(layouts::Layout::of).collect();
+        for a in 0..4 {
+            for b in a + 1..4 {
+                assert_ne!(first[a], first[b], "variations {a} and {b} share a layout");
+            }
+        }
+        assert_ne!(
+            layouts::Layout::of(0),
+            layouts::Layout::of(4),
+            "the band moves"
+        );
+    }
+
+    #[test]
+    fn every_hook_is_used_before_one_repeats_across_a_runs_templates() {
+        let hooks: Vec<String> = (0..7).map(|n| format!("hook {n}")).collect();
+        let mut seen = Vec::new();
+        // Three templates of a run (`output_dir` ends in their place), 3 ads each.
+        for n in 0..3 {
+            let req = request(
+                Path::new("/t.png"),
+                &Path::new("/state/ads/01RUN").join(n.to_string()),
+                json!({"num_variations": 3}),
+                Value::Null,
+                json!(hooks),
+            );
+            let (job, _) = Job::from_request(&req, DEFAULT_SIZE).unwrap();
+            for i in 0..job.variations {
+                let turn = job.position * job.variations + i;
+                seen.push(job.texts[turn % job.texts.len()].clone());
+            }
+        }
+        assert_eq!(&seen[..7], &hooks[..], "the first 7 ads use the 7 hooks");
+        assert_eq!(&seen[7..], &hooks[..2], "then they start again");
     }
 
     #[tokio::test]
@@ -870,27 +875,38 @@ mod tests {
         );
         let resp = run(&req).await.unwrap();
         let img = image::open(&paths(&resp)[0]).unwrap().to_rgba8();
-        // The first variation's band is at the bottom, solid primary.
-        assert_eq!(img.get_pixel(1, 198).0, [0x12, 0xAB, 0x34, 255]);
+        // The first variation's band is the lower third, solid primary.
+        assert_eq!(img.get_pixel(1, 1078).0, [0x12, 0xAB, 0x34, 255]);
         // Its top edge carries the accent strip.
-        assert_eq!(img.get_pixel(200, 141).0, [0xFF, 0xCC, 0x00, 255]);
-        // The copy is drawn in the text color inside the band.
-        let white_in_band = (142..200)
-            .flat_map(|y| (0..400).map(move |x| (x, y)))
-            .filter(|&(x, y)| img.get_pixel(x, y).0 == [255, 255, 255, 255])
-            .count();
-        assert!(white_in_band > 20, "only {white_in_band} text pixels");
+        assert_eq!(img.get_pixel(1, 716).0, [0xFF, 0xCC, 0x00, 255]);
+        // The copy is drawn in the text color inside the band, and the call
+        // to action is an accent button.
+        let count = |c: [u8; 4]| {
+            (725..1080)
+                .flat_map(|y| (0..1080).map(move |x| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0 == c)
+                .count()
+        };
+        assert!(count([255, 255, 255, 255]) > 500, "too few text pixels");
+        assert!(count([0xFF, 0xCC, 0x00, 255]) > 5000, "no button");
         // Above the band the template stays white, apart from the tag.
-        assert_eq!(img.get_pixel(399, 80).0, [255, 255, 255, 255]);
+        assert_eq!(img.get_pixel(1079, 400).0, [255, 255, 255, 255]);
         // The brand tag sits top-left in the accent color.
-        assert_eq!(img.get_pixel(10, 10).0, [0xFF, 0xCC, 0x00, 255]);
+        assert_eq!(img.get_pixel(50, 50).0, [0xFF, 0xCC, 0x00, 255]);
+        // The second variation (split) has a solid primary panel under the picture.
+        let split = image::open(&paths(&resp)[1]).unwrap().to_rgba8();
+        assert_eq!(split.get_pixel(1, 1078).0, [0x12, 0xAB, 0x34, 255]);
+        assert_eq!(split.get_pixel(540, 300).0, [255, 255, 255, 255]);
     }
 
     #[tokio::test]
     async fn original_mode_keeps_the_template_colors() {
         let dir = tempfile::tempdir().unwrap();
         let tpl = dir.path().join("t.png");
-        gradient(100, 100).save(&tpl).unwrap();
+        let plain = [40, 160, 200, 255];
+        RgbaImage::from_pixel(100, 100, Rgba(plain))
+            .save(&tpl)
+            .unwrap();
         let req = request(
             &tpl,
             dir.path(),
@@ -901,17 +917,12 @@ mod tests {
         let resp = run(&req).await.unwrap();
         let img = image::open(&paths(&resp)[0]).unwrap().to_rgba8();
         // Translucent dark band: not the brand color, darker than the template.
-        let p = img.get_pixel(1, 98).0;
+        let p = img.get_pixel(1, 1078).0;
         assert_ne!(p, [0x12, 0xAB, 0x34, 255]);
-        let t = gradient(100, 100).get_pixel(1, 98).0;
         let sum = |c: &[u8]| c[..3].iter().map(|&v| u32::from(v)).sum::<u32>();
-        assert!(sum(&p) < sum(&t), "{p:?} vs {t:?}");
-        // Outside the band and tag the first variation is the template.
-        assert_eq!(img.get_pixel(99, 40).0, t_at(99, 40));
-    }
-
-    fn t_at(x: u32, y: u32) -> [u8; 4] {
-        gradient(100, 100).get_pixel(x, y).0
+        assert!(sum(&p) < sum(&plain), "{p:?} vs {plain:?}");
+        // Outside the band and tag the picture is the template's.
+        assert_eq!(img.get_pixel(1079, 400).0, plain);
     }
 
     #[tokio::test]
@@ -923,7 +934,7 @@ mod tests {
             .unwrap();
         let webp = dir.path().join("t.webp");
         gradient(64, 48).save(&webp).unwrap();
-        for (tpl, size) in [(jpg, (90, 60)), (webp, (64, 48))] {
+        for tpl in [jpg, webp] {
             let out = dir.path().join(tpl.extension().unwrap());
             std::fs::create_dir(&out).unwrap();
             let req = request(
@@ -935,7 +946,7 @@ mod tests {
             );
             let resp = run(&req).await.unwrap();
             for f in paths(&resp) {
-                assert_eq!(image::open(&f).unwrap().dimensions(), size);
+                assert_eq!(image::open(&f).unwrap().dimensions(), DEFAULT_SIZE);
                 assert_eq!(
                     image::guess_format(&std::fs::read(&f).unwrap()).unwrap(),
                     ImageFormat::Png
@@ -1020,20 +1031,15 @@ mod tests {
             let req = request(&tpl, &out, params, json!({"primary": "bogus"}), hooks);
             let warnings = std::sync::Mutex::new(Vec::new());
             let log = |m: &str| warnings.lock().unwrap().push(m.to_string());
-            let resp = LocalGenerator.generate(&req, &log).await.unwrap();
-            let want = tpl_dims(&tpl);
+            let resp = LocalGenerator::new().generate(&req, &log).await.unwrap();
             for f in paths(&resp) {
-                assert_eq!(image::open(&f).unwrap().dimensions(), want);
+                assert_eq!(image::open(&f).unwrap().dimensions(), DEFAULT_SIZE);
             }
             if n == 0 {
                 let w = warnings.lock().unwrap().join("\n");
                 assert!(w.contains("no hooks") && w.contains("primary"), "{w}");
             }
         }
-    }
-
-    fn tpl_dims(p: &Path) -> (u32, u32) {
-        image::open(p).unwrap().dimensions()
     }
 
     #[test]
@@ -1045,6 +1051,6 @@ mod tests {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(LocalGenerator::new().name(), "local");
-        assert!(!LocalGenerator.wants_content());
+        assert!(!LocalGenerator::new().wants_content());
     }
 }
