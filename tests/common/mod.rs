@@ -52,7 +52,7 @@ impl Project {
         std::fs::create_dir_all(p.path("templates")).unwrap();
         for i in 0..200 {
             std::fs::copy(
-                repo.join("templates/summer-01.png"),
+                repo.join("tests/fixtures/template.png"),
                 p.path("templates").join(format!("t{i:03}.png")),
             )
             .unwrap();
