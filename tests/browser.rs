@@ -554,9 +554,67 @@ fn a_marketer_writes_the_users_schedule_in_the_form_and_validate_accepts_the_fil
     let (code, out, err) = common::adsched(&p, &["validate", "schedules"], &[]);
     assert_eq!(code, Some(0), "the edited file: {out}{err}");
 
+    // The week page lays out the examples' fires on their days and hours:
+    // each fire `adsched next` computes for the next 7 days is there (a fire
+    // within minutes of the window's ends may fall either side).
+    let now = chrono::Utc::now();
+    let la = chrono_tz::America::Los_Angeles;
+    let mut expected = Vec::new();
+    let mut edge = 0;
+    for s in bin.get("/api/v1/schedules").unwrap().as_array().unwrap() {
+        if s["status"] != "active" {
+            continue;
+        }
+        let id = s["id"].as_str().unwrap();
+        let (code, out, err) =
+            common::adsched(&p, &["next", id, "--count", "100", "--format", "json"], &[]);
+        assert_eq!(code, Some(0), "{err}");
+        let next: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for t in next["times"].as_array().unwrap() {
+            let t = chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            let end = now + chrono::Duration::days(7);
+            let margin = chrono::Duration::minutes(5);
+            if t > now + margin && t < end - margin {
+                let local = t.with_timezone(&la);
+                expected.push((
+                    local.format("%A %-d %B").to_string(),
+                    local.format("%H:%M").to_string(),
+                    id.to_string(),
+                ));
+            } else if (t - now).abs() <= margin || (t - end).abs() <= margin {
+                edge += 1;
+            }
+        }
+    }
+    assert!(!expected.is_empty(), "the examples fire this week");
+    let shown: Vec<(String, String, String)> = result["week"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| {
+            d["fires"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| (s(&d["day"]), s(&f["time"]), s(&f["id"])))
+        })
+        .collect();
+    for e in &expected {
+        assert!(
+            shown.contains(e),
+            "{e:?} is not on the week page: {shown:?}"
+        );
+    }
+    assert!(
+        shown.len() <= expected.len() + edge,
+        "the week page shows fires that do not happen: {shown:?} vs {expected:?}"
+    );
+
     assert_eq!(
         result["axe_pages"],
-        serde_json::json!(["new", "edit"]),
+        serde_json::json!(["new", "edit", "week"]),
         "{result}"
     );
     for shot in [
@@ -564,6 +622,7 @@ fn a_marketer_writes_the_users_schedule_in_the_form_and_validate_accepts_the_fil
         "form-phone.png",
         "form-error.png",
         "form-edit.png",
+        "week.png",
     ] {
         assert!(dir.join(shot).exists(), "no screenshot {shot}");
     }

@@ -6,7 +6,8 @@
 // Fills /new with the users' example (Mondays 09:00 Los Angeles, 10 unused
 // templates, 5 variations, Slack), waits for the daemon's verdict, reads
 // the YAML, the download and the GitHub link; breaks the time zone and
-// reads the finding; then opens the edit form of EDIT_ID. Screenshots at
+// reads the finding; then opens the edit form of EDIT_ID, and the week
+// ahead of the bundled examples. Screenshots at
 // laptop and phone widths; axe-core on each page. Prints `RESULT {json}`,
 // or `FAIL: ...` and exits 1.
 
@@ -93,9 +94,25 @@ await withBrowser(path.join(shots, 'form-failed.png'), async (page) => {
   await axeCheck(page, 'edit');
   await page.screenshot({ path: path.join(shots, 'form-edit.png'), fullPage: true });
 
+  step('the week ahead in Los Angeles');
+  await page.goto(`${base}/week?tz=America/Los_Angeles`);
+  const week = await page.locator('main h2').evaluateAll((hs) => hs.map((h) => {
+    const fires = [];
+    const next = h.nextElementSibling;
+    if (next && next.matches('div.wrap')) {
+      next.querySelectorAll('span.fire').forEach((f) => fires.push({
+        time: f.textContent.trim().slice(0, 5),
+        id: f.querySelector('a').getAttribute('href').replace('/schedules/', ''),
+      }));
+    }
+    return { day: h.textContent.trim(), fires };
+  }));
+  await axeCheck(page, 'week');
+  await page.screenshot({ path: path.join(shots, 'week.png'), fullPage: true });
+
   checkAxe();
   console.log('RESULT ' + JSON.stringify({
     yaml, findings, description, times, unused_note: unusedNote, file_name: fileName, downloaded, propose,
-    path: path_, broken: { finding, marked, times: timesAfter }, edit, axe_pages: Object.keys(axeFindings),
+    path: path_, broken: { finding, marked, times: timesAfter }, edit, week, axe_pages: Object.keys(axeFindings),
   }));
 });
