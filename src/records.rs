@@ -261,6 +261,9 @@ pub struct Ad {
     pub path: Option<String>,
     /// approved, flagged or rejected (rejected ones are never exported).
     pub status: String,
+    /// The ad copy on it (its hook), when the generator said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     /// A person's decision on it (SPEC 11), when its run is reviewed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<AdReview>,

@@ -206,6 +206,8 @@ pub struct AdView {
     pub image: String,
     /// approved, flagged or rejected.
     pub status: String,
+    /// The ad copy on it (its hook), or null when the generator did not say.
+    pub text: Option<String>,
     /// A person's decision on it (`review: required`), or null.
     pub review: Option<crate::records::AdReview>,
 }
@@ -239,6 +241,7 @@ impl From<&Run> for RunView {
                     ad_run_id: a.ad_run_id.clone(),
                     image: a.image.clone(),
                     status: a.status.clone(),
+                    text: a.text.clone(),
                     review: a.review.clone(),
                 })
                 .collect(),
@@ -319,6 +322,7 @@ mod tests {
                 image: "/ads/01J/0/1.png".into(),
                 path: Some("ads/01J/0/1.png".into()),
                 status: "approved".into(),
+                text: Some("Glow".into()),
                 review: None,
             }],
             exports: vec![],
@@ -360,7 +364,7 @@ mod tests {
         // The state-folder path of an ad is not for clients.
         assert_eq!(
             names(&json["ads"][0]),
-            ["ad_run_id", "image", "review", "status", "template"]
+            ["ad_run_id", "image", "review", "status", "template", "text"]
         );
         let back: RunView = serde_json::from_value(json).unwrap();
         assert_eq!(back, view);

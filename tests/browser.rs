@@ -376,6 +376,20 @@ fn a_marketer_reviews_ads_and_only_the_approved_ones_reach_slack() {
     println!("{out}");
     let r = bin.get(&format!("/api/v1/runs/{run}")).unwrap();
     assert_eq!(r["exports"][0]["status"], "sent", "{r}");
+    // Under each ad, the hook it carries, as the API records it.
+    let result: serde_json::Value = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .unwrap_or_else(|| panic!("no RESULT line in\n{out}"));
+    let texts: Vec<String> = r["ads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("\u{201c}{}\u{201d}", a["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(result["hooks"], serde_json::json!(texts), "{result}");
+    assert_eq!(texts[0], "\u{201c}Glow\u{201d}");
     let decisions: Vec<&str> = r["ads"]
         .as_array()
         .unwrap()

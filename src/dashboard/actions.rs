@@ -196,6 +196,7 @@ pub(super) fn review_form(
                             figure.ad {
                                 a href=(a.image) { img src=(a.image) alt={ "ad " (i + 1) " from " (a.template) } loading="lazy"; }
                                 figcaption {
+                                    @if let Some(t) = &a.text { span.hook { "\u{201c}" (t) "\u{201d}" } br; }
                                     (a.template)
                                     @if let Some(rv) = &a.review {
                                         " " (super::layout::badge(match rv.decision { crate::records::Decision::Approved => "approved", crate::records::Decision::Rejected => "rejected" }))

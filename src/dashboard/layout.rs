@@ -24,7 +24,7 @@ th{background:#f1f5f9;font-weight:600;font-size:.85rem}.wrap{overflow-x:auto}
 .error{background:#fef2f2;border:1px solid #fecaca;padding:.6rem .8rem;margin:.5rem 0;border-radius:.4rem}
 form.filters{display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem}form.filters select,form.filters input,form.filters button{padding:.35rem .5rem;font-size:.95rem}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:.6rem}.gallery figure{margin:0;background:#fff;padding:.4rem;border:1px solid #e5e7eb;border-radius:.4rem}
-.gallery img{width:100%;height:auto;display:block}.gallery figcaption{font-size:.8rem;color:#475569;margin-top:.3rem;word-break:break-all}
+.gallery img{width:100%;height:auto;display:block}.gallery figcaption{font-size:.8rem;color:#475569;margin-top:.3rem;overflow-wrap:anywhere}.gallery .hook{color:#1f2937;font-weight:600}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;padding:.8rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 pre.log{background:#0f172a;color:#e2e8f0;padding:.8rem;overflow-x:auto;font-size:.8rem;white-space:pre-wrap}
 .muted{color:#64748b}

@@ -386,6 +386,7 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
                             img src=(a.image) alt={ "ad " (i + 1) " from " (a.template) } loading="lazy";
                         }
                         figcaption {
+                            @if let Some(t) = &a.text { span.hook { "\u{201c}" (t) "\u{201d}" } br; }
                             (a.template)
                             @if a.status != "approved" { " " (badge(&a.status)) }
                         }
@@ -396,6 +397,7 @@ pub async fn run(State(ctx): State<Arc<Ctx>>, Path(id): Path<String>) -> Respons
                 div.lightbox id={ "ad-" (i + 1) } role="dialog" aria-label={ "ad " (i + 1) " from " (a.template) } {
                     img src=(a.image) alt={ "ad " (i + 1) " from " (a.template) } loading="lazy";
                     p {
+                        @if let Some(t) = &a.text { "\u{201c}" (t) "\u{201d} \u{b7} " }
                         (a.template) " \u{b7} "
                         a href=(a.image) download { "download" } " \u{b7} "
                         a href="#ads" { "close" }

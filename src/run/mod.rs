@@ -189,6 +189,7 @@ struct ImageOut {
     image: String,
     path: Option<String>,
     status: String,
+    text: Option<String>,
 }
 
 /// Keeps a checked response's images under `out_dir`: base64 ones are
@@ -256,6 +257,7 @@ fn save_images(
             image,
             path,
             status: img.status.as_str().to_string(),
+            text: img.text,
         });
     }
     Ok((resp.ad_run_id, out))
@@ -600,6 +602,7 @@ impl Runner {
                 image: i.image,
                 path: i.path,
                 status: i.status,
+                text: i.text,
                 review: None,
             })
             .collect();

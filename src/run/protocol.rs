@@ -94,6 +94,9 @@ pub struct Image {
     pub source: ImageSource,
     /// The reviewers' verdict.
     pub status: ImageStatus,
+    /// The ad copy on the image (its hook), when the generator says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// Where an image is: exactly one key of the image object.
@@ -194,11 +197,15 @@ impl ImageError {
     }
 }
 
+/// Most characters of an image's `text` kept: a hook is at most 500 (SPEC 1).
+const MAX_AD_TEXT: usize = 500;
+
 impl TryFrom<Value> for Image {
     type Error = ImageError;
 
     /// The status is checked first, then the first of `path`, `url`,
-    /// `png_base64` that is a string is taken; other keys are ignored.
+    /// `png_base64` that is a string is taken; an optional `text` (the ad
+    /// copy, up to 500 characters kept) is read; other keys are ignored.
     fn try_from(v: Value) -> Result<Image, ImageError> {
         let status = match v.get("status") {
             None | Some(Value::Null) => ImageStatus::Approved,
@@ -220,7 +227,14 @@ impl TryFrom<Value> for Image {
         } else {
             return Err(ImageError::NoSource);
         };
-        Ok(Image { source, status })
+        let copy = text("text")
+            .map(|t| t.trim().chars().take(MAX_AD_TEXT).collect::<String>())
+            .filter(|t| !t.is_empty());
+        Ok(Image {
+            source,
+            status,
+            text: copy,
+        })
     }
 }
 

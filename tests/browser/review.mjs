@@ -39,6 +39,7 @@ await withBrowser(path.join(shots, 'review-failed.png'), async (page) => {
   const n = await ads.count();
   check(n === 3, `the review shows ${n} ads, not 3`);
   const width = await ads.first().locator('img').evaluate((el) => el.getBoundingClientRect().width);
+  const hooks = await ads.locator('figcaption .hook').allTextContents();
   check(width >= 240, `the previews are small (${width} px)`);
   await axeCheck(page, 'review');
   await page.screenshot({ path: path.join(shots, 'review-run.png'), fullPage: true });
@@ -69,5 +70,5 @@ await withBrowser(path.join(shots, 'review-failed.png'), async (page) => {
   await page.screenshot({ path: path.join(shots, 'review-sent.png'), fullPage: true });
 
   checkAxe();
-  console.log('RESULT ' + JSON.stringify({ ads: n, preview_px: width, axe_pages: Object.keys(axeFindings) }));
+  console.log('RESULT ' + JSON.stringify({ ads: n, preview_px: width, hooks, axe_pages: Object.keys(axeFindings) }));
 });

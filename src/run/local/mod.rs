@@ -489,6 +489,7 @@ fn render_all(job: &Job) -> Result<(GenerateResponse, Vec<String>), LocalError> 
         images.push(Image {
             source: ImageSource::Path(path),
             status: ImageStatus::Approved,
+            text: Some(headline.clone()),
         });
     }
     let mut warnings = Vec::new();
