@@ -463,6 +463,34 @@ async fn manual_trigger_queues_once_and_does_not_count(b: Backend) {
     ));
 }
 
+/// Disk waits are what a burst of due runs costs (issue 19): the tick that
+/// records them waits twice (the runs, then their "queued" lines) however
+/// many are due, and a run of one template without an export waits twice
+/// (its start before the generator call, its end), its ads riding on the end.
+/// (A generator's own stderr lines are written as they come: this one is quiet.)
+async fn a_due_run_costs_two_flushes_and_its_tick_two(b: Backend) {
+    let p = Project::new();
+    p.script(
+        "gen-quiet.sh",
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\necho '{{\"ad_run_id\": \"ar-1\", \"images\": [{{\"png_base64\": \"{}\"}}]}}'\n",
+            common::PNG_1X1
+        ),
+    );
+    p.write(
+        "schedules/s.yaml",
+        &schedule("f", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
+    );
+    let h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-quiet.sh").await;
+    let before = h.d().ctx.store.flushes();
+    h.set(utc("2026-06-01T09:00:01Z"));
+    h.settle("f", 1).await;
+    let runs = h.runs("f").await;
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    assert_eq!(runs[0].ads.len(), 1);
+    assert_eq!(h.d().ctx.store.flushes() - before, 4);
+}
+
 async fn a_restart_keeps_counters_and_never_refires_a_time(b: Backend) {
     let p = Project::new();
     p.write(
@@ -952,6 +980,7 @@ on_both_stores!(
     paused_time_is_never_caught_up,
     one_run_at_a_time_and_at_most_one_pending_per_schedule,
     manual_trigger_queues_once_and_does_not_count,
+    a_due_run_costs_two_flushes_and_its_tick_two,
     a_restart_keeps_counters_and_never_refires_a_time,
     unused_templates_never_repeat_per_product_until_the_pool_is_exhausted,
     specific_and_uploaded_templates,

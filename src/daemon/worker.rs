@@ -56,14 +56,9 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
                 continue;
             }
         };
-        // No work before its start is on disk: if the store cannot record
-        // it, it did not happen, and the run stays pending until it can.
-        if let Err(e) = ctx.store.flush().await {
-            ctx.store.mark_failed(&e);
-            tracing::error!(run_id = %run.id, "cannot record the run's start, not starting it: {e}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
+        // The start is flushed with the run's first lines, before its first
+        // generator call (`Runner::barrier`): no work leaves the process on
+        // a start a crash could take back, at one flush instead of two.
         *ctx.current_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run.id.clone());
         if let (true, Some(slot), Some(started)) =
             (run.trigger.counts(), run.scheduled_for, run.started_at)
@@ -78,6 +73,8 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
             Err(e) => {
                 ctx.store.mark_failed(&e);
                 tracing::error!(run_id = %run.id, "run failed to record: {e}");
+                // A store that cannot write: give its reopen time.
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };

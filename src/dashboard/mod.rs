@@ -575,6 +575,11 @@ pub async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
         );
     }
     r.register(
+        "adsched_store_flushes",
+        "Waits for the store's disk (sled flushes, PostgreSQL synchronous commits) since start",
+        ConstCounter::new(ctx.store.flushes()),
+    );
+    r.register(
         "adsched_leader",
         "1 on the daemon that leads (fires and works), 0 on a standby",
         ConstGauge::new(i64::from(ctx.is_leader())),

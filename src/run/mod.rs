@@ -343,6 +343,20 @@ impl Runner {
         }
     }
 
+    /// Puts everything the run recorded so far on disk, its gathered lines
+    /// included, with one flush; waits for a store that cannot write, since
+    /// acting outside on a record a crash could take back might do the work twice.
+    async fn barrier(&self, run: &Run, what: &str) -> Result<(), StoreError> {
+        self.persist(run, what, || async {
+            if self.write_log().await {
+                Ok(())
+            } else {
+                self.store.flush().await
+            }
+        })
+        .await
+    }
+
     /// Does the work of a started run. Returns when the run is finished, or
     /// when `stop` is set between templates (then the run is `interrupted`).
     pub async fn execute(
@@ -458,6 +472,41 @@ impl Runner {
                 );
                 break;
             }
+            self.log(
+                run,
+                "info",
+                &format!(
+                    "template {}: calling {}",
+                    template.name,
+                    self.generator.name()
+                ),
+            );
+            if n == 0 {
+                // No work before the run's start is on disk, with its lines
+                // so far, in one flush: if the store cannot take it, the
+                // start did not happen, and the run is pending again once
+                // the store is reopened.
+                let recorded = self.write_log().await || self.store.flush().await.is_ok();
+                if !recorded {
+                    // Lines of a start that did not happen: a new start logs anew.
+                    self.unwritten
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
+                    return Err(StoreError::Unavailable(
+                        "the run's start cannot be recorded; it is not started".into(),
+                    ));
+                }
+            } else if let Err(e) = self
+                .barrier(run, "the run's record before the generator call")
+                .await
+            {
+                // The ads of the templates before could not be recorded:
+                // no more work on top of them.
+                self.log(run, "error", &format!("template {}: {e}", template.name));
+                first_error.get_or_insert(format!("template {}: {e}", template.name));
+                break;
+            }
             match self
                 .one_template(run, state, &schedule, &product, template, n)
                 .await
@@ -545,17 +594,9 @@ impl Runner {
             output_dir: out_dir.clone(),
         };
         let call = Instant::now();
-        self.log(
-            run,
-            "info",
-            &format!(
-                "template {}: calling {}",
-                template.name,
-                self.generator.name()
-            ),
-        );
-        // The generator's own lines show while it works.
-        let _ = self.write_log().await;
+        // The run's start, the ads of the templates before and the lines so
+        // far are on disk (`execute` flushed them). The generator's own
+        // lines show while it works.
         // The generator's lines are written while the call goes on, in order.
         let logged = tokio::sync::Notify::new();
         let log = |m: &str| {
@@ -637,9 +678,10 @@ impl Runner {
             usage,
         };
         // The ads exist now: their record waits for a store that is down.
-        self.persist(run, "the template's ads", || async {
-            self.store.add_template(&run.id, result.clone()).await?;
-            self.store.flush().await
+        // It reaches the disk with the next flush, before anything else
+        // leaves the process (the next call, an export, the run's end).
+        self.persist(run, "the template's ads", || {
+            self.store.add_template(&run.id, result.clone())
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -702,7 +744,8 @@ impl Runner {
                 .await;
         }
         let summary = crate::export::Summary::of(&current, state, self.public_url.as_deref());
-        let _ = self.write_log().await;
+        self.barrier(run, "the run's record before the export")
+            .await?;
         let results = crate::export::export_run(&self.settings, &schedule.export, &summary).await;
         for r in &results {
             self.metrics.export(&r.destination, &r.status);

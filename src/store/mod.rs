@@ -449,6 +449,12 @@ pub trait RecordStore: Send + Sync + 'static {
     /// Makes every write so far durable.
     async fn flush(&self) -> Result<(), StoreError>;
 
+    /// Flushes that reached the disk so far (a flush with nothing to wait
+    /// for is not counted where the store can tell).
+    fn flushes(&self) -> u64 {
+        0
+    }
+
     /// Flushes and releases the store (a folder's lock, a connection).
     /// Calls after it answer [`StoreError::Unavailable`].
     async fn close(&self) -> Result<(), StoreError>;

@@ -143,6 +143,8 @@ struct Shared {
     handles: std::sync::RwLock<Option<Arc<Handles>>>,
     /// Why the store last failed to write, until a reopen succeeds.
     failure: super::FailureFlag,
+    /// Flushes asked for (`adsched_store_flushes_total`).
+    flushes: std::sync::atomic::AtomicU64,
 }
 
 struct Handles {
@@ -216,6 +218,7 @@ impl SledStore {
                 ids: Default::default(),
                 handles: std::sync::RwLock::new(Some(Arc::new(handles))),
                 failure: Default::default(),
+                flushes: Default::default(),
             }),
         })
     }
@@ -379,6 +382,9 @@ impl SledStore {
             h.logs.insert(key, serde_json::to_vec(line)?)?;
         }
         // Durable before anyone can read them: a line shown once is never lost.
+        self.shared
+            .flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         h.db.flush()?;
         Ok(())
     }
@@ -418,8 +424,17 @@ impl RecordStore for SledStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         let h = self.h()?;
+        self.shared
+            .flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         h.db.flush_async().await?;
         Ok(())
+    }
+
+    fn flushes(&self) -> u64 {
+        self.shared
+            .flushes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -69,6 +69,8 @@ struct Shared {
     elected: std::sync::atomic::AtomicBool,
     /// A change committed without waiting for the disk since the last flush.
     unflushed: std::sync::atomic::AtomicBool,
+    /// Flushes that waited for the disk (`adsched_store_flushes_total`).
+    flushes: std::sync::atomic::AtomicU64,
 }
 
 impl From<postgres::Error> for StoreError {
@@ -472,6 +474,7 @@ impl PgStore {
                 leader_pid: std::sync::atomic::AtomicI32::new(0),
                 elected: std::sync::atomic::AtomicBool::new(false),
                 unflushed: std::sync::atomic::AtomicBool::new(false),
+                flushes: Default::default(),
             }),
         })
     }
@@ -811,12 +814,19 @@ impl RecordStore for PgStore {
         .await
     }
 
+    fn flushes(&self) -> u64 {
+        self.shared
+            .flushes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits for the disk once for every change committed since the last flush.
     async fn flush(&self) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering::SeqCst;
         if !self.shared.unflushed.swap(false, SeqCst) {
             return Ok(());
         }
+        self.shared.flushes.fetch_add(1, SeqCst);
         let flushed = self
             .blocking(|s| {
                 s.with_client(|c| {
@@ -1020,7 +1030,13 @@ impl RecordStore for PgStore {
     }
 
     async fn append_logs(&self, lines: Vec<(String, LogLine)>) -> Result<(), StoreError> {
-        self.blocking(move |s| {
+        use std::sync::atomic::Ordering::SeqCst;
+        // Its commit waits for the disk, and with it for every commit before
+        // it (the log is written in order): those need no flush of their own.
+        // A commit that ends after this point marks the store unflushed again.
+        let was_unflushed = self.shared.unflushed.swap(false, SeqCst);
+        self.shared.flushes.fetch_add(1, SeqCst);
+        let written = self.blocking(move |s| {
             s.with_client(|c| {
                 let Conn { client, prepared } = c;
                 let mut tx = client.transaction()?;
@@ -1057,7 +1073,11 @@ impl RecordStore for PgStore {
                 Ok(())
             })
         })
-        .await
+        .await;
+        if written.is_err() && was_unflushed {
+            self.shared.unflushed.store(true, SeqCst);
+        }
+        written
     }
 
     async fn used_templates(&self, product: &str) -> Result<Vec<Usage>, StoreError> {
