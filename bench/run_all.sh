@@ -187,6 +187,8 @@ if wants fire-jobs; then
   ps=$(field "$P" '^RESULT seconds=([0-9.]+).*')
   row "fire $N due no-op jobs (runs/s)" "$ar" "$pr APScheduler" "$(ratio "$ar" "$pr")x"
   row "  same, seconds from the due time" "$as" "$ps" ""
+  fl=$(field "$A" '^RESULT .* flushes_per_run=([0-9.]+).*')
+  row "  adsched store flushes per run" "$fl" "goal <= 2 (floor 1)" "$(awk -v v="$fl" 'BEGIN { print (v != "?" && v + 0 <= 2.005) ? "yes" : "no" }')"
 fi
 if wants daemon; then
   L=$LOGS/daemon.log

@@ -64,3 +64,5 @@ echo "|---|---|---|---|"
 echo "| first start to ready, $N schedules | ${ready_sled} s | ${ready_pg} s | $(ratio "$ready_pg" "$ready_sled")x |"
 echo "| fire $N due no-op jobs, T to all ended | ${fire_sled} s | ${fire_pg} s | $(ratio "$fire_pg" "$fire_sled")x |"
 echo "| latest 50 runs of a schedule with $RUNS | ${q_sled} ms | ${q_pg} ms | $(ratio "$q_pg" "$q_sled")x |"
+fl_sled=$(field "$fj_sled" flushes_per_run); fl_pg=$(field "$fj_pg" flushes_per_run)
+echo "| store flushes per run while firing (goal: at most 2) | ${fl_sled} | ${fl_pg} | |"

@@ -137,12 +137,23 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
     assert_eq!(runs[0]["id"], run_id.as_str(), "{out}");
     assert!(!err.contains(pg::PASSWORD), "{err}");
 
-    // migrate is idempotent.
+    // The scheduler's index of wake times: each schedule's next look.
+    let wake = "SELECT id || '|' || coalesce((next_wake AT TIME ZONE 'UTC')::text, '-') FROM scheduled_jobs ORDER BY id";
+    let woken = pg::query(&url, wake);
+    assert_eq!(woken.len(), 2);
+    assert_eq!(woken[1], "pg-once|2030-01-02 03:04:00", "{woken:?}");
+    // A database from before the index (schema version 3) gets it filled
+    // when migrated; migrate is idempotent.
+    pg::query(
+        &url,
+        "UPDATE scheduled_jobs SET next_wake = NULL; DELETE FROM adsched_schema WHERE version = 4; SELECT 1",
+    );
     for _ in 0..2 {
         let (code, out, err) = common::adsched(&p, &["migrate", "--store", &url], &[]);
         assert_eq!(code, Some(0), "{err}");
-        assert!(out.contains("schema version 3"), "{out}");
+        assert!(out.contains("schema version 4"), "{out}");
     }
+    assert_eq!(pg::query(&url, wake), woken);
 }
 
 #[test]

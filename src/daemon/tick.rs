@@ -123,7 +123,9 @@ async fn fire_due(
 ) -> Result<(bool, Option<DateTime<Utc>>), StoreError> {
     let mut queued = false;
     let mut next: Option<DateTime<Utc>> = None;
-    for mut s in ctx.store.schedules().await? {
+    // Only what is due, from the store's index of wake times: a tick costs
+    // what is due, not what is stored.
+    for mut s in ctx.store.due_schedules(now).await? {
         let Some(at) = scheduler::wake_at(&s) else {
             continue;
         };
@@ -208,6 +210,10 @@ async fn fire_due(
         if let Some(at) = scheduler::wake_at(&fire.state) {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
+    }
+    // Everything not due: the index's first time after now.
+    if let Some(at) = ctx.store.next_wake(now).await? {
+        next = Some(next.map_or(at, |n| n.min(at)));
     }
     Ok((queued, next))
 }

@@ -462,6 +462,13 @@ pub trait RecordStore: Send + Sync + 'static {
     /// Every schedule, by id.
     async fn schedules(&self) -> Result<Vec<ScheduleState>, StoreError>;
 
+    /// The schedules whose wake time ([`crate::scheduler::wake_at`]) is at
+    /// or before `now`, from an index: what a scheduler tick looks at.
+    async fn due_schedules(&self, now: DateTime<Utc>) -> Result<Vec<ScheduleState>, StoreError>;
+
+    /// The earliest wake time after `now`, from the same index.
+    async fn next_wake(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Every schedule id, without decoding the states.
     async fn schedule_ids(&self) -> Result<Vec<String>, StoreError>;
 

@@ -12,6 +12,10 @@
 //! - `logs`: run id, 0, sequence (u64 BE) → [`LogLine`]
 //! - `audit`: entry id (ULID, time-ordered) → [`AuditEntry`]
 //! - `review`: run id → () — the runs whose exports wait for review
+//! - `wake`: 0, wake time (ms, i64 BE, sign flipped), schedule id → () — the
+//!   schedules by the time the scheduler must look at them
+//!   ([`crate::scheduler::wake_at`]), so a tick reads what is due, not every
+//!   schedule; and 1, schedule id → that time, to find an entry to replace
 //!
 //! sled is synchronous: each operation runs on tokio's blocking pool.
 //!
@@ -51,6 +55,7 @@ struct Tx<'a> {
     usage: &'a TransactionalTree,
     audit: &'a TransactionalTree,
     review: &'a TransactionalTree,
+    wake: &'a TransactionalTree,
 }
 
 /// What a transaction closure returns on failure.
@@ -73,6 +78,28 @@ fn put_json<T: Serialize>(tree: &TransactionalTree, key: &[u8], v: &T) -> TxResu
     Ok(())
 }
 
+/// A time as bytes that sort as the times do.
+fn wake_bytes(t: DateTime<Utc>) -> [u8; 8] {
+    ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The `wake` tree's entry of a schedule: 0, time, id.
+fn wake_key(time: &[u8], id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + id.len());
+    k.push(0);
+    k.extend_from_slice(time);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The `wake` tree's back reference of a schedule: 1, id.
+fn wake_ref(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(1);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
 fn pair_key(a: &str, b: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(a.len() + b.len() + 1);
     k.extend_from_slice(a.as_bytes());
@@ -93,7 +120,26 @@ impl Txn for Tx<'_> {
     }
 
     fn put_schedule(&self, s: &ScheduleState) -> TxResult<()> {
-        put_json(self.schedules, s.id.as_bytes(), s)
+        put_json(self.schedules, s.id.as_bytes(), s)?;
+        let back = wake_ref(&s.id);
+        let new = crate::scheduler::wake_at(s).map(wake_bytes);
+        let old = self.wake.get(&back)?;
+        if old.as_deref() == new.as_ref().map(|b| &b[..]) {
+            return Ok(());
+        }
+        if let Some(old) = old {
+            self.wake.remove(wake_key(&old, &s.id))?;
+        }
+        match new {
+            Some(t) => {
+                self.wake.insert(wake_key(&t, &s.id), &[] as &[u8])?;
+                self.wake.insert(back, &t[..])?;
+            }
+            None => {
+                self.wake.remove(back)?;
+            }
+        }
+        Ok(())
     }
 
     fn run(&self, id: &str) -> TxResult<Option<Run>> {
@@ -157,6 +203,7 @@ struct Handles {
     logs: sled::Tree,
     audit: sled::Tree,
     review: sled::Tree,
+    wake: sled::Tree,
 }
 
 /// Cache for sled's page cache; the records are small and few.
@@ -187,7 +234,7 @@ impl Handles {
                 sled::Error::Io(io) => not_writable(io).unwrap_or_else(|| e.into()),
                 _ => e.into(),
             })?;
-        Ok(Handles {
+        let h = Handles {
             schedules: db.open_tree("schedules")?,
             runs: db.open_tree("runs")?,
             by_schedule: db.open_tree("runs_by_schedule")?,
@@ -196,8 +243,29 @@ impl Handles {
             logs: db.open_tree("logs")?,
             audit: db.open_tree("audit")?,
             review: db.open_tree("review")?,
+            wake: db.open_tree("wake")?,
             db,
-        })
+        };
+        h.index_wake_times()?;
+        Ok(h)
+    }
+
+    /// Builds the `wake` index of a store written before it existed: once,
+    /// marked done by the key `2`.
+    fn index_wake_times(&self) -> Result<(), StoreError> {
+        const BUILT: &[u8] = &[2];
+        if self.wake.contains_key(BUILT)? {
+            return Ok(());
+        }
+        for v in self.schedules.iter().values() {
+            let s: ScheduleState = serde_json::from_slice(&v?)?;
+            if let Some(t) = crate::scheduler::wake_at(&s).map(wake_bytes) {
+                self.wake.insert(wake_key(&t, &s.id), &[] as &[u8])?;
+                self.wake.insert(wake_ref(&s.id), &t[..])?;
+            }
+        }
+        self.wake.insert(BUILT, &[] as &[u8])?;
+        Ok(())
     }
 
     /// A write that must reach the disk.
@@ -257,9 +325,10 @@ impl SledStore {
             &h.usage,
             &h.audit,
             &h.review,
+            &h.wake,
         )
             .transaction(
-                |(schedules, runs, by_schedule, pending, usage, audit, review)| {
+                |(schedules, runs, by_schedule, pending, usage, audit, review, wake)| {
                     f(&Tx {
                         schedules,
                         runs,
@@ -268,6 +337,7 @@ impl SledStore {
                         usage,
                         audit,
                         review,
+                        wake,
                     })
                 },
             )
@@ -449,6 +519,40 @@ impl RecordStore for SledStore {
                 .values()
                 .map(|v| Ok(serde_json::from_slice(&v?)?))
                 .collect()
+        })
+        .await
+    }
+
+    async fn due_schedules(&self, now: DateTime<Utc>) -> Result<Vec<ScheduleState>, StoreError> {
+        self.blocking(move |s| {
+            let h = s.h()?;
+            let mut end = vec![0];
+            end.extend_from_slice(&wake_bytes(now + chrono::Duration::milliseconds(1)));
+            let mut due = Vec::new();
+            for k in h.wake.range(vec![0u8]..end).keys() {
+                let k = k?;
+                let id = String::from_utf8_lossy(&k[9..]).into_owned();
+                if let Some(state) = Self::get(&h.schedules, id.as_bytes())? {
+                    due.push(state);
+                }
+            }
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn next_wake(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.blocking(move |s| {
+            let h = s.h()?;
+            let mut start = vec![0];
+            start.extend_from_slice(&wake_bytes(now + chrono::Duration::milliseconds(1)));
+            let Some(k) = h.wake.range(start..vec![1u8]).keys().next().transpose()? else {
+                return Ok(None);
+            };
+            let mut ms = [0u8; 8];
+            ms.copy_from_slice(&k[1..9]);
+            let ms = (u64::from_be_bytes(ms) ^ (1 << 63)) as i64;
+            Ok(DateTime::from_timestamp_millis(ms))
         })
         .await
     }

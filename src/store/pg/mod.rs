@@ -32,7 +32,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("images.sql"),
     include_str!("audit.sql"),
+    include_str!("wake.sql"),
 ];
+
+/// The version that added `scheduled_jobs.next_wake`, filled by adsched.
+const WAKE_VERSION: i32 = 4;
 
 /// Key of the advisory lock that serialises migrations across daemons.
 const MIGRATION_LOCK: i64 = 0x6164_7363_6865_6401; // "adsched" 1
@@ -337,8 +341,8 @@ fn put_schedule(tx: &PgTx<'_>, s: &ScheduleState) -> Result<(), TxError> {
         "INSERT INTO scheduled_jobs
              (id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
               next_run_at, max_runs, runs_completed, status, template_mode, template_count,
-              template_ids, parameters, spec, tenant_id, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+              template_ids, parameters, spec, tenant_id, state, next_wake)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
          ON CONFLICT (id) DO UPDATE SET
              product_id = EXCLUDED.product_id, brand_id = EXCLUDED.brand_id,
              name = EXCLUDED.name, schedule_type = EXCLUDED.schedule_type,
@@ -348,7 +352,7 @@ fn put_schedule(tx: &PgTx<'_>, s: &ScheduleState) -> Result<(), TxError> {
              template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
              template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
              spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
-             updated_at = now()",
+             next_wake = EXCLUDED.next_wake, updated_at = now()",
         &[
             &s.id,
             &s.product.id,
@@ -368,6 +372,7 @@ fn put_schedule(tx: &PgTx<'_>, s: &ScheduleState) -> Result<(), TxError> {
             &s.spec,
             &s.tenant_id,
             &serde_json::to_value(s)?,
+            &crate::scheduler::wake_at(s),
         ],
     )?;
     Ok(())
@@ -745,6 +750,9 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
                 "INSERT INTO adsched_schema (version) VALUES ($1)",
                 &[&version],
             )?;
+            if version == WAKE_VERSION {
+                fill_wake_times(&mut tx)?;
+            }
             tracing::info!("PostgreSQL: schema version {version} applied");
         }
     }
@@ -755,6 +763,19 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         )));
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Sets `next_wake` of the rows written before the column existed.
+fn fill_wake_times(tx: &mut postgres::Transaction<'_>) -> Result<(), StoreError> {
+    let rows = tx.query("SELECT state::text FROM scheduled_jobs", &[])?;
+    for row in &rows {
+        let s: ScheduleState = decode(row)?;
+        tx.execute(
+            "UPDATE scheduled_jobs SET next_wake = $2 WHERE id = $1",
+            &[&s.id, &crate::scheduler::wake_at(&s)],
+        )?;
+    }
     Ok(())
 }
 
@@ -930,6 +951,26 @@ impl RecordStore for PgStore {
             .query("SELECT state::text FROM scheduled_jobs ORDER BY id", vec![])
             .await?;
         rows.iter().map(decode).collect()
+    }
+
+    async fn due_schedules(&self, now: DateTime<Utc>) -> Result<Vec<ScheduleState>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT state::text FROM scheduled_jobs WHERE next_wake <= $1 ORDER BY next_wake, id",
+                vec![Box::new(now)],
+            )
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn next_wake(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT min(next_wake) FROM scheduled_jobs WHERE next_wake > $1",
+                vec![Box::new(now)],
+            )
+            .await?;
+        Ok(rows.first().and_then(|r| r.get(0)))
     }
 
     async fn schedule_ids(&self) -> Result<Vec<String>, StoreError> {
