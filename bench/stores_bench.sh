@@ -7,6 +7,9 @@
 #   2. firing N due no-op jobs, from T until all N runs ended (same run)
 #   3. the latest 50 runs of a schedule with RUNS runs,
 #      examples/runs_query_bench.rs
+#   4. one scheduler look with TICK_N schedules stored and one due, from
+#      the store's index of wake times, examples/tick_bench.rs (which also
+#      prints what reading every schedule would cost)
 #
 # A throwaway PostgreSQL is started for the run: Debian's server binaries
 # (/usr/lib/postgresql/<version>/bin), initdb and pg_ctl in a temporary
@@ -21,9 +24,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-10000}
 RUNS=${RUNS:-100000}
+TICK_N=${TICK_N:-100000}
 FJ=$ROOT/target/release/examples/fire_jobs_bench
 RQ=$ROOT/target/release/examples/runs_query_bench
-for b in "$FJ" "$RQ"; do
+TK=$ROOT/target/release/examples/tick_bench
+for b in "$FJ" "$RQ" "$TK"; do
   [[ -x $b ]] || { echo "stores_bench: not built: $b; run \`cargo build --release --examples\`" >&2; exit 1; }
 done
 
@@ -54,6 +59,10 @@ echo "-- runs query, sled"
 rq_sled=$("$RQ" "$RUNS" | tee /dev/stderr)
 echo "-- runs query, postgres"
 rq_pg=$("$RQ" "$RUNS" --store "$(db runs_query)" | tee /dev/stderr)
+echo "-- one scheduler look, sled"
+tk_sled=$("$TK" "$TICK_N" | tee /dev/stderr)
+echo "-- one scheduler look, postgres"
+tk_pg=$("$TK" "$TICK_N" --store "$(db tick)" | tee /dev/stderr)
 
 ready_sled=$(field "$fj_sled" ready_s); ready_pg=$(field "$fj_pg" ready_s)
 fire_sled=$(field "$fj_sled" seconds); fire_pg=$(field "$fj_pg" seconds)
@@ -66,3 +75,5 @@ echo "| fire $N due no-op jobs, T to all ended | ${fire_sled} s | ${fire_pg} s |
 echo "| latest 50 runs of a schedule with $RUNS | ${q_sled} ms | ${q_pg} ms | $(ratio "$q_pg" "$q_sled")x |"
 fl_sled=$(field "$fj_sled" flushes_per_run); fl_pg=$(field "$fj_pg" flushes_per_run)
 echo "| store flushes per run while firing (goal: at most 2) | ${fl_sled} | ${fl_pg} | |"
+tk_s=$(field "$tk_sled" tick_ms); tk_p=$(field "$tk_pg" tick_ms)
+echo "| one scheduler look, $TICK_N schedules, one due | ${tk_s} ms (all read: $(field "$tk_sled" scan_ms) ms) | ${tk_p} ms (all read: $(field "$tk_pg" scan_ms) ms) | $(ratio "$tk_p" "$tk_s")x |"
