@@ -46,7 +46,11 @@ fn write_tree(dir: &std::path::Path, n: usize, due: DateTime<Utc>) {
     for f in 0..n.div_ceil(PER_FILE) {
         let mut text = String::new();
         for i in f * PER_FILE..((f + 1) * PER_FILE).min(n) {
-            let when = if i == 0 { at.as_str() } else { "2099-01-05T09:00" };
+            let when = if i == 0 {
+                at.as_str()
+            } else {
+                "2099-01-05T09:00"
+            };
             text.push_str(&format!(
                 "---\napiVersion: adsched/v1\nkind: Schedule\nid: s-{i}\nname: s-{i}\nproduct: p\n\
                  schedule:\n  once: {{ at: \"{when}\" }}\n  timezone: UTC\n\
@@ -64,7 +68,11 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--store" => store_url = args.next().or_else(|| die("--store needs a URL")),
-            other => n = other.parse().unwrap_or_else(|_| die("usage: tick_bench [N] [--store postgres://...]")),
+            other => {
+                n = other
+                    .parse()
+                    .unwrap_or_else(|_| die("usage: tick_bench [N] [--store postgres://...]"))
+            }
         }
     }
     if n < 2 {
@@ -86,11 +94,19 @@ fn main() {
         &Options::new(Pool::default(), now),
     )
     .unwrap_or_else(|e| die(&e.to_string()));
-    if let Some(f) = catalog.findings.iter().find(|f| f.severity == spec::Severity::Error) {
+    if let Some(f) = catalog
+        .findings
+        .iter()
+        .find(|f| f.severity == spec::Severity::Error)
+    {
         die(&format!("generated tree invalid: {}", f.message));
     }
     let desired = Arc::new(DesiredSet::from_catalog(&catalog));
-    let kind = if store_url.is_some() { "PostgreSQL" } else { "sled" };
+    let kind = if store_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "sled"
+    };
     let (indexed, scanned, found) = rt.block_on(async {
         let store = Store::open_any(store_url.as_deref(), &work.join("state"))
             .await
@@ -129,7 +145,11 @@ fn main() {
                 .iter()
                 .filter(|s| wake_at(s).is_some_and(|w| w <= look_at))
                 .count();
-            let next_all = all.iter().filter_map(wake_at).filter(|w| *w > look_at).min();
+            let next_all = all
+                .iter()
+                .filter_map(wake_at)
+                .filter(|w| *w > look_at)
+                .min();
             scanned.push(t.elapsed().as_secs_f64() * 1000.0);
             if (due_all, next_all) != found {
                 die(&format!(
