@@ -327,9 +327,11 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     assert_eq!(keys(&one_run), run_fields);
     assert_eq!(
         keys(&one_run["ads"][0]),
-        // SPEC 11: a person's decision, null until one is made.
-        sorted(&["template", "ad_run_id", "image", "status", "review"])
+        // SPEC 11: a person's decision, null until one is made, and the
+        // hook on the ad (null here: this generator does not say).
+        sorted(&["template", "ad_run_id", "image", "status", "review", "text"])
     );
+    assert_eq!(one_run["ads"][0]["text"], Value::Null);
     for path in ["/api/v1/runs", "/api/v1/schedules/acme-weekly/runs"] {
         for r in api.ok(path).await.as_array().unwrap() {
             assert_eq!(keys(r), run_fields, "{path}");

@@ -287,6 +287,18 @@ async fn drafts_are_checked_as_validate_checks_files_against_the_loaded_tree() {
         let warning = matches!(*code, "once-in-past" | "pool-too-small");
         assert_eq!(r["valid"], warning, "{code}: {r}");
     }
+    // Findings name places inside the folder, never where the daemon keeps it.
+    let missing = BASE.replace(
+        "  mode: unused\n  count: 2",
+        "  mode: uploaded\n  files: [assets/none.png]",
+    );
+    let r = api.validate(&missing, Some("acme/draft-one.yaml")).await;
+    let message = r["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("acme/assets/none.png"), "{message}");
+    assert!(
+        !message.contains(&p.path("schedules").display().to_string()),
+        "{message}"
+    );
     // An uploaded file beside the draft's place counts (paths are the file's).
     std::fs::create_dir_all(p.path("schedules/acme/assets")).unwrap();
     std::fs::copy(

@@ -19,6 +19,11 @@ use crate::spec::{self, draft, Options, Pool};
 /// Most fire times one preview lists.
 pub const MAX_PREVIEW: usize = 100;
 
+/// Drafts checked at once: each reads the whole schedules folder, and the
+/// endpoints need no token, so a burst must not take the blocking pool
+/// the scheduler and the store share.
+static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ValidateBody {
@@ -56,6 +61,10 @@ async fn check(
     path: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<draft::Draft, ApiError> {
+    let _turn = CHECKS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(format!("the validation queue is closed: {e}")))?;
     let c = ctx.clone();
     tokio::task::spawn_blocking(move || {
         let opts = Options::new(Pool::scan(&c.config.templates), now).allowing(&c.settings);

@@ -18,10 +18,16 @@
   // double-quoted (a JSON string is a valid YAML double-quoted scalar).
   const RESERVED = /^(true|false|yes|no|on|off|y|n|null|~)$/i;
   const plain = (s) => /^[A-Za-z0-9][A-Za-z0-9 _./@+-]*$/.test(s) && !/ $/.test(s)
-    && !RESERVED.test(s) && !/^[-+]?(\d[\d_]*)?(\.\d*)?([eE][-+]?\d+)?$/.test(s) && !/^0[xo]/i.test(s);
-  const q = (s) => (plain(s) ? s : JSON.stringify(s));
+    && !RESERVED.test(s) && !/^[-+]?(\d[\d_]*)?(\.\d*)?([eE][-+]?\d+)?$/.test(s) && !/^0[xob]/i.test(s);
+  // JSON leaves some characters YAML forbids (DEL, C1 controls, U+FFFE/F)
+  // and lone surrogates: escape them, or the whole file stops parsing.
+  const quoted = (s) => JSON.stringify(s.toWellFormed ? s.toWellFormed() : s)
+    .replace(/[\u007f-\u009f\ufffe\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const q = (s) => (plain(s) ? s : quoted(s));
   const flow = (items) => `[${items.map(q).join(', ')}]`;
-  const num = (s) => (/^-?\d+$/.test(s) ? s : q(s));
+  // A whole number as YAML reads one back (no leading zeros), else a string
+  // for the check to name.
+  const num = (s) => (/^-?(0|[1-9]\d*)$/.test(s) ? s : q(s));
 
   // The file's path inside the schedules folder, and the modeline for it.
   const folder = data.folder || '';
@@ -39,6 +45,8 @@
     return folder ? `${folder}/${rel}` : rel;
   };
   let pathTouched = Boolean(data.file);
+  // Seconds of an edited `once.at` (the time field shows minutes): kept.
+  let onceSeconds = '';
   const path = () => val('path') || suggestedPath();
 
   function documentYaml() {
@@ -52,7 +60,7 @@
       case 'daily': out.push(`  daily: { at: ${at} }`); break;
       case 'weekly': out.push(`  weekly: { day: ${val('weekday')}, at: ${at} }`); break;
       case 'monthly': out.push(`  monthly: { day: ${num(val('monthday'))}, at: ${at} }`); break;
-      case 'once': out.push(`  once: { at: ${JSON.stringify(`${val('once_date')}T${val('at')}`)} }`); break;
+      case 'once': out.push(`  once: { at: ${JSON.stringify(`${val('once_date')}T${val('at')}${onceSeconds}`)} }`); break;
       default: out.push(`  cron: ${JSON.stringify(val('cron'))}`);
     }
     out.push(`  timezone: ${q(val('timezone'))}`);
@@ -82,30 +90,45 @@
       }
     }
     if (field('alerts').checked) {
-      out.push('alerts:');
+      const lines = [];
       const on = checked('alerts_on');
-      if (on.length !== 4) out.push(`  on: ${flow(on)}`);
-      if (val('alerts_slack_channel')) out.push(`  slack: { channel: ${q(val('alerts_slack_channel'))} }`);
-      if (val('alerts_email_to')) out.push(`  email: { to: ${flow(list(val('alerts_email_to')))} }`);
+      if (on.length !== 4) lines.push(`  on: ${flow(on)}`);
+      if (val('alerts_slack_channel')) lines.push(`  slack: { channel: ${q(val('alerts_slack_channel'))} }`);
+      if (val('alerts_email_to')) lines.push(`  email: { to: ${flow(list(val('alerts_email_to')))} }`);
+      // Nothing chosen: the daemon's default destinations, for every event.
+      out.push(...(lines.length ? ['alerts:', ...lines] : ['alerts: {}']));
     }
     return out.join('\n') + '\n';
   }
 
-  // Editing a file of several documents: the file with this one replaced,
-  // so the download is the whole file and line numbers are the file's.
+  // Editing a file of several documents: the file with this schedule's
+  // document replaced, so the download is the whole file and line numbers
+  // are the file's. The document is found by its id in the file as it is
+  // now (the daemon may run an older version of it): if it is not there
+  // exactly once, the form shows its own document alone and says so.
+  let spliceNote = '';
   function fileYaml() {
     const doc = documentYaml();
-    if (!data.file_text || path() !== data.file) return doc;
+    spliceNote = '';
+    if (!data.file_text || path() !== data.file || !data.spec) return doc;
     const lines = data.file_text.replace(/\n$/, '').split('\n');
     const starts = [0];
     lines.forEach((l, i) => { if (i > 0 && /^---(\s|$)/.test(l)) starts.push(i); });
     if (starts.length === 1) return doc;
-    const line = (data.file_line || 1) - 1;
-    let k = starts.length - 1;
-    while (k > 0 && starts[k] > line) k -= 1;
-    const end = k + 1 < starts.length ? starts[k + 1] : lines.length;
+    const ends = starts.slice(1).concat([lines.length]);
+    const id = String(data.spec.id).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const isIt = new RegExp(`^id:\\s*["']?${id}["']?\\s*(#.*)?$`, 'm');
+    const found = starts.map((s, k) => k).filter((k) => {
+      const text = lines.slice(starts[k], ends[k]).join('\n');
+      return /^kind:\s*["']?Schedule["']?\s*(#.*)?$/m.test(text) && isIt.test(text);
+    });
+    if (found.length !== 1) {
+      spliceNote = `The schedule's document was not found once in ${data.file}: this is its document alone; put it in place of the old one by hand.`;
+      return doc;
+    }
+    const k = found[0];
     const head = k === 0 ? [] : ['---'];
-    const out = lines.slice(0, starts[k]).concat(head, doc.replace(/\n$/, '').split('\n'), lines.slice(end));
+    const out = lines.slice(0, starts[k]).concat(head, doc.replace(/\n$/, '').split('\n'), lines.slice(ends[k]));
     return out.join('\n') + '\n';
   }
 
@@ -119,7 +142,12 @@
       if (s[preset] === undefined) continue;
       set('preset', preset);
       if (preset === 'cron') set('cron', s.cron);
-      else if (preset === 'once') { const [d, t] = String(s.once.at).split('T'); set('once_date', d); set('at', t.slice(0, 5)); }
+      else if (preset === 'once') {
+        const [d, t] = String(s.once.at).split('T');
+        set('once_date', d);
+        set('at', t.slice(0, 5));
+        onceSeconds = t.slice(5);
+      }
       else set('at', s[preset].at);
       if (preset === 'weekly') set('weekday', s.weekly.day);
       if (preset === 'monthly') set('monthday', s.monthly.day || 1);
@@ -242,7 +270,9 @@
     const name = p.split('/').pop() || 'schedule.yaml';
     const dl = $('download');
     dl.download = name;
-    dl.href = URL.createObjectURL(new Blob([text], { type: 'application/yaml' }));
+    if (blobUrl) URL.revokeObjectURL(blobUrl);
+    blobUrl = URL.createObjectURL(new Blob([text], { type: 'application/yaml' }));
+    dl.href = blobUrl;
     const propose = $('propose');
     if (propose && data.repo) {
       const base = `${data.repo.url}`;
@@ -257,22 +287,32 @@
     }
   }
 
+  // Each change takes a number; an answer about an older text is dropped.
   let seq = 0;
   let timer = null;
+  let blobUrl = null;
   async function post(url, body) {
     const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: r.status, body: await r.json() };
+    const text = await r.text();
+    let parsed = null;
+    try { parsed = JSON.parse(text); } catch (e) { parsed = { error: text.slice(0, 300) }; }
+    return { status: r.status, body: parsed };
   }
-  async function check(text) {
-    const mine = ++seq;
+  async function check(text, mine) {
     try {
       const v = await post('/api/v1/validate', { yaml: text, path: path() });
       if (mine !== seq) return;
-      if (v.status !== 200) { $('findings').textContent = v.body.error || `The daemon answered ${v.status}.`; return; }
+      if (v.status !== 200) {
+        $('findings').textContent = (v.body && v.body.error) || `The daemon answered ${v.status}.`;
+        showTimes(null);
+        return;
+      }
       showYaml(text, showFindings(v.body));
       let preview = null;
       if (v.body.valid) {
-        const p = await post('/api/v1/preview', { yaml: text, path: path(), count: 5 });
+        const body = { yaml: text, path: path(), count: 5 };
+        if (val('id')) body.id = val('id');
+        const p = await post('/api/v1/preview', body);
         if (mine !== seq) return;
         if (p.status === 200) preview = p.body;
       }
@@ -290,8 +330,11 @@
     const text = fileYaml();
     showYaml(text, []);
     links(text);
+    if (spliceNote) $('propose-hint').textContent = spliceNote;
+    seq += 1;
+    const mine = seq;
     clearTimeout(timer);
-    timer = setTimeout(() => check(text), 250);
+    timer = setTimeout(() => check(text, mine), 250);
   }
 
   if (data.spec) fill(data.spec);

@@ -311,7 +311,7 @@ fn fields_templates(pool: &Pool) -> Markup {
                     @for name in &pool.names {
                         label {
                             input type="checkbox" name="ids" value=(name);
-                            img src={ "/templates/" (name) } alt="" loading="lazy";
+                            img src={ "/templates/" (super::repo::segments(name)) } alt="" loading="lazy";
                             (name)
                         }
                     }

@@ -74,7 +74,7 @@ impl RepoLink {
 }
 
 /// A path with each segment URL-encoded, the slashes kept.
-fn segments(path: &str) -> String {
+pub(super) fn segments(path: &str) -> String {
     path.split('/')
         .filter(|s| !s.is_empty())
         .map(urlencode)

@@ -78,8 +78,21 @@ pub fn check(
     let rel = draft_path(tree, path)?;
     // Every file by its path inside the folder, the draft included.
     let shown = rel.to_string_lossy().replace('\\', "/");
-    let catalog = load::load_draft(tree, &rel, &shown, yaml.as_bytes(), opts);
+    let mut catalog = load::load_draft(tree, &rel, &shown, yaml.as_bytes(), opts);
     let file = catalog.files.len() - 1;
+    // Paths in the findings as seen from the folder: a draft's checker
+    // answers people who need not know where the daemon keeps it.
+    let mut prefixes = vec![format!("{}/", tree.display())];
+    if let Ok(real) = std::fs::canonicalize(tree) {
+        prefixes.push(format!("{}/", real.display()));
+    }
+    for f in catalog.findings.iter_mut().filter(|f| f.file == file) {
+        for p in &prefixes {
+            if f.message.contains(p.as_str()) {
+                f.message = f.message.replace(p.as_str(), "");
+            }
+        }
+    }
     Ok(Draft { catalog, file, rel })
 }
 
