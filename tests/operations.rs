@@ -484,14 +484,12 @@ fn alerts_reach_slack_and_email_and_export_again_sends_anew() {
         .unwrap()
         .contains("a run failed in broken"));
     assert!(String::from_utf8_lossy(&mail).contains(&failed));
-    let logs = bin
-        .get(&format!("/api/v1/runs/{failed}/logs"))
-        .unwrap()
-        .to_string();
-    assert!(
-        logs.contains("alert sent to Slack channel C0ALERTS01"),
-        "{logs}"
-    );
+    // The run's log says so once the send is done (it is written after).
+    wait_for(20, "the alert in the run's log", || {
+        let logs = bin.get(&format!("/api/v1/runs/{failed}/logs"))?.to_string();
+        logs.contains("alert sent to Slack channel C0ALERTS01")
+            .then_some(())
+    });
 
     // An export that fails: the default channel hears of it.
     slack.lock().missing_channels = vec!["C0123ABCD9".into()];
