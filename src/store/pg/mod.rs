@@ -591,7 +591,13 @@ impl PgStore {
                 _ => return Err(StoreError::NotLeader("this daemon is a standby".into())),
             };
             let out = s.transact(conn, &f);
-            if conn.client.is_closed() {
+            // A session ended by the server answers its last call with an
+            // error before the client marks itself closed: after a
+            // connection-level error, ask the session whether it is there.
+            let ended = conn.client.is_closed()
+                || (matches!(out, Err(StoreError::Io(_)))
+                    && conn.client.simple_query("SELECT 1").is_err());
+            if ended {
                 s.shared.leader_pid.store(0, SeqCst);
                 let gone = lease.take();
                 std::thread::spawn(move || drop(gone));
