@@ -279,7 +279,19 @@ impl Handles {
 impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let handles = Handles::open(dir)?;
+        // sled lets go of its lock a moment after a store closes (its
+        // background flusher holds the file until it next wakes): a store
+        // reopened at once, by a daemon restarted in the same process or
+        // one that follows another out, waits that moment instead of failing.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let handles = loop {
+            match Handles::open(dir) {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        };
         Ok(SledStore {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
