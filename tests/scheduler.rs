@@ -512,6 +512,63 @@ async fn a_restart_keeps_counters_and_never_refires_a_time(b: Backend) {
     assert!(h.clock.now() < s.next_run_at.unwrap());
 }
 
+/// A restart reads every file but compares with the store only the
+/// schedules whose documents differ from what the store says was applied:
+/// none when nothing changed, the edited one when a file changed while the
+/// daemon was stopped, and a removed one until its file is back.
+async fn a_restart_compares_only_the_schedules_whose_files_changed(b: Backend) {
+    let p = Project::new();
+    let daily = |at: &str| format!("  daily: {{ at: \"{at}\" }}\n  timezone: UTC");
+    for id in ["ra", "rb", "rc"] {
+        p.write(
+            &format!("schedules/{id}.yaml"),
+            &schedule(id, &daily("09:00"), 1),
+        );
+    }
+    let mut h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    let compared = |h: &H| {
+        h.d()
+            .ctx
+            .stats
+            .compared
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(compared(&h), 3, "a first start compares every schedule");
+    let before = h.state("ra").await;
+    h.stop().await;
+
+    h.boot("gen-ok.sh").await;
+    assert_eq!(compared(&h), 0, "nothing changed while stopped");
+    assert_eq!(h.state("ra").await, before);
+    h.stop().await;
+
+    // Edited and removed while the daemon was down: both are seen.
+    h.project
+        .write("schedules/rb.yaml", &schedule("rb", &daily("10:00"), 1));
+    std::fs::remove_file(h.project.path("schedules/rc.yaml")).unwrap();
+    h.boot("gen-ok.sh").await;
+    assert_eq!(compared(&h), 2);
+    let rb = h.state("rb").await;
+    assert_eq!(rb.next_run_at, Some(utc("2026-06-01T10:00:00Z")));
+    assert_eq!(h.state("rc").await.status, ScheduleStatus::Removed);
+    assert_eq!(h.state("ra").await, before);
+    h.stop().await;
+
+    // The file comes back: restored, then settled again.
+    h.project
+        .write("schedules/rc.yaml", &schedule("rc", &daily("09:00"), 1));
+    h.boot("gen-ok.sh").await;
+    assert_eq!(compared(&h), 1);
+    assert_eq!(h.state("rc").await.status, ScheduleStatus::Active);
+    h.stop().await;
+    h.boot("gen-ok.sh").await;
+    assert_eq!(compared(&h), 0);
+    // And the schedules still fire.
+    h.set(utc("2026-06-01T10:00:01Z"));
+    h.settle("rb", 1).await;
+    h.settle("ra", 1).await;
+}
+
 async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted(b: Backend) {
     let p = Project::new();
     // A pool of 5.
@@ -1005,6 +1062,7 @@ on_both_stores!(
     manual_trigger_queues_once_and_does_not_count,
     a_due_run_costs_two_flushes_and_its_tick_two,
     a_restart_keeps_counters_and_never_refires_a_time,
+    a_restart_compares_only_the_schedules_whose_files_changed,
     unused_templates_never_repeat_per_product_until_the_pool_is_exhausted,
     specific_and_uploaded_templates,
     a_broken_product_file_keeps_its_schedules_in_force,

@@ -69,7 +69,7 @@ fn schema_and_rust_types_have_the_same_fields() {
     let mut from_examples = BTreeSet::new();
     let mut from_rust = BTreeSet::new();
     for p in &catalog.products {
-        value_paths(&p.json, "Product", &mut from_examples);
+        value_paths(&p.value(), "Product", &mut from_examples);
         // Serializing the typed document writes every Rust field (None as null).
         value_paths(
             &serde_json::to_value(&p.doc).unwrap(),
@@ -78,7 +78,7 @@ fn schema_and_rust_types_have_the_same_fields() {
         );
     }
     for s in &catalog.schedules {
-        value_paths(&s.json, "Schedule", &mut from_examples);
+        value_paths(&s.value(), "Schedule", &mut from_examples);
         value_paths(
             &serde_json::to_value(&s.doc).unwrap(),
             "Schedule",
@@ -112,7 +112,7 @@ fn every_example_form_and_template_mode_is_shown() {
         &catalog
             .schedules
             .iter()
-            .map(|s| s.json.as_ref())
+            .map(|s| s.value())
             .collect::<Vec<_>>(),
     )
     .unwrap();

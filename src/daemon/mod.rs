@@ -1,6 +1,7 @@
 //! `adsched daemon`: watcher → reconcile → scheduler → worker, and the API.
 
 mod lead;
+mod memory;
 mod recover;
 mod reload;
 mod retain;
@@ -94,6 +95,9 @@ pub struct Stats {
     pub last_reload_ok: AtomicBool,
     /// Unix seconds of the last reload.
     pub last_reload_at: AtomicU64,
+    /// Schedules whose stored state the last reload that applied anything
+    /// read and compared (the rest had files unchanged since applied).
+    pub compared: AtomicU64,
 }
 
 /// What the daemon's tasks share.
@@ -135,8 +139,14 @@ pub struct Ctx {
     /// The environment's settings, read once at start.
     pub settings: Arc<Settings>,
     parse_cache: Mutex<spec::ParseCache>,
+    /// The first read of the folder, made while the store opened; the
+    /// first reload applies it.
+    preloaded: Mutex<Option<reload::Preloaded>>,
     /// Per schedule, a hash of the documents last applied to a settled state.
     applied: Mutex<HashMap<String, u64>>,
+    /// `applied` must be read from the store before the next compare: at
+    /// start, and when this daemon takes the lead from another.
+    applied_stale: AtomicBool,
     /// The run the worker is executing: a store reopen must not call it interrupted.
     current_run: Mutex<Option<String>>,
     /// Each schedule's calendar, with the key it was built for: building one
@@ -396,6 +406,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
     if !settings.problems.is_empty() {
         return Err(settings.problems.join("; "));
     }
+    // Read the folder while the store opens (see reload::preload).
+    let reload_notify = Arc::new(Notify::new());
+    let preload = reload::preload(&config, &settings, &reload_notify, clock.now());
     let store = Store::open_any(config.store.as_deref(), &config.state)
         .await
         .map_err(|e| e.to_string())?;
@@ -433,14 +446,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         wake_scheduler: Notify::new(),
         planned_wake: std::sync::atomic::AtomicI64::new(i64::MIN),
         wake_worker: Notify::new(),
-        reload: Arc::new(Notify::new()),
+        reload: reload_notify,
         reload_all: AtomicBool::new(false),
         leader: Arc::new(AtomicBool::new(alone)),
         stats: Stats::default(),
         metrics: Arc::default(),
         settings: settings.clone(),
         parse_cache: Mutex::default(),
+        preloaded: Mutex::default(),
         applied: Mutex::default(),
+        applied_stale: AtomicBool::new(true),
         current_run: Mutex::default(),
         calendars: Mutex::default(),
         products: RwLock::default(),
@@ -461,8 +476,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
             .with_graceful_shutdown(async move { ss.notified().await })
             .await;
     });
-    // Watch first, then read: a change between the two is seen by the watcher.
-    watch::spawn(config.schedules.clone(), ctx.reload.clone());
+    let preloaded = preload
+        .await
+        .map_err(|e| format!("the first read of the schedules folder stopped: {e}"))?;
+    *ctx.preloaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(preloaded);
     if !alone {
         // The first look before the first reload: a daemon that can lead
         // applies the folder at once.

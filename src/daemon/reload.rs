@@ -44,29 +44,103 @@ pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
     }
 }
 
+/// The folder as read, before anything of it is applied.
+pub(super) struct Read {
+    desired: DesiredSet,
+    products: Vec<Arc<spec::Product>>,
+}
+
+/// What [`read_folder`] found: None when nothing changed since the last look.
+pub(super) type ReadResult = Result<Option<Read>, spec::LoadError>;
+
+/// The folder read at start-up while the store opens (see [`super::start`]),
+/// with the parse cache it filled.
+pub(super) type Preloaded = (spec::ParseCache, ReadResult);
+
+/// Reads the schedules folder through `cache`. No daemon state is touched:
+/// the first read runs while the store is still opening.
+pub(super) fn read_folder(
+    config: &super::Config,
+    settings: &crate::settings::Settings,
+    now: chrono::DateTime<chrono::Utc>,
+    cache: &mut spec::ParseCache,
+    force: bool,
+) -> ReadResult {
+    let opts = Options::new(Pool::scan(&config.templates), now).allowing(settings);
+    let paths = std::slice::from_ref(&config.schedules);
+    let loaded = if force {
+        spec::load_cached(paths, &opts, cache).map(Some)
+    } else {
+        spec::load_if_changed(paths, &opts, cache)
+    };
+    if loaded.is_err() {
+        // Whatever comes back must be read afresh, even identical files.
+        *cache = spec::ParseCache::default();
+    }
+    Ok(loaded?.map(|catalog| Read {
+        products: catalog.products.iter().map(|d| d.doc.clone()).collect(),
+        desired: DesiredSet::from_catalog(&catalog),
+    }))
+}
+
+/// Starts the first read of the folder on the blocking pool, then arms the
+/// watcher (which wakes `changed`).
+///
+/// It runs while the store opens (it needs nothing of it): on a restart,
+/// opening sled and reading 10,000 files take about as long as each other,
+/// and there are two cores. The watcher is armed after the read, since every
+/// file opened under a watch is an inotify event (notify watches IN_OPEN),
+/// which cost the read about a sixth of its time; a change between the read
+/// and the arming is found by the rescan queued here, which compares every
+/// file's size, time and inode with what was read.
+pub(super) fn preload(
+    config: &super::Config,
+    settings: &Arc<crate::settings::Settings>,
+    changed: &Arc<tokio::sync::Notify>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> tokio::task::JoinHandle<Preloaded> {
+    let (config, settings, changed) = (config.clone(), settings.clone(), changed.clone());
+    tokio::task::spawn_blocking(move || {
+        let t = std::time::Instant::now();
+        let mut cache = spec::ParseCache::default();
+        let read = read_folder(&config, &settings, now, &mut cache, true);
+        super::watch::spawn(config.schedules.clone(), changed.clone());
+        changed.notify_one();
+        tracing::debug!(
+            "first read of the schedules folder in {} ms",
+            t.elapsed().as_millis()
+        );
+        (cache, read)
+    })
+}
+
 /// What the folder holds now: None when nothing changed since the last look.
 fn load(ctx: &Ctx, force: bool) -> Option<DesiredSet> {
-    let now = ctx.clock.now();
-    let opts = Options::new(Pool::scan(&ctx.config.templates), now).allowing(&ctx.settings);
-    let loaded = {
-        let mut cache = ctx.parse_cache.lock().unwrap_or_else(|e| e.into_inner());
-        let paths = std::slice::from_ref(&ctx.config.schedules);
-        let loaded = if force {
-            spec::load_cached(paths, &opts, &mut cache).map(Some)
-        } else {
-            spec::load_if_changed(paths, &opts, &mut cache)
-        };
-        if loaded.is_err() {
-            // Whatever comes back must be read afresh, even identical files.
-            *cache = spec::ParseCache::default();
+    let preloaded = ctx
+        .preloaded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let read = match preloaded {
+        Some((cache, read)) => {
+            *ctx.parse_cache.lock().unwrap_or_else(|e| e.into_inner()) = cache;
+            read
         }
-        loaded
+        None => {
+            let mut cache = ctx.parse_cache.lock().unwrap_or_else(|e| e.into_inner());
+            read_folder(
+                &ctx.config,
+                &ctx.settings,
+                ctx.clock.now(),
+                &mut cache,
+                force,
+            )
+        }
     };
-    match loaded {
-        Ok(Some(catalog)) => {
-            let products = catalog.products.iter().map(|d| d.doc.clone()).collect();
-            *ctx.products.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(products);
-            Some(DesiredSet::from_catalog(&catalog))
+    match read {
+        Ok(Some(read)) => {
+            *ctx.products.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(read.products);
+            Some(read.desired)
         }
         Ok(None) => None,
         Err(e) => {
@@ -109,6 +183,18 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
     // Only schedules whose documents changed since they were last applied,
     // or that are stored but no longer wanted, need a look: after one edit
     // that is one schedule of 10,000, and no stored state is decoded for the rest.
+    if ctx.applied_stale.swap(false, Ordering::SeqCst) {
+        // What the store says was applied, by whichever daemon applied it:
+        // on a restart, or after another leader, only the schedules whose
+        // files differ from that are compared.
+        match ctx.store.applied().await {
+            Ok(stored) => *ctx.applied.lock().unwrap_or_else(|e| e.into_inner()) = stored,
+            Err(e) => {
+                ctx.applied_stale.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+    }
     let stored_ids = ctx.store.schedule_ids().await?;
     let candidates: Vec<(String, Option<u64>)> = {
         let mut applied = ctx.applied.lock().unwrap_or_else(|e| e.into_inner());
@@ -127,6 +213,8 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
         candidates
     };
     let mut changed = 0;
+    let compared = candidates.len();
+    ctx.stats.compared.store(compared as u64, Ordering::Relaxed);
     let stored_ms = started.elapsed().as_millis();
     let mut results = Vec::with_capacity(candidates.len());
     for batch in candidates.chunks(RECONCILE_BATCH) {
@@ -175,7 +263,7 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
         );
     }
     tracing::info!(
-        "reload: {} schedules read in {load_ms} ms (stored at {stored_ms} ms), {changed} changed, {} ms in all",
+        "reload: {} schedules read in {load_ms} ms (stored at {stored_ms} ms), {compared} compared, {changed} changed, {} ms in all",
         desired.schedules.len(),
         started.elapsed().as_millis()
     );
@@ -184,5 +272,14 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
     if changed > 0 {
         ctx.store.flush().await?;
     }
+    // Something was read (a rescan that found no change returned early):
+    // the parse of changed files, the compared states and the last desired
+    // set are dropped by now.
+    let trimmed = std::time::Instant::now();
+    let _ = tokio::task::spawn_blocking(super::memory::release_free_pages).await;
+    tracing::debug!(
+        "free pages returned in {} ms",
+        trimmed.elapsed().as_millis()
+    );
     Ok(changed)
 }

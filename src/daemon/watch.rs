@@ -109,6 +109,11 @@ pub fn spawn(dir: PathBuf, changed: std::sync::Arc<Notify>) {
         .spawn(move || {
             let mut current = first;
             loop {
+                // The daemon that wanted the news is gone (it holds the other
+                // reference): stop watching.
+                if std::sync::Arc::strong_count(&changed) == 1 {
+                    return;
+                }
                 let Some((_, rx)) = current.as_ref() else {
                     std::thread::sleep(Duration::from_secs(10));
                     current = arm(&dir);

@@ -806,7 +806,11 @@ fn read_document(catalog: &mut Catalog, file: usize, index: usize, value: Yaml, 
         return;
     }
     let errors = schema::check(&json);
-    let kind = json.get("kind").and_then(Json::as_str).unwrap_or_default();
+    let kind = json
+        .get("kind")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
     let str_at = |p: &str| json.pointer(p).and_then(Json::as_str).map(str::to_string);
     if let Some(id) = str_at("/id") {
         if kind == "Product" || kind == "Schedule" {
@@ -846,28 +850,29 @@ fn read_document(catalog: &mut Catalog, file: usize, index: usize, value: Yaml, 
         catalog.findings.extend(found);
         return;
     }
+    let text = json.to_string();
     let hash = {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&json.to_string(), &mut h);
+        std::hash::Hash::hash(&text, &mut h);
         std::hash::Hasher::finish(&h)
     };
-    let json = Arc::new(json);
-    let typed = match json.get("kind").and_then(Json::as_str).unwrap_or_default() {
-        "Product" => serde_json::from_value(Json::clone(&json)).map(|doc| {
+    let text: Arc<str> = Arc::from(text);
+    let typed = match kind.as_str() {
+        "Product" => serde_json::from_value(json).map(|doc| {
             catalog.products.push(Document {
                 doc: Arc::new(doc),
                 file,
                 index,
-                json: json.clone(),
+                json: text,
                 hash,
             })
         }),
-        _ => serde_json::from_value(Json::clone(&json)).map(|doc| {
+        _ => serde_json::from_value(json).map(|doc| {
             catalog.schedules.push(Document {
                 doc: Arc::new(doc),
                 file,
                 index,
-                json: json.clone(),
+                json: text,
                 hash,
             })
         }),

@@ -128,11 +128,20 @@ pub struct Document<T> {
     pub file: usize,
     /// Index of the document in its file.
     pub index: usize,
-    /// The document as JSON (what the API shows as `spec`).
-    pub json: Arc<serde_json::Value>,
+    /// The document as compact JSON text (what the API shows as `spec`),
+    /// kept as text: the daemon holds every document between reloads.
+    pub json: Arc<str>,
     /// A hash of `json`, taken once when the file is read: the daemon compares
     /// it to what it last applied instead of re-serialising 10,000 documents.
     pub hash: u64,
+}
+
+impl<T> Document<T> {
+    /// The document as a JSON value, parsed from [`Document::json`] (which
+    /// serde_json wrote, so it parses).
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.json).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// Everything read from a set of paths.

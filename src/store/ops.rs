@@ -44,6 +44,10 @@ pub(crate) trait Txn {
     fn prefetch_schedules(&self, _ids: &[String]) -> Result<(), Self::Error> {
         Ok(())
     }
+    /// Records, per schedule, the hash of the documents its state now
+    /// settles on ([`crate::reconcile::Desired::hash`]), or forgets it:
+    /// what a restart reads to skip the schedules whose files did not change.
+    fn set_applied(&self, hashes: &[(&str, Option<u64>)]) -> Result<(), Self::Error>;
 }
 
 /// Carries out `action` over `tx`; `new_id` makes run ids (it may be
@@ -56,11 +60,20 @@ pub(crate) fn apply<T: Txn>(
     Ok(match action {
         Action::Reconcile { ids, desired, now } => {
             tx.prefetch_schedules(ids)?;
-            Outcome::Reconciled(
-                ids.iter()
-                    .map(|id| reconcile(tx, id, desired, *now))
-                    .collect::<Result<_, _>>()?,
-            )
+            let results: Vec<(Option<Change>, bool)> = ids
+                .iter()
+                .map(|id| reconcile(tx, id, desired, *now))
+                .collect::<Result<_, _>>()?;
+            let hashes: Vec<(&str, Option<u64>)> = ids
+                .iter()
+                .zip(&results)
+                .map(|(id, (_, settled))| {
+                    let hash = desired.schedules.get(id).map(|d| d.hash);
+                    (id.as_str(), hash.filter(|_| *settled))
+                })
+                .collect();
+            tx.set_applied(&hashes)?;
+            Outcome::Reconciled(results)
         }
         Action::Fire {
             id,

@@ -16,6 +16,8 @@
 //!   schedules by the time the scheduler must look at them
 //!   ([`crate::scheduler::wake_at`]), so a tick reads what is due, not every
 //!   schedule; and 1, schedule id → that time, to find an entry to replace
+//! - `applied`: schedule id → the hash (u64 BE) of the documents its state
+//!   settled on, so a restart compares only the schedules whose files changed
 //!
 //! sled is synchronous: each operation runs on tokio's blocking pool.
 //!
@@ -56,6 +58,7 @@ struct Tx<'a> {
     audit: &'a TransactionalTree,
     review: &'a TransactionalTree,
     wake: &'a TransactionalTree,
+    applied: &'a TransactionalTree,
 }
 
 /// What a transaction closure returns on failure.
@@ -174,6 +177,16 @@ impl Txn for Tx<'_> {
     fn put_audit(&self, e: &AuditEntry) -> TxResult<()> {
         put_json(self.audit, e.id.as_bytes(), e)
     }
+
+    fn set_applied(&self, hashes: &[(&str, Option<u64>)]) -> TxResult<()> {
+        for (id, hash) in hashes {
+            match hash {
+                Some(h) => self.applied.insert(id.as_bytes(), &h.to_be_bytes()[..])?,
+                None => self.applied.remove(id.as_bytes())?,
+            };
+        }
+        Ok(())
+    }
 }
 
 /// The embedded store. Cheap to clone: clones share one sled database.
@@ -204,10 +217,14 @@ struct Handles {
     audit: sled::Tree,
     review: sled::Tree,
     wake: sled::Tree,
+    applied: sled::Tree,
 }
 
-/// Cache for sled's page cache; the records are small and few.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's page cache. The daemon's hot reads (due schedules by the wake
+/// index, a schedule's latest runs) touch few pages; 64 MiB held a first
+/// start's every written state and put resident memory at 10,000
+/// schedules over 200 MiB (`bench/startup_bench.sh`).
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Handles {
     fn open(dir: &Path) -> Result<Handles, StoreError> {
@@ -244,6 +261,7 @@ impl Handles {
             audit: db.open_tree("audit")?,
             review: db.open_tree("review")?,
             wake: db.open_tree("wake")?,
+            applied: db.open_tree("applied")?,
             db,
         };
         h.index_wake_times()?;
@@ -338,9 +356,10 @@ impl SledStore {
             &h.audit,
             &h.review,
             &h.wake,
+            &h.applied,
         )
             .transaction(
-                |(schedules, runs, by_schedule, pending, usage, audit, review, wake)| {
+                |(schedules, runs, by_schedule, pending, usage, audit, review, wake, applied)| {
                     f(&Tx {
                         schedules,
                         runs,
@@ -350,6 +369,7 @@ impl SledStore {
                         audit,
                         review,
                         wake,
+                        applied,
                     })
                 },
             )
@@ -577,6 +597,24 @@ impl RecordStore for SledStore {
                 .keys()
                 .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
                 .collect()
+        })
+        .await
+    }
+
+    async fn applied(&self) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        self.blocking(|s| {
+            let mut out = std::collections::HashMap::new();
+            for kv in s.h()?.applied.iter() {
+                let (k, v) = kv?;
+                // Anything but 8 bytes is not ours: that schedule is compared.
+                if let Ok(hash) = <[u8; 8]>::try_from(&v[..]) {
+                    out.insert(
+                        String::from_utf8_lossy(&k).into_owned(),
+                        u64::from_be_bytes(hash),
+                    );
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("images.sql"),
     include_str!("audit.sql"),
     include_str!("wake.sql"),
+    include_str!("applied.sql"),
 ];
 
 /// The version that added `scheduled_jobs.next_wake`, filled by adsched.
@@ -273,6 +274,21 @@ impl Txn for PgTx<'_> {
     }
     fn put_audit(&self, e: &AuditEntry) -> Result<(), TxError> {
         put_audit(self, e)
+    }
+
+    fn set_applied(&self, hashes: &[(&str, Option<u64>)]) -> Result<(), TxError> {
+        let ids: Vec<&str> = hashes.iter().map(|(id, _)| *id).collect();
+        // bigint is signed: the same 64 bits, read back with `as u64`.
+        let values: Vec<Option<i64>> = hashes.iter().map(|(_, h)| h.map(|h| h as i64)).collect();
+        // One statement for the batch; rows whose hash is already right are
+        // not rewritten (an UPDATE writes a new row version even when equal).
+        self.execute(
+            "UPDATE scheduled_jobs j SET applied_hash = v.hash
+             FROM unnest($1::text[], $2::bigint[]) AS v(id, hash)
+             WHERE j.id = v.id AND j.applied_hash IS DISTINCT FROM v.hash",
+            &[&ids, &values],
+        )?;
+        Ok(())
     }
 }
 
@@ -984,6 +1000,19 @@ impl RecordStore for PgStore {
             .query("SELECT id FROM scheduled_jobs ORDER BY id", vec![])
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn applied(&self) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, applied_hash FROM scheduled_jobs WHERE applied_hash IS NOT NULL",
+                vec![],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+            .collect())
     }
 
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError> {
