@@ -1007,27 +1007,31 @@ async fn review_waits_claims_once_and_expires(b: Backend) {
 }
 
 /// Runs each body on both stores.
-/// A sled store written before the index of wake times existed gets it
-/// built when opened: its schedules still fire. (PostgreSQL's upgrade is
-/// in tests/postgres.rs.)
+/// A sled store written before the index of wake times and the list of
+/// applied documents existed gets them built when opened: its schedules
+/// still fire, and one whose file went meanwhile is still found and
+/// removed. (PostgreSQL's upgrade is in tests/postgres.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sled_store_from_before_the_wake_index_still_fires() {
     let p = Project::new();
-    p.write(
-        "schedules/s.yaml",
-        &schedule("w", "  daily: { at: \"09:00\" }\n  timezone: UTC", 1),
-    );
+    let daily = "  daily: { at: \"09:00\" }\n  timezone: UTC";
+    p.write("schedules/s.yaml", &schedule("w", daily, 1));
+    p.write("schedules/x.yaml", &schedule("x", daily, 1));
     let mut h = H::start(Backend::Sled, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     h.stop().await;
     {
         let db = sled::open(h.project.path("state")).unwrap();
         assert!(db.drop_tree("wake").unwrap(), "the index exists");
+        assert!(db.drop_tree("applied").unwrap(), "the list exists");
         db.flush().unwrap();
     }
+    std::fs::remove_file(h.project.path("schedules/x.yaml")).unwrap();
     h.boot("gen-ok.sh").await;
+    assert_eq!(h.state("x").await.status, ScheduleStatus::Removed);
     h.set(utc("2026-06-01T09:00:01Z"));
     let runs = h.settle("w", 1).await;
     assert_eq!(runs[0].scheduled_for, Some(utc("2026-06-01T09:00:00Z")));
+    assert!(h.runs("x").await.is_empty());
 }
 
 macro_rules! on_both_stores {

@@ -60,8 +60,6 @@ async fn take_over(ctx: &Arc<Ctx>) -> bool {
             return false;
         }
     }
-    // Another leader may have applied other files meanwhile.
-    ctx.applied_stale.store(true, Ordering::SeqCst);
     ctx.set_leader(true);
     if ctx.store.shared() {
         tracing::info!("this daemon leads: it reconciles, fires and works");

@@ -142,11 +142,6 @@ pub struct Ctx {
     /// The first read of the folder, made while the store opened; the
     /// first reload applies it.
     preloaded: Mutex<Option<reload::Preloaded>>,
-    /// Per schedule, a hash of the documents last applied to a settled state.
-    applied: Mutex<HashMap<String, u64>>,
-    /// `applied` must be read from the store before the next compare: at
-    /// start, and when this daemon takes the lead from another.
-    applied_stale: AtomicBool,
     /// The run the worker is executing: a store reopen must not call it interrupted.
     current_run: Mutex<Option<String>>,
     /// Each schedule's calendar, with the key it was built for: building one
@@ -454,8 +449,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         settings: settings.clone(),
         parse_cache: Mutex::default(),
         preloaded: Mutex::default(),
-        applied: Mutex::default(),
-        applied_stale: AtomicBool::new(true),
         current_run: Mutex::default(),
         calendars: Mutex::default(),
         products: RwLock::default(),

@@ -26,10 +26,6 @@ pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
         // Nothing of this look was applied: the next one must read every
         // file again, even unchanged ones.
         *ctx.parse_cache.lock().unwrap_or_else(|e| e.into_inner()) = spec::ParseCache::default();
-        ctx.applied
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
     }
     ctx.stats.reloads.fetch_add(1, Ordering::Relaxed);
     ctx.stats.last_reload_ok.store(ok, Ordering::Relaxed);
@@ -180,60 +176,37 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let desired = Arc::new(desired);
-    // Only schedules whose documents changed since they were last applied,
-    // or that are stored but no longer wanted, need a look: after one edit
-    // that is one schedule of 10,000, and no stored state is decoded for the rest.
-    if ctx.applied_stale.swap(false, Ordering::SeqCst) {
-        // What the store says was applied, by whichever daemon applied it:
-        // on a restart, or after another leader, only the schedules whose
-        // files differ from that are compared.
-        match ctx.store.applied().await {
-            Ok(stored) => *ctx.applied.lock().unwrap_or_else(|e| e.into_inner()) = stored,
-            Err(e) => {
-                ctx.applied_stale.store(true, Ordering::SeqCst);
-                return Err(e);
-            }
-        }
-    }
-    let stored_ids = ctx.store.schedule_ids().await?;
-    let candidates: Vec<(String, Option<u64>)> = {
-        let mut applied = ctx.applied.lock().unwrap_or_else(|e| e.into_inner());
-        let mut candidates = Vec::new();
-        for (id, d) in &desired.schedules {
-            if applied.get(id) != Some(&d.hash) {
-                candidates.push((id.clone(), Some(d.hash)));
-            }
-        }
-        for id in &stored_ids {
-            if !desired.schedules.contains_key(id) {
-                candidates.push((id.clone(), None));
-            }
-        }
-        applied.retain(|id, _| desired.schedules.contains_key(id));
-        candidates
-    };
+    // Only schedules whose documents hash differently from what the store
+    // says their state settled on (whichever daemon applied it, before a
+    // restart or another leader), or that are stored but no longer wanted,
+    // need a look: after one edit that is one schedule of 10,000, and no
+    // stored state is decoded for the rest.
+    let stored = ctx.store.applied().await?;
+    let mut candidates: Vec<String> = desired
+        .schedules
+        .iter()
+        .filter(|(id, d)| stored.get(*id) != Some(&Some(d.hash)))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut gone: Vec<String> = stored
+        .into_keys()
+        .filter(|id| !desired.schedules.contains_key(id))
+        .collect();
+    gone.sort();
+    candidates.extend(gone);
     let mut changed = 0;
     let compared = candidates.len();
     ctx.stats.compared.store(compared as u64, Ordering::Relaxed);
     let stored_ms = started.elapsed().as_millis();
     let mut results = Vec::with_capacity(candidates.len());
     for batch in candidates.chunks(RECONCILE_BATCH) {
-        let ids = batch.iter().map(|(id, _)| id.clone()).collect();
-        let outcomes = ctx.store.reconcile(ids, desired.clone(), now).await?;
+        let outcomes = ctx
+            .store
+            .reconcile(batch.to_vec(), desired.clone(), now)
+            .await?;
         results.extend(batch.iter().cloned().zip(outcomes));
     }
-    for ((id, hash), (change, settled)) in results {
-        {
-            let mut applied = ctx.applied.lock().unwrap_or_else(|e| e.into_inner());
-            match (hash, settled) {
-                (Some(h), true) => {
-                    applied.insert(id.clone(), h);
-                }
-                _ => {
-                    applied.remove(&id);
-                }
-            }
-        }
+    for (id, (change, _)) in results {
         let Some(change) = change else { continue };
         changed += 1;
         match &change {

@@ -472,11 +472,12 @@ pub trait RecordStore: Send + Sync + 'static {
     /// Every schedule id, without decoding the states.
     async fn schedule_ids(&self) -> Result<Vec<String>, StoreError>;
 
-    /// Per schedule, the hash of the documents its state was last reconciled
-    /// to and settled on, written by [`Action::Reconcile`] in the same
-    /// transaction as the state: a daemon that starts (or takes the lead)
-    /// compares only the schedules whose documents hash differently.
-    async fn applied(&self) -> Result<std::collections::HashMap<String, u64>, StoreError>;
+    /// Every stored schedule's id, with the hash of the documents its state
+    /// was last reconciled to and settled on (None: not settled, or never
+    /// hashed), written by [`Action::Reconcile`] in the same transaction as
+    /// the state. A reload compares only the schedules whose documents hash
+    /// differently, and reads no state to learn which schedules exist.
+    async fn applied(&self) -> Result<std::collections::HashMap<String, Option<u64>>, StoreError>;
 
     /// One schedule.
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError>;

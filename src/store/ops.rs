@@ -44,9 +44,10 @@ pub(crate) trait Txn {
     fn prefetch_schedules(&self, _ids: &[String]) -> Result<(), Self::Error> {
         Ok(())
     }
-    /// Records, per schedule, the hash of the documents its state now
-    /// settles on ([`crate::reconcile::Desired::hash`]), or forgets it:
-    /// what a restart reads to skip the schedules whose files did not change.
+    /// Records, per stored schedule, the hash of the documents its state now
+    /// settles on ([`crate::reconcile::Desired::hash`]), or None (compare it
+    /// next time): what a reload reads to skip the schedules whose files did
+    /// not change. Every id given is a stored schedule.
     fn set_applied(&self, hashes: &[(&str, Option<u64>)]) -> Result<(), Self::Error>;
 }
 
@@ -60,18 +61,16 @@ pub(crate) fn apply<T: Txn>(
     Ok(match action {
         Action::Reconcile { ids, desired, now } => {
             tx.prefetch_schedules(ids)?;
-            let results: Vec<(Option<Change>, bool)> = ids
-                .iter()
-                .map(|id| reconcile(tx, id, desired, *now))
-                .collect::<Result<_, _>>()?;
-            let hashes: Vec<(&str, Option<u64>)> = ids
-                .iter()
-                .zip(&results)
-                .map(|(id, (_, settled))| {
+            let mut results = Vec::with_capacity(ids.len());
+            let mut hashes: Vec<(&str, Option<u64>)> = Vec::with_capacity(ids.len());
+            for id in ids {
+                let (change, settled, stored) = reconcile(tx, id, desired, *now)?;
+                if stored {
                     let hash = desired.schedules.get(id).map(|d| d.hash);
-                    (id.as_str(), hash.filter(|_| *settled))
-                })
-                .collect();
+                    hashes.push((id.as_str(), hash.filter(|_| settled)));
+                }
+                results.push((change, settled));
+            }
             tx.set_applied(&hashes)?;
             Outcome::Reconciled(results)
         }
@@ -183,13 +182,13 @@ pub(crate) fn apply<T: Txn>(
     })
 }
 
-/// See [`Action::Reconcile`].
+/// See [`Action::Reconcile`]; also says whether the schedule is stored now.
 fn reconcile<T: Txn>(
     tx: &T,
     id: &str,
     desired: &DesiredSet,
     now: DateTime<Utc>,
-) -> Result<(Option<Change>, bool), T::Error> {
+) -> Result<(Option<Change>, bool, bool), T::Error> {
     let current = tx.schedule(id)?;
     let change =
         reconcile::reconcile_one(desired.schedules.get(id), current.as_ref(), desired, now);
@@ -198,7 +197,8 @@ fn reconcile<T: Txn>(
     }
     let after = change.as_ref().map(|c| c.state()).or(current.as_ref());
     let settled = after.is_some_and(|s| s.error.is_none() && s.status != ScheduleStatus::Removed);
-    Ok((change, settled))
+    let stored = after.is_some();
+    Ok((change, settled, stored))
 }
 
 /// See [`super::Store::fire`].

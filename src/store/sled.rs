@@ -16,8 +16,10 @@
 //!   schedules by the time the scheduler must look at them
 //!   ([`crate::scheduler::wake_at`]), so a tick reads what is due, not every
 //!   schedule; and 1, schedule id → that time, to find an entry to replace
-//! - `applied`: schedule id → the hash (u64 BE) of the documents its state
-//!   settled on, so a restart compares only the schedules whose files changed
+//! - `applied`: every schedule id → the hash (u64 BE) of the documents its
+//!   state settled on, or empty (compare it): a reload learns which
+//!   schedules exist and which files changed without decoding a state; the
+//!   key `0` marks it filled for a store written before it existed
 //!
 //! sled is synchronous: each operation runs on tokio's blocking pool.
 //!
@@ -182,7 +184,7 @@ impl Txn for Tx<'_> {
         for (id, hash) in hashes {
             match hash {
                 Some(h) => self.applied.insert(id.as_bytes(), &h.to_be_bytes()[..])?,
-                None => self.applied.remove(id.as_bytes())?,
+                None => self.applied.insert(id.as_bytes(), &[] as &[u8])?,
             };
         }
         Ok(())
@@ -265,6 +267,7 @@ impl Handles {
             db,
         };
         h.index_wake_times()?;
+        h.index_applied()?;
         Ok(h)
     }
 
@@ -283,6 +286,23 @@ impl Handles {
             }
         }
         self.wake.insert(BUILT, &[] as &[u8])?;
+        Ok(())
+    }
+
+    /// Lists in `applied` every schedule of a store written before it
+    /// existed (to be compared once): once, marked done by the key `0`.
+    fn index_applied(&self) -> Result<(), StoreError> {
+        const FILLED: &[u8] = &[0];
+        if self.applied.contains_key(FILLED)? {
+            return Ok(());
+        }
+        for k in self.schedules.iter().keys() {
+            let k = k?;
+            if !self.applied.contains_key(&k)? {
+                self.applied.insert(k, &[] as &[u8])?;
+            }
+        }
+        self.applied.insert(FILLED, &[] as &[u8])?;
         Ok(())
     }
 
@@ -601,18 +621,14 @@ impl RecordStore for SledStore {
         .await
     }
 
-    async fn applied(&self) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+    async fn applied(&self) -> Result<std::collections::HashMap<String, Option<u64>>, StoreError> {
         self.blocking(|s| {
             let mut out = std::collections::HashMap::new();
-            for kv in s.h()?.applied.iter() {
+            // From 1: the key 0 is the marker.
+            for kv in s.h()?.applied.range(vec![1u8]..) {
                 let (k, v) = kv?;
-                // Anything but 8 bytes is not ours: that schedule is compared.
-                if let Ok(hash) = <[u8; 8]>::try_from(&v[..]) {
-                    out.insert(
-                        String::from_utf8_lossy(&k).into_owned(),
-                        u64::from_be_bytes(hash),
-                    );
-                }
+                let hash = <[u8; 8]>::try_from(&v[..]).ok().map(u64::from_be_bytes);
+                out.insert(String::from_utf8_lossy(&k).into_owned(), hash);
             }
             Ok(out)
         })

@@ -1002,16 +1002,16 @@ impl RecordStore for PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn applied(&self) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+    async fn applied(&self) -> Result<std::collections::HashMap<String, Option<u64>>, StoreError> {
         let rows = self
-            .query(
-                "SELECT id, applied_hash FROM scheduled_jobs WHERE applied_hash IS NOT NULL",
-                vec![],
-            )
+            .query("SELECT id, applied_hash FROM scheduled_jobs", vec![])
             .await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
+            .map(|r| {
+                let hash: Option<i64> = r.get(1);
+                (r.get::<_, String>(0), hash.map(|h| h as u64))
+            })
             .collect())
     }
 
