@@ -245,7 +245,15 @@ pub fn reconcile_one(
                 // Time spent paused, removed or completed is never caught up.
                 after.next_run_at = next_time(d, now);
                 if after.next_run_at.is_none() && is_once(&after.spec) {
-                    after.status = ScheduleStatus::Completed;
+                    if calendar_changed {
+                        // Moved to a time already past: a time never seen
+                        // before, as when first read (SPEC 3.3), so a record
+                        // says what became of it instead of nothing.
+                        after.next_run_at = past_once_time(d, now);
+                    }
+                    if after.next_run_at.is_none() {
+                        after.status = ScheduleStatus::Completed;
+                    }
                 }
             }
             updated(s, after)
@@ -297,6 +305,15 @@ fn next_time(d: &Desired, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     spec::check::calendar(&d.doc).ok()?.next_after(now)
 }
 
+/// The time of a `once` that is already past. SPEC 3.3 wants a record of
+/// it (a catch-up inside the window, else `missed`), which the scheduler
+/// writes for an active schedule with a past time; so that time is kept due.
+fn past_once_time(d: &Desired, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    spec::check::calendar(&d.doc)
+        .ok()
+        .and_then(|c| c.next_after(now - chrono::Duration::days(3660)))
+}
+
 fn fresh(d: &Desired, now: DateTime<Utc>) -> ScheduleState {
     let mut s = ScheduleState {
         id: d.doc.id.clone(),
@@ -327,12 +344,7 @@ fn fresh(d: &Desired, now: DateTime<Utc>) -> ScheduleState {
     } else {
         s.next_run_at = next_time(d, now);
         if s.next_run_at.is_none() && is_once(&s.spec) {
-            // A `once` whose time is already past when first seen: SPEC 3.3
-            // wants a record, which the scheduler writes for an active
-            // schedule with a past time; so keep that time due.
-            s.next_run_at = spec::check::calendar(&d.doc)
-                .ok()
-                .and_then(|c| c.next_after(now - chrono::Duration::days(3660)));
+            s.next_run_at = past_once_time(d, now);
         }
     }
     s

@@ -327,6 +327,35 @@ async fn once_fires_once_then_completed(b: Backend) {
     h.set(utc("2027-01-01T00:00:00Z"));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(h.runs("once-ok").await.len(), 1);
+
+    // Moved to another time that is already past: never silently dropped.
+    // Outside the window it is a `missed` record; inside, a catch-up run.
+    h.project.write(
+        "schedules/a.yaml",
+        &schedule(
+            "once-ok",
+            "  once: { at: \"2026-12-31T09:00\" }\n  timezone: UTC",
+            1,
+        ),
+    );
+    h.project.write(
+        "schedules/b.yaml",
+        &schedule(
+            "once-late",
+            "  once: { at: \"2026-12-31T23:30\" }\n  timezone: UTC",
+            1,
+        ),
+    );
+    daemon::reload(&h.d().ctx, true).await;
+    let missed = h.settle("once-ok", 2).await;
+    assert_eq!(missed[1].status, RunStatus::Missed);
+    assert_eq!(missed[1].scheduled_for, Some(utc("2026-12-31T09:00:00Z")));
+    let caught = h.settle("once-late", 2).await;
+    assert_eq!(caught[1].status, RunStatus::Completed);
+    assert_eq!(caught[1].trigger, Trigger::Catchup);
+    for id in ["once-ok", "once-late"] {
+        assert_eq!(h.state(id).await.status, ScheduleStatus::Completed, "{id}");
+    }
 }
 
 async fn failed_runs_are_retried_with_backoff_and_count_once(b: Backend) {
