@@ -10,6 +10,9 @@
 #   4. one scheduler look with TICK_N schedules stored and one due, from
 #      the store's index of wake times, examples/tick_bench.rs (which also
 #      prints what reading every schedule would cost)
+#   5. the p99 of a schedule's latest 50 runs from the API and of the
+#      dashboard's schedule page with API_N schedules and API_RUNS runs,
+#      each against GET /healthz, examples/api_latency_bench.rs
 #
 # A throwaway PostgreSQL is started for the run: Debian's server binaries
 # (/usr/lib/postgresql/<version>/bin), initdb and pg_ctl in a temporary
@@ -18,17 +21,24 @@
 # sled's flush is.
 #
 # Usage: cargo build --release --examples && bench/stores_bench.sh
-#        N=1000 RUNS=10000 bench/stores_bench.sh    (small sizes)
+#        N=1000 RUNS=10000 API_RUNS=100000 bench/stores_bench.sh  (small sizes)
+#        ONLY="api" bench/stores_bench.sh                        (some steps)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=${N:-10000}
 RUNS=${RUNS:-100000}
 TICK_N=${TICK_N:-100000}
+API_N=${API_N:-10000}
+API_RUNS=${API_RUNS:-1000000}
+# ONLY="fire query tick api": a subset of the steps (default: all).
+ONLY=${ONLY:-fire query tick api}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 FJ=$ROOT/target/release/examples/fire_jobs_bench
 RQ=$ROOT/target/release/examples/runs_query_bench
 TK=$ROOT/target/release/examples/tick_bench
-for b in "$FJ" "$RQ" "$TK"; do
+AL=$ROOT/target/release/examples/api_latency_bench
+for b in "$FJ" "$RQ" "$TK" "$AL"; do
   [[ -x $b ]] || { echo "stores_bench: not built: $b; run \`cargo build --release --examples\`" >&2; exit 1; }
 done
 
@@ -51,29 +61,55 @@ field() { sed -n "s/.*RESULT.*$2=\([0-9.]*\).*/\1/p" <<<"$1" | tail -1; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
 echo "== stores bench: N=$N schedules, RUNS=$RUNS runs; $version on 127.0.0.1:$port"
-echo "-- fire-jobs, sled"
-fj_sled=$("$FJ" "$N" | tee /dev/stderr)
-echo "-- fire-jobs, postgres"
-fj_pg=$("$FJ" "$N" --store "$(db fire_jobs)" | tee /dev/stderr)
-echo "-- runs query, sled"
-rq_sled=$("$RQ" "$RUNS" | tee /dev/stderr)
-echo "-- runs query, postgres"
-rq_pg=$("$RQ" "$RUNS" --store "$(db runs_query)" | tee /dev/stderr)
-echo "-- one scheduler look, sled"
-tk_sled=$("$TK" "$TICK_N" | tee /dev/stderr)
-echo "-- one scheduler look, postgres"
-tk_pg=$("$TK" "$TICK_N" --store "$(db tick)" | tee /dev/stderr)
+if want fire; then
+  echo "-- fire-jobs, sled"
+  fj_sled=$("$FJ" "$N" | tee /dev/stderr)
+  echo "-- fire-jobs, postgres"
+  fj_pg=$("$FJ" "$N" --store "$(db fire_jobs)" | tee /dev/stderr)
+fi
+if want query; then
+  echo "-- runs query, sled"
+  rq_sled=$("$RQ" "$RUNS" | tee /dev/stderr)
+  echo "-- runs query, postgres"
+  rq_pg=$("$RQ" "$RUNS" --store "$(db runs_query)" | tee /dev/stderr)
+fi
+if want tick; then
+  echo "-- one scheduler look, sled"
+  tk_sled=$("$TK" "$TICK_N" | tee /dev/stderr)
+  echo "-- one scheduler look, postgres"
+  tk_pg=$("$TK" "$TICK_N" --store "$(db tick)" | tee /dev/stderr)
+fi
+if want api; then
+  echo "-- the API and the dashboard, sled"
+  al_sled=$("$AL" "$API_N" "$API_RUNS" | tee /dev/stderr)
+  echo "-- the API and the dashboard, postgres"
+  al_pg=$("$AL" "$API_N" "$API_RUNS" --store "$(db api_latency)" | tee /dev/stderr)
+fi
 
-ready_sled=$(field "$fj_sled" ready_s); ready_pg=$(field "$fj_pg" ready_s)
-fire_sled=$(field "$fj_sled" seconds); fire_pg=$(field "$fj_pg" seconds)
-q_sled=$(field "$rq_sled" big_ms); q_pg=$(field "$rq_pg" big_ms)
 echo
 echo "| figure | sled | PostgreSQL | PostgreSQL / sled |"
 echo "|---|---|---|---|"
-echo "| first start to ready, $N schedules | ${ready_sled} s | ${ready_pg} s | $(ratio "$ready_pg" "$ready_sled")x |"
-echo "| fire $N due no-op jobs, T to all ended | ${fire_sled} s | ${fire_pg} s | $(ratio "$fire_pg" "$fire_sled")x |"
-echo "| latest 50 runs of a schedule with $RUNS | ${q_sled} ms | ${q_pg} ms | $(ratio "$q_pg" "$q_sled")x |"
-fl_sled=$(field "$fj_sled" flushes_per_run); fl_pg=$(field "$fj_pg" flushes_per_run)
-echo "| store flushes per run while firing (goal: at most 2) | ${fl_sled} | ${fl_pg} | |"
-tk_s=$(field "$tk_sled" tick_ms); tk_p=$(field "$tk_pg" tick_ms)
-echo "| one scheduler look, $TICK_N schedules, one due | ${tk_s} ms (all read: $(field "$tk_sled" scan_ms) ms) | ${tk_p} ms (all read: $(field "$tk_pg" scan_ms) ms) | $(ratio "$tk_p" "$tk_s")x |"
+if want fire; then
+  ready_sled=$(field "$fj_sled" ready_s); ready_pg=$(field "$fj_pg" ready_s)
+  fire_sled=$(field "$fj_sled" seconds); fire_pg=$(field "$fj_pg" seconds)
+  echo "| first start to ready, $N schedules | ${ready_sled} s | ${ready_pg} s | $(ratio "$ready_pg" "$ready_sled")x |"
+  echo "| fire $N due no-op jobs, T to all ended | ${fire_sled} s | ${fire_pg} s | $(ratio "$fire_pg" "$fire_sled")x |"
+  fl_sled=$(field "$fj_sled" flushes_per_run); fl_pg=$(field "$fj_pg" flushes_per_run)
+  echo "| store flushes per run while firing (goal: at most 2) | ${fl_sled} | ${fl_pg} | |"
+fi
+if want query; then
+  q_sled=$(field "$rq_sled" big_ms); q_pg=$(field "$rq_pg" big_ms)
+  echo "| latest 50 runs of a schedule with $RUNS | ${q_sled} ms | ${q_pg} ms | $(ratio "$q_pg" "$q_sled")x |"
+fi
+if want tick; then
+  tk_s=$(field "$tk_sled" tick_ms); tk_p=$(field "$tk_pg" tick_ms)
+  echo "| one scheduler look, $TICK_N schedules, one due | ${tk_s} ms (all read: $(field "$tk_sled" scan_ms) ms) | ${tk_p} ms (all read: $(field "$tk_pg" scan_ms) ms) | $(ratio "$tk_p" "$tk_s")x |"
+fi
+if want api; then
+  for f in api_p99_ms page_p99_ms floor_p99_ms; do
+    declare "${f}_s=$(field "$al_sled" $f)" "${f}_p=$(field "$al_pg" $f)"
+  done
+  echo "| p99 GET /api/v1/schedules/{id}/runs?limit=50, $API_N schedules, $API_RUNS runs | ${api_p99_ms_s} ms | ${api_p99_ms_p} ms | $(ratio "$api_p99_ms_p" "$api_p99_ms_s")x |"
+  echo "| p99 of the dashboard's schedule page, same store | ${page_p99_ms_s} ms | ${page_p99_ms_p} ms | $(ratio "$page_p99_ms_p" "$page_p99_ms_s")x |"
+  echo "| p99 GET /healthz (the floor) | ${floor_p99_ms_s} ms | ${floor_p99_ms_p} ms | |"
+fi
