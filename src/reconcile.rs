@@ -21,8 +21,9 @@ pub struct Desired {
     pub spec: std::sync::Arc<str>,
     /// The product document.
     pub product: std::sync::Arc<spec::Product>,
-    /// The product document as compact JSON text.
-    pub product_spec: std::sync::Arc<str>,
+    /// The product document as JSON, parsed once per product and shared by
+    /// its schedules (products are few).
+    pub product_spec: std::sync::Arc<Value>,
     /// Where it is defined.
     pub source: SourceRef,
     /// What the documents and their place say, as one hash: equal hashes
@@ -31,11 +32,11 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// The document and its product's, parsed. The texts were written by
-    /// serde_json from a parsed tree, so they parse.
+    /// The document, parsed (serde_json wrote the text, so it parses), and
+    /// its product's.
     fn values(&self) -> (Value, Value) {
-        let parse = |t: &str| serde_json::from_str(t).unwrap_or(Value::Null);
-        (parse(&self.spec), parse(&self.product_spec))
+        let spec = serde_json::from_str(&self.spec).unwrap_or(Value::Null);
+        (spec, Value::clone(&self.product_spec))
     }
 }
 
@@ -78,6 +79,7 @@ impl DesiredSet {
             .iter()
             .map(|p| (p.doc.id.as_str(), p))
             .collect();
+        let mut product_values = std::collections::HashMap::new();
         for d in &catalog.schedules {
             if bad_files.contains(&d.file) {
                 continue;
@@ -119,7 +121,10 @@ impl DesiredSet {
                     doc: d.doc.clone(),
                     spec: d.json.clone(),
                     product: product.doc.clone(),
-                    product_spec: product.json.clone(),
+                    product_spec: product_values
+                        .entry(product.doc.id.clone())
+                        .or_insert_with(|| std::sync::Arc::new(product.value()))
+                        .clone(),
                     source,
                     hash,
                 },

@@ -15,6 +15,10 @@ use crate::store::StoreError;
 /// schedules makes 40 commits, not 10,000.
 const RECONCILE_BATCH: usize = 256;
 
+/// Above this many changes in one reload, each added schedule is logged at
+/// debug and the reload says how many at info.
+const ADDED_LINES: usize = 100;
+
 /// Reads the folder and applies the changes. `force` applies even when no
 /// file changed since the last reload.
 pub async fn reload(ctx: &Arc<Ctx>, force: bool) {
@@ -206,14 +210,26 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
             .await?;
         results.extend(batch.iter().cloned().zip(outcomes));
     }
+    // A line per schedule tells an operator what an edit did; a first start
+    // with thousands of schedules says it in the summary below, and keeps
+    // the per-schedule lines for debug (formatting 10,000 lines was a
+    // twentieth of that start).
+    let many = results.iter().filter(|(_, (c, _))| c.is_some()).count() > ADDED_LINES;
+    let (mut added, mut removed, mut updated) = (0, 0, 0);
     for (id, (change, _)) in results {
         let Some(change) = change else { continue };
         changed += 1;
         match &change {
             reconcile::Change::Added(s) => {
-                tracing::info!(schedule_id = %id, "schedule added: {}", s.description)
+                added += 1;
+                if many {
+                    tracing::debug!(schedule_id = %id, "schedule added: {}", s.description)
+                } else {
+                    tracing::info!(schedule_id = %id, "schedule added: {}", s.description)
+                }
             }
             reconcile::Change::Removed(_) => {
+                removed += 1;
                 tracing::info!(schedule_id = %id, "schedule removed; history kept")
             }
             reconcile::Change::Updated { after, .. } => match &after.error {
@@ -221,10 +237,16 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
                     tracing::warn!(schedule_id = %id, "file invalid, last valid version kept: {}:{}:{}: {}", e.file, e.line, e.column, e.message)
                 }
                 None => {
+                    updated += 1;
                     tracing::info!(schedule_id = %id, "schedule updated ({})", after.status.as_str())
                 }
             },
         }
+    }
+    if many {
+        tracing::info!(
+            "{added} schedules added, {updated} updated, {removed} removed (each added one is logged at debug)"
+        );
     }
     for e in desired.invalid_files.values() {
         tracing::warn!(
