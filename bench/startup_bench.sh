@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Start-up against its floor, in one run (issue 19): for each size N,
+# Start-up against its floor, in one run (issue 19): for each size N and
+# each store (sled, and PostgreSQL when its server is installed: a
+# throwaway one from bench/pg.sh),
 #   1. `adsched validate` of the generated tree (the floor: reading and
 #      checking every file, which the daemon must do too);
-#   2. the daemon's first start to GET /readyz 200 on a fresh sled store,
-#      and its resident memory (VmRSS) once ready;
+#   2. the daemon's first start to GET /readyz 200 on a fresh store, and
+#      its resident memory (VmRSS) once ready (the daemon's alone: not the
+#      PostgreSQL server's);
 #   3. a restart on the same store to /readyz 200, and its memory;
 # three rounds of the three, medians compared, the largest memory shown.
 # Prints each start-up as a ratio to validate (goals: first start within 2x,
@@ -12,11 +15,14 @@
 #
 # Usage: cargo build --release && bench/startup_bench.sh
 #        SIZES="10000 100000" bench/startup_bench.sh   (the default)
+#        STORES=sled bench/startup_bench.sh             (one store)
 # Needs: bash, curl, python3, GNU date (%N), Linux /proc.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIZES=${SIZES:-10000 100000}
+source "$ROOT/bench/pg.sh"
+if pg_available; then STORES=${STORES:-sled postgres}; else STORES=${STORES:-sled}; fi
 ADSCHED=${ADSCHED:-$ROOT/target/release/adsched}
 PYTHON=${PYTHON:-python3}
 [[ -x $ADSCHED ]] || { echo "startup_bench: no $ADSCHED; run \`cargo build --release\`" >&2; exit 1; }
@@ -30,18 +36,22 @@ stop_daemon() {
   fi
   DPID=
 }
-trap 'stop_daemon; rm -rf -- "$WORK"' EXIT
+trap 'stop_daemon; pg_stop; rm -rf -- "$WORK"' EXIT
+[[ " $STORES " != *" postgres "* ]] || pg_start
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_daemon DIR: starts it, waits for /readyz 200; prints "ms rss_mib".
+# start_daemon DIR [URL]: starts it (on the store URL, else sled in DIR),
+# waits for /readyz 200; prints "ms rss_mib".
 start_daemon() {
-  local dir=$1 port t0 t1
+  local dir=$1 url=${2:-} port t0 t1
+  local store=()
+  [[ -z $url ]] || store=(--store "$url")
   port=$(free_port)
   t0=$(now_ms)
   "$ADSCHED" daemon --schedules "$dir/schedules" --templates "$ROOT/templates" --state "$dir/state" \
-    --listen "127.0.0.1:$port" > "$dir/daemon.log" 2>&1 &
+    "${store[@]}" --listen "127.0.0.1:$port" > "$dir/daemon.log" 2>&1 &
   DPID=$!
   until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" 2>/dev/null || true) == 200 ]]; do
     kill -0 "$DPID" 2>/dev/null || { echo "startup_bench: the daemon exited; see $dir/daemon.log" >&2; exit 1; }
@@ -51,7 +61,7 @@ start_daemon() {
   awk -v ms=$((t1 - t0)) '/^VmRSS:/ { printf "%d %.1f\n", ms, $2 / 1024 }' "/proc/$DPID/status"
 }
 
-echo "== startup bench: $("$ADSCHED" --version 2>/dev/null || echo adsched), sizes: $SIZES"
+echo "== startup bench: $("$ADSCHED" --version 2>/dev/null || echo adsched), sizes: $SIZES, stores: $STORES"
 rows=()
 for n in $SIZES; do
   dir=$WORK/$n
@@ -72,34 +82,38 @@ PY
   # restart on it, so the three share the machine's moment; the medians are
   # compared (this virtual machine's timings move by a third between runs),
   # and the largest memory of the three is shown.
-  : > "$dir/rounds"
-  for _ in 1 2 3; do
-    rm -rf "$dir/state"
-    t0=$(now_ms)
-    "$ADSCHED" validate --format json --templates "$ROOT/templates" "$dir/schedules" > /dev/null || true
-    v=$(( $(now_ms) - t0 ))
-    # Not in a subshell: the daemon's pid stays ours to stop.
-    start_daemon "$dir" > "$dir/first.out"
-    stop_daemon
-    start_daemon "$dir" > "$dir/again.out"
-    stop_daemon
-    echo "$v $(cat "$dir/first.out") $(cat "$dir/again.out")" >> "$dir/rounds"
+  for store in $STORES; do
+    : > "$dir/rounds"
+    for round in 1 2 3; do
+      rm -rf "$dir/state"
+      url=
+      [[ $store == sled ]] || url=$(pg_db "startup_${n}_$round")
+      t0=$(now_ms)
+      "$ADSCHED" validate --format json --templates "$ROOT/templates" "$dir/schedules" > /dev/null || true
+      v=$(( $(now_ms) - t0 ))
+      # Not in a subshell: the daemon's pid stays ours to stop.
+      start_daemon "$dir" "$url" > "$dir/first.out"
+      stop_daemon
+      start_daemon "$dir" "$url" > "$dir/again.out"
+      stop_daemon
+      echo "$v $(cat "$dir/first.out") $(cat "$dir/again.out")" >> "$dir/rounds"
+    done
+    med() { cut -d' ' -f"$1" "$dir/rounds" | sort -n | sed -n 2p; }
+    top() { cut -d' ' -f"$1" "$dir/rounds" | sort -n | tail -1; }
+    validate_ms=$(med 1); first_ms=$(med 2); first_rss=$(top 3); again_ms=$(med 4); again_rss=$(top 5)
+    echo "N=$n $store rounds (validate ms, first start ms MiB, restart ms MiB):"
+    sed 's/^/  /' "$dir/rounds"
+    echo "N=$n $store: validate ${validate_ms} ms; first start ${first_ms} ms, ${first_rss} MiB; restart ${again_ms} ms, ${again_rss} MiB"
+    rows+=("$n $store $validate_ms $first_ms $first_rss $again_ms $again_rss")
   done
-  med() { cut -d' ' -f"$1" "$dir/rounds" | sort -n | sed -n 2p; }
-  top() { cut -d' ' -f"$1" "$dir/rounds" | sort -n | tail -1; }
-  validate_ms=$(med 1); first_ms=$(med 2); first_rss=$(top 3); again_ms=$(med 4); again_rss=$(top 5)
-  echo "N=$n rounds (validate ms, first start ms MiB, restart ms MiB):"
-  sed 's/^/  /' "$dir/rounds"
-  echo "N=$n: validate ${validate_ms} ms; first start ${first_ms} ms, ${first_rss} MiB; restart ${again_ms} ms, ${again_rss} MiB"
-  rows+=("$n $validate_ms $first_ms $first_rss $again_ms $again_rss")
 done
 
 echo
-echo "| schedules | validate (floor) | first start | / validate (goal 2x) | restart | / validate (goal 1.5x) | RSS first start | RSS restart | MiB per 1,000 |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| schedules | store | validate (floor) | first start | / validate (goal 2x) | restart | / validate (goal 1.5x) | RSS first start | RSS restart | MiB per 1,000 |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do
-  read -r n v f fr a ar <<< "$r"
-  awk -v n="$n" -v v="$v" -v f="$f" -v fr="$fr" -v a="$a" -v ar="$ar" 'BEGIN {
-    printf "| %d | %d ms | %d ms | %.2fx | %d ms | %.2fx | %.1f MiB | %.1f MiB | %.2f |\n",
-      n, v, f, f / v, a, a / v, fr, ar, (fr > ar ? fr : ar) / (n / 1000) }'
+  read -r n store v f fr a ar <<< "$r"
+  awk -v n="$n" -v st="$store" -v v="$v" -v f="$f" -v fr="$fr" -v a="$a" -v ar="$ar" 'BEGIN {
+    printf "| %d | %s | %d ms | %d ms | %.2fx | %d ms | %.2fx | %.1f MiB | %.1f MiB | %.2f |\n",
+      n, st, v, f, f / v, a, a / v, fr, ar, (fr > ar ? fr : ar) / (n / 1000) }'
 done

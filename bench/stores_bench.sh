@@ -14,11 +14,8 @@
 #      dashboard's schedule page with API_N schedules and API_RUNS runs,
 #      each against GET /healthz, examples/api_latency_bench.rs
 #
-# A throwaway PostgreSQL is started for the run: Debian's server binaries
-# (/usr/lib/postgresql/<version>/bin), initdb and pg_ctl in a temporary
-# folder on a free port, as the postgres user when run as root; stopped at
-# the end. Its settings are the defaults (fsync on): a commit is durable, as
-# sled's flush is.
+# A throwaway PostgreSQL is started for the run (bench/pg.sh) and stopped
+# at the end.
 #
 # Usage: cargo build --release --examples && bench/stores_bench.sh
 #        N=1000 RUNS=10000 API_RUNS=100000 bench/stores_bench.sh  (small sizes)
@@ -42,25 +39,16 @@ for b in "$FJ" "$RQ" "$TK" "$AL"; do
   [[ -x $b ]] || { echo "stores_bench: not built: $b; run \`cargo build --release --examples\`" >&2; exit 1; }
 done
 
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[[ -x $bin/initdb ]] || { echo "stores_bench: no PostgreSQL server (apt-get install postgresql)" >&2; exit 1; }
-work=$(mktemp -d /tmp/adsched-stores-bench.XXXXXX)
-chmod 755 "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_owner() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-if [[ $(id -u) == 0 ]]; then chown postgres "$work"; fi
-as_owner "$bin/initdb" -D "$work/data" -U postgres --auth=trust >/dev/null
-as_owner "$bin/pg_ctl" -D "$work/data" -o "-p $port -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start >/dev/null
-trap 'as_owner "$bin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-version=$("$bin/postgres" --version)
-db() { # a new empty database, as a URL
-  as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $1" postgres
-  echo "postgres://postgres@127.0.0.1:$port/$1?sslmode=disable"
-}
+source "$ROOT/bench/pg.sh"
+pg_available || { echo "stores_bench: no PostgreSQL server (apt-get install postgresql)" >&2; exit 1; }
+pg_start
+trap pg_stop EXIT
+version=$PG_VERSION
+db() { pg_db "$1"; }
 field() { sed -n "s/.*RESULT.*$2=\([0-9.]*\).*/\1/p" <<<"$1" | tail -1; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
-echo "== stores bench: N=$N schedules, RUNS=$RUNS runs; $version on 127.0.0.1:$port"
+echo "== stores bench: N=$N schedules, RUNS=$RUNS runs; $version on 127.0.0.1:$pg_port"
 if want fire; then
   echo "-- fire-jobs, sled"
   fj_sled=$("$FJ" "$N" | tee /dev/stderr)
