@@ -102,9 +102,10 @@ impl DesiredSet {
             let hash = {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
-                // Stored with the state it produced (a restart skips what
-                // hashes equal), so the version is in it: a newer adsched
-                // may map the same documents to a different state.
+                // Stored with the state it produced (a reload, a restart
+                // included, skips what hashes equal), so the version is in
+                // it: a newer adsched may map the same documents to a
+                // different state.
                 (
                     env!("CARGO_PKG_VERSION"),
                     d.hash,
