@@ -49,30 +49,20 @@ field() { sed -n "s/.*RESULT.*$2=\([0-9.]*\).*/\1/p" <<<"$1" | tail -1; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
 echo "== stores bench: N=$N schedules, RUNS=$RUNS runs; $version on 127.0.0.1:$pg_port"
-if want fire; then
-  echo "-- fire-jobs, sled"
-  fj_sled=$("$FJ" "$N" | tee /dev/stderr)
-  echo "-- fire-jobs, postgres"
-  fj_pg=$("$FJ" "$N" --store "$(db fire_jobs)" | tee /dev/stderr)
-fi
-if want query; then
-  echo "-- runs query, sled"
-  rq_sled=$("$RQ" "$RUNS" | tee /dev/stderr)
-  echo "-- runs query, postgres"
-  rq_pg=$("$RQ" "$RUNS" --store "$(db runs_query)" | tee /dev/stderr)
-fi
-if want tick; then
-  echo "-- one scheduler look, sled"
-  tk_sled=$("$TK" "$TICK_N" | tee /dev/stderr)
-  echo "-- one scheduler look, postgres"
-  tk_pg=$("$TK" "$TICK_N" --store "$(db tick)" | tee /dev/stderr)
-fi
-if want api; then
-  echo "-- the API and the dashboard, sled"
-  al_sled=$("$AL" "$API_N" "$API_RUNS" | tee /dev/stderr)
-  echo "-- the API and the dashboard, postgres"
-  al_pg=$("$AL" "$API_N" "$API_RUNS" --store "$(db api_latency)" | tee /dev/stderr)
-fi
+# both NAME DB BIN ARGS...: BIN ARGS on sled, then on a new PostgreSQL
+# database DB; their outputs in NAME_sled and NAME_pg.
+both() {
+  local name=$1 dbname=$2 bin=$3
+  shift 3
+  echo "-- $dbname, sled"
+  printf -v "${name}_sled" '%s' "$("$bin" "$@" | tee /dev/stderr)"
+  echo "-- $dbname, postgres"
+  printf -v "${name}_pg" '%s' "$("$bin" "$@" --store "$(db "$dbname")" | tee /dev/stderr)"
+}
+if want fire; then both fj fire_jobs "$FJ" "$N"; fi
+if want query; then both rq runs_query "$RQ" "$RUNS"; fi
+if want tick; then both tk tick "$TK" "$TICK_N"; fi
+if want api; then both al api_latency "$AL" "$API_N" "$API_RUNS"; fi
 
 echo
 echo "| figure | sled | PostgreSQL | PostgreSQL / sled |"
