@@ -16,16 +16,19 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use postgres::types::ToSql;
-use postgres::{Client, Row};
 use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use super::ids::IdGen;
 use super::ops::{self, Txn};
 use super::{Action, Outcome, RecordStore, RunSelect, StoreError};
 use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 
+mod session;
 mod tls;
+
+use session::{Session, Tx};
 
 /// The schema versions, in order; each applied once.
 const MIGRATIONS: &[&str] = &[
@@ -55,11 +58,12 @@ pub struct PgStore {
 }
 
 struct Shared {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     /// `host:port/database`, never the password.
     location: String,
-    pool: Mutex<Vec<Conn>>,
+    /// Sessions kept open for reuse, one pool per [`Commit`].
+    pools: [Mutex<Vec<Conn>>; 2],
     ids: IdGen,
     failure: super::FailureFlag,
     closed: std::sync::atomic::AtomicBool,
@@ -78,8 +82,8 @@ struct Shared {
     flushes: std::sync::atomic::AtomicU64,
 }
 
-impl From<postgres::Error> for StoreError {
-    fn from(e: postgres::Error) -> StoreError {
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
         match e.as_db_error() {
             // The server going away (57: operator intervention, a shutdown),
             // a connection failure (08) or exhausted resources (53: a full
@@ -98,11 +102,7 @@ impl Drop for Shared {
     /// The `postgres` client blocks to close a connection, which tokio
     /// forbids on its threads; the last clone may go anywhere.
     fn drop(&mut self) {
-        let mut clients: Vec<Client> =
-            std::mem::take(&mut *self.pool.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .map(|c| c.client)
-                .collect();
+        let mut clients: Vec<Session> = take_pools(&self.pools);
         clients.extend(
             self.lease
                 .lock()
@@ -118,14 +118,25 @@ impl Drop for Shared {
 
 /// A change's failure inside a transaction.
 pub(crate) enum TxError {
-    Db(postgres::Error),
+    Db(tokio_postgres::Error),
+    /// A value that does not fit its column's type: a bug, not bad input.
+    Encode(String),
     Record(serde_json::Error),
     Abort(String),
 }
 
-impl From<postgres::Error> for TxError {
-    fn from(e: postgres::Error) -> TxError {
+impl From<tokio_postgres::Error> for TxError {
+    fn from(e: tokio_postgres::Error) -> TxError {
         TxError::Db(e)
+    }
+}
+
+impl From<session::TxFail> for TxError {
+    fn from(e: session::TxFail) -> TxError {
+        match e {
+            session::TxFail::Db(e) => TxError::Db(e),
+            session::TxFail::Encode(e) => TxError::Encode(e.0),
+        }
     }
 }
 
@@ -135,36 +146,70 @@ impl From<serde_json::Error> for TxError {
     }
 }
 
+impl From<TxError> for StoreError {
+    fn from(e: TxError) -> StoreError {
+        match e {
+            TxError::Db(e) => e.into(),
+            TxError::Record(e) => StoreError::Record(e),
+            TxError::Abort(m) => StoreError::Aborted(m),
+            TxError::Encode(m) => StoreError::Backend(format!("PostgreSQL: {m}")),
+        }
+    }
+}
+
 /// Statements prepared once per connection: the sync client would otherwise
 /// prepare each statement on every call, a round trip and a plan each time.
 #[derive(Default)]
-struct Prepared(std::collections::HashMap<&'static str, postgres::Statement>);
+struct Prepared(std::collections::HashMap<&'static str, Statement>);
 
 impl Prepared {
+    /// The statement for `sql`, prepared by `prepare` the first time.
     fn get(
         &mut self,
-        c: &mut impl postgres::GenericClient,
         sql: &'static str,
-    ) -> Result<postgres::Statement, postgres::Error> {
+        prepare: impl FnOnce(&str) -> Result<Statement, tokio_postgres::Error>,
+    ) -> Result<Statement, tokio_postgres::Error> {
         if let Some(st) = self.0.get(sql) {
             return Ok(st.clone());
         }
         // Prepared statements outlive the transaction they were made in.
-        let st = c.prepare(sql)?;
+        let st = prepare(sql)?;
         self.0.insert(sql, st.clone());
         Ok(st)
     }
 }
 
+/// How a pooled session commits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Commit {
+    /// Without waiting for the disk (`synchronous_commit = off`): the
+    /// changes, made durable together by [`RecordStore::flush`].
+    Lazy = 0,
+    /// Waiting for the disk: a write durable when it returns (log lines),
+    /// and the flush itself. A statement of its own then commits durably
+    /// in one round trip, with no BEGIN or SET of its own.
+    Durable = 1,
+}
+
 /// A pooled connection and its prepared statements.
 struct Conn {
-    client: Client,
+    client: Session,
     prepared: Prepared,
+    commit: Commit,
+}
+
+/// Every pooled session, taken out of both pools (to close them).
+fn take_pools(pools: &[Mutex<Vec<Conn>>; 2]) -> Vec<Session> {
+    pools
+        .iter()
+        .flat_map(|p| std::mem::take(&mut *p.lock().unwrap_or_else(|e| e.into_inner())))
+        .map(|c| c.client)
+        .collect()
 }
 
 /// The rows of one transaction.
 struct PgTx<'a> {
-    tx: RefCell<postgres::Transaction<'a>>,
+    tx: RefCell<Tx<'a>>,
     prepared: RefCell<&'a mut Prepared>,
     /// Schedule rows read (and locked) by [`Txn::prefetch_schedules`]; a
     /// write in this transaction replaces its entry.
@@ -176,20 +221,16 @@ impl PgTx<'_> {
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, postgres::Error> {
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
         let mut tx = self.tx.borrow_mut();
-        let st = self.prepared.borrow_mut().get(&mut *tx, sql)?;
+        let st = self.prepared.borrow_mut().get(sql, |q| tx.prepare(q))?;
         tx.query_opt(&st, params)
     }
 
-    fn execute(
-        &self,
-        sql: &'static str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, postgres::Error> {
+    fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<(), TxError> {
         let mut tx = self.tx.borrow_mut();
-        let st = self.prepared.borrow_mut().get(&mut *tx, sql)?;
-        tx.execute(&st, params)
+        let st = self.prepared.borrow_mut().get(sql, |q| tx.prepare(q))?;
+        Ok(tx.execute(&st, params)?)
     }
 }
 
@@ -226,8 +267,8 @@ impl Txn for PgTx<'_> {
         let rows = {
             let mut tx = self.tx.borrow_mut();
             let st = self.prepared.borrow_mut().get(
-                &mut *tx,
                 "SELECT id, state::text FROM scheduled_jobs WHERE id = ANY($1) FOR UPDATE",
+                |q| tx.prepare(q),
             )?;
             tx.query(&st, &[&ids])?
         };
@@ -452,11 +493,12 @@ impl PgStore {
     /// Connects to the database at `url` and creates or upgrades its tables.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
         let store = PgStore::new(url)?;
-        let mut client = store.open_client()?;
+        let mut client = store.open_client(Commit::Lazy)?;
         migrate(&mut client)?;
         store.put_back(Conn {
             client,
             prepared: Prepared::default(),
+            commit: Commit::Lazy,
         });
         Ok(store)
     }
@@ -475,7 +517,7 @@ impl PgStore {
     }
 
     fn new(url: &str) -> Result<PgStore, StoreError> {
-        let config = postgres::Config::from_str(url).map_err(|e| {
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
             // The parser's words, never the URL: it holds the password.
             StoreError::Backend(format!(
                 "--store is not a PostgreSQL URL postgres://USER:PASS@HOST:PORT/DB[?sslmode=disable|prefer|require] ({e})"
@@ -487,7 +529,7 @@ impl PgStore {
                 tls: tls::connector(),
                 config,
                 location,
-                pool: Mutex::new(Vec::new()),
+                pools: Default::default(),
                 ids: IdGen::default(),
                 failure: Default::default(),
                 closed: std::sync::atomic::AtomicBool::new(false),
@@ -500,38 +542,45 @@ impl PgStore {
         })
     }
 
-    fn open_client(&self) -> Result<Client, StoreError> {
-        let mut client = self
-            .shared
-            .config
-            .connect(self.shared.tls.clone())
-            .map_err(|e| {
+    fn open_client(&self, commit: Commit) -> Result<Session, StoreError> {
+        let mut client =
+            Session::connect(&self.shared.config, self.shared.tls.clone()).map_err(|e| {
                 StoreError::Io(format!(
-                    "cannot connect to PostgreSQL at {}: {}",
+                    "cannot connect to PostgreSQL at {}: {e}",
                     self.shared.location,
-                    e.as_db_error()
-                        .map(|d| d.message().to_string())
-                        .unwrap_or_else(|| e.to_string())
                 ))
             })?;
         // The store's contract, as sled's: a change is recorded when it
         // returns and durable after `flush`. Commits do not wait for the
         // disk; `flush` waits once for all of them, so a tick that records
         // 10,000 due runs costs one disk sync, not 10,000.
-        client.batch_execute("SET synchronous_commit = off")?;
+        if commit == Commit::Lazy {
+            client.batch_execute("SET synchronous_commit = off")?;
+        }
         Ok(client)
     }
 
     fn put_back(&self, conn: Conn) {
-        let mut pool = self.shared.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = self.shared.pools[conn.commit as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if !conn.client.is_closed() && pool.len() < POOL {
             pool.push(conn);
         }
     }
 
-    /// Runs `f` with a pooled connection.
+    /// Runs `f` with a pooled session that commits without waiting.
     fn with_client<T>(
         &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_session(Commit::Lazy, f)
+    }
+
+    /// Runs `f` with a pooled session that commits as `commit` says.
+    fn with_session<T>(
+        &self,
+        commit: Commit,
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.shared.closed.load(std::sync::atomic::Ordering::SeqCst) {
@@ -540,17 +589,16 @@ impl PgStore {
                 .unwrap_or_else(|| "the store is closed".into());
             return Err(StoreError::Unavailable(why));
         }
-        let pooled = self
-            .shared
-            .pool
+        let pooled = self.shared.pools[commit as usize]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => Conn {
-                client: self.open_client()?,
+                client: self.open_client(commit)?,
                 prepared: Prepared::default(),
+                commit,
             },
         };
         let out = f(&mut conn);
@@ -580,8 +628,11 @@ impl PgStore {
                     .iter()
                     .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                     .collect();
-                let st = c.prepared.get(&mut c.client, sql)?;
-                Ok(c.client.query(&st, &refs)?)
+                let Conn {
+                    client, prepared, ..
+                } = c;
+                let st = prepared.get(sql, |q| client.prepare(q))?;
+                Ok(client.query(&st, &refs)?)
             })
         })
         .await
@@ -633,8 +684,10 @@ impl PgStore {
         conn: &mut Conn,
         f: &impl Fn(&PgTx) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
-        let Conn { client, prepared } = conn;
-        let tx = client.transaction()?;
+        let Conn {
+            client, prepared, ..
+        } = conn;
+        let tx = client.transaction();
         let ptx = PgTx {
             tx: RefCell::new(tx),
             prepared: RefCell::new(prepared),
@@ -649,9 +702,7 @@ impl PgStore {
                 Ok(v)
             }
             // Dropping the transaction rolls it back.
-            Err(TxError::Abort(m)) => Err(StoreError::Aborted(m)),
-            Err(TxError::Record(e)) => Err(StoreError::Record(e)),
-            Err(TxError::Db(e)) => Err(e.into()),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -680,7 +731,7 @@ impl PgStore {
                 .keepalives_idle(std::time::Duration::from_secs(2))
                 .keepalives_interval(std::time::Duration::from_secs(1))
                 .keepalives_retries(3);
-            let mut client = config.connect(self.shared.tls.clone()).map_err(|e| {
+            let mut client = Session::connect(&config, self.shared.tls.clone()).map_err(|e| {
                 StoreError::Io(format!(
                     "cannot connect to PostgreSQL at {}: {e}",
                     self.shared.location
@@ -696,6 +747,7 @@ impl PgStore {
             *lease = Some(Conn {
                 client,
                 prepared: Prepared::default(),
+                commit: Commit::Lazy,
             });
         }
         let Some(Conn { client, .. }) = lease.as_mut() else {
@@ -734,14 +786,14 @@ impl PgStore {
 }
 
 /// `host:port/database` of a configuration, for messages.
-fn location(config: &postgres::Config) -> String {
+fn location(config: &tokio_postgres::Config) -> String {
     let host = config
         .get_hosts()
         .first()
         .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
             #[cfg(unix)]
-            postgres::config::Host::Unix(path) => path.display().to_string(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         })
         .unwrap_or_else(|| "localhost".into());
     let port = config.get_ports().first().copied().unwrap_or(5432);
@@ -751,27 +803,25 @@ fn location(config: &postgres::Config) -> String {
 
 /// Creates or upgrades the tables: one transaction, under an advisory lock
 /// so that daemons starting together do not race.
-fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    let mut tx = client.transaction()?;
+fn migrate(client: &mut Session) -> Result<(), StoreError> {
+    let lock = client.prepare("SELECT pg_advisory_xact_lock($1)")?;
+    let mut tx = client.transaction();
     tx.batch_execute("SET LOCAL synchronous_commit = on")?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.query(&lock, &[&MIGRATION_LOCK])?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS adsched_schema (
              version    integer PRIMARY KEY,
              applied_at timestamptz NOT NULL DEFAULT now()
          )",
     )?;
-    let current: i32 = tx
-        .query_one("SELECT coalesce(max(version), 0) FROM adsched_schema", &[])?
-        .get(0);
+    let latest = tx.prepare("SELECT coalesce(max(version), 0) FROM adsched_schema")?;
+    let current: i32 = tx.query_opt(&latest, &[])?.map_or(0, |row| row.get(0));
+    let record = tx.prepare("INSERT INTO adsched_schema (version) VALUES ($1)")?;
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let version = i as i32 + 1;
         if version > current {
             tx.batch_execute(sql)?;
-            tx.execute(
-                "INSERT INTO adsched_schema (version) VALUES ($1)",
-                &[&version],
-            )?;
+            tx.execute(&record, &[&version]).map_err(TxError::from)?;
             if version == WAKE_VERSION {
                 fill_wake_times(&mut tx)?;
             }
@@ -789,14 +839,13 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 }
 
 /// Sets `next_wake` of the rows written before the column existed.
-fn fill_wake_times(tx: &mut postgres::Transaction<'_>) -> Result<(), StoreError> {
-    let rows = tx.query("SELECT state::text FROM scheduled_jobs", &[])?;
-    for row in &rows {
+fn fill_wake_times(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    let states = tx.prepare("SELECT state::text FROM scheduled_jobs")?;
+    let update = tx.prepare("UPDATE scheduled_jobs SET next_wake = $2 WHERE id = $1")?;
+    for row in &tx.query(&states, &[])? {
         let s: ScheduleState = decode(row)?;
-        tx.execute(
-            "UPDATE scheduled_jobs SET next_wake = $2 WHERE id = $1",
-            &[&s.id, &crate::scheduler::wake_at(&s)],
-        )?;
+        tx.execute(&update, &[&s.id, &crate::scheduler::wake_at(&s)])
+            .map_err(TxError::from)?;
     }
     Ok(())
 }
@@ -836,17 +885,14 @@ impl RecordStore for PgStore {
 
     async fn reopen(&self) -> Result<(), StoreError> {
         self.blocking(|s| {
-            s.shared
-                .pool
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
-            let mut client = s.open_client()?;
+            drop(take_pools(&s.shared.pools));
+            let mut client = s.open_client(Commit::Lazy)?;
             // A database first reached now may have no tables yet.
             migrate(&mut client)?;
             s.put_back(Conn {
                 client,
                 prepared: Prepared::default(),
+                commit: Commit::Lazy,
             });
             s.shared
                 .closed
@@ -872,13 +918,11 @@ impl RecordStore for PgStore {
         self.shared.flushes.fetch_add(1, SeqCst);
         let flushed = self
             .blocking(|s| {
-                s.with_client(|c| {
+                s.with_session(Commit::Durable, |c| {
                     // A commit that waits for the disk (it has an xid, so a
                     // commit record) waits for every commit before it in the
                     // log. One round trip.
-                    c.client.batch_execute(
-                        "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT",
-                    )?;
+                    c.client.batch_execute("SELECT txid_current()")?;
                     Ok(())
                 })
             })
@@ -915,12 +959,15 @@ impl RecordStore for PgStore {
         let path = path.to_string();
         self.blocking(move |s| {
             s.with_client(|c| {
-                let st = c.prepared.get(
-                    &mut c.client,
+                let Conn {
+                    client, prepared, ..
+                } = c;
+                let st = prepared.get(
                     "INSERT INTO adsched_images (path, bytes) VALUES ($1, $2)
                      ON CONFLICT (path) DO UPDATE SET bytes = EXCLUDED.bytes",
+                    |q| client.prepare(q),
                 )?;
-                c.client.execute(&st, &[&path, &bytes])?;
+                client.execute(&st, &[&path, &bytes])?;
                 s.shared
                     .unflushed
                     .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -948,11 +995,7 @@ impl RecordStore for PgStore {
         self.shared
             .leader_pid
             .store(0, std::sync::atomic::Ordering::SeqCst);
-        let mut clients: Vec<Client> =
-            std::mem::take(&mut *self.shared.pool.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .map(|c| c.client)
-                .collect();
+        let mut clients: Vec<Session> = take_pools(&self.shared.pools);
         clients.extend(
             self.shared
                 .lease
@@ -1112,25 +1155,12 @@ impl RecordStore for PgStore {
         // A commit that ends after this point marks the store unflushed again.
         let was_unflushed = self.shared.unflushed.swap(false, SeqCst);
         self.shared.flushes.fetch_add(1, SeqCst);
-        let written = self.blocking(move |s| {
-            s.with_client(|c| {
-                let Conn { client, prepared } = c;
-                let mut tx = client.transaction()?;
-                // Durable on return, as the trait says: a line shown is never lost.
-                tx.batch_execute("SET LOCAL synchronous_commit = on")?;
-                let insert = prepared.get(
-                    &mut tx,
-                    "INSERT INTO adsched_run_logs (run_id, time, level, message) VALUES ($1, $2, $3, $4)",
-                )?;
-                let update = prepared.get(
-                    &mut tx,
-                    "UPDATE scheduled_job_runs SET logs = logs || $2 WHERE id = $1",
-                )?;
+        let written = self
+            .blocking(move |s| {
                 // One update of a run's `logs` per call, not per line: each
                 // rewrites the run's row.
                 let mut text: Vec<(&str, String)> = Vec::new();
                 for (run_id, l) in &lines {
-                    tx.execute(&insert, &[run_id, &l.time, &l.level, &l.message])?;
                     let line = format!(
                         "{} {} {}\n",
                         l.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -1142,14 +1172,41 @@ impl RecordStore for PgStore {
                         None => text.push((run_id, line)),
                     }
                 }
-                for (run_id, t) in &text {
-                    tx.execute(&update, &[run_id, t])?;
-                }
-                tx.commit()?;
-                Ok(())
+                let run_ids: Vec<&str> = lines.iter().map(|(id, _)| id.as_str()).collect();
+                let times: Vec<DateTime<Utc>> = lines.iter().map(|(_, l)| l.time).collect();
+                let levels: Vec<&str> = lines.iter().map(|(_, l)| l.level.as_str()).collect();
+                let messages: Vec<&str> = lines.iter().map(|(_, l)| l.message.as_str()).collect();
+                let text_ids: Vec<&str> = text.iter().map(|(id, _)| *id).collect();
+                let texts: Vec<&str> = text.iter().map(|(_, t)| t.as_str()).collect();
+                // One statement, so one implicit transaction and one round trip,
+                // on a session whose commit waits for the disk: durable on
+                // return, as the trait says (a line shown is never lost). The
+                // lines keep their order in `seq`.
+                s.with_session(Commit::Durable, |c| {
+                    let Conn {
+                        client, prepared, ..
+                    } = c;
+                    let st = prepared.get(
+                        "WITH added AS (
+                         INSERT INTO adsched_run_logs (run_id, time, level, message)
+                         SELECT l.run_id, l.time, l.level, l.message
+                         FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
+                              WITH ORDINALITY AS l(run_id, time, level, message, n)
+                         ORDER BY l.n
+                     )
+                     UPDATE scheduled_job_runs r SET logs = r.logs || t.text
+                     FROM unnest($5::text[], $6::text[]) AS t(id, text)
+                     WHERE r.id = t.id",
+                        |q| client.prepare(q),
+                    )?;
+                    client.execute(
+                        &st,
+                        &[&run_ids, &times, &levels, &messages, &text_ids, &texts],
+                    )?;
+                    Ok(())
+                })
             })
-        })
-        .await;
+            .await;
         if written.is_err() && was_unflushed {
             self.shared.unflushed.store(true, SeqCst);
         }
