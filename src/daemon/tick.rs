@@ -6,13 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::Ctx;
 use crate::records::{ActorNote, RunStatus, Trigger};
 use crate::scheduler;
+use crate::scheduler::Fire;
 use crate::spec;
 use crate::spec::model::AlertEvent;
-use crate::store::StoreError;
+use crate::store::{Due, StoreError};
+
+/// Schedules fired per transaction.
+const FIRE_BATCH: usize = 256;
 
 /// Fires what is due, then sleeps until the next time (or a wake-up).
 pub(super) async fn scheduler_loop(ctx: Arc<Ctx>) {
@@ -123,6 +128,7 @@ async fn fire_due(
 ) -> Result<(bool, Option<DateTime<Utc>>), StoreError> {
     let mut queued = false;
     let mut next: Option<DateTime<Utc>> = None;
+    let mut due: Vec<(Due, Tz)> = Vec::new();
     // Only what is due, from the store's index of wake times: a tick costs
     // what is due, not what is stored.
     for mut s in ctx.store.due_schedules(now).await? {
@@ -166,49 +172,29 @@ async fn fire_due(
             continue;
         };
         let window = spec::check::catchup_window(&spec);
-        let fire = ctx.store.fire(&s.id, cal, window, ctx.started, now).await?;
-        let Some(fire) = fire else { continue };
-        *recorded = true;
-        if let Some(run) = &fire.run {
-            let tz = s.tz();
-            let when = run
-                .scheduled_for
-                .map(|t| crate::records::fmt_time(t, tz))
-                .unwrap_or_default();
-            match run.status {
-                RunStatus::Missed => {
-                    ctx.metrics.run_finished("missed", None);
-                    let msg = run.error_message.as_deref().unwrap_or("missed");
-                    ctx.alert(AlertEvent::Missed, run, msg.to_string());
-                    lines.push((run.id.clone(), "warn", msg.to_string()));
-                    tracing::warn!(schedule_id = %s.id, run_id = %run.id, "missed {} time(s), latest {when}", run.missed_count);
-                }
-                _ => {
-                    queued = true;
-                    let why = match run.trigger {
-                        Trigger::Catchup => format!(
-                            "queued as a catch-up for {when} ({} earlier time(s) folded in)",
-                            run.missed_count
-                        ),
-                        Trigger::Retry => {
-                            format!("queued as retry attempt {} for {when}", run.attempt)
-                        }
-                        _ => format!("queued for {when}"),
-                    };
-                    tracing::info!(schedule_id = %s.id, run_id = %run.id, "{why}");
-                    lines.push((run.id.clone(), "info", why));
-                }
+        due.push((
+            Due {
+                id: s.id.clone(),
+                calendar: cal,
+                window,
+            },
+            s.tz(),
+        ));
+    }
+    // In batches: one transaction each, decided on the rows as they are.
+    while !due.is_empty() {
+        let rest = due.split_off(due.len().min(FIRE_BATCH));
+        let batch = std::mem::replace(&mut due, rest);
+        let (batch, zones): (Vec<Due>, Vec<Tz>) = batch.into_iter().unzip();
+        let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
+        let fired = ctx.store.fire(batch, ctx.started, now).await?;
+        for ((id, tz), fire) in ids.iter().zip(zones).zip(fired) {
+            let Some(fire) = fire else { continue };
+            *recorded = true;
+            queued |= note_fire(ctx, id, tz, &fire, lines);
+            if let Some(at) = scheduler::wake_at(&fire.state) {
+                next = Some(next.map_or(at, |n| n.min(at)));
             }
-        }
-        if let (Some(t), Some(pending)) = (fire.coalesced, &fire.state.pending_run) {
-            let msg = format!(
-                "the time {} came while this run was still queued; not queued twice",
-                crate::records::fmt_time(t, s.tz())
-            );
-            lines.push((pending.clone(), "warn", msg));
-        }
-        if let Some(at) = scheduler::wake_at(&fire.state) {
-            next = Some(next.map_or(at, |n| n.min(at)));
         }
     }
     // Everything not due: the index's first time after now.
@@ -216,4 +202,53 @@ async fn fire_due(
         next = Some(next.map_or(at, |n| n.min(at)));
     }
     Ok((queued, next))
+}
+
+/// Logs and counts what one firing recorded; true when it queued a run.
+fn note_fire(
+    ctx: &Arc<Ctx>,
+    id: &str,
+    tz: Tz,
+    fire: &Fire,
+    lines: &mut Vec<(String, &'static str, String)>,
+) -> bool {
+    let mut queued = false;
+    if let Some(run) = &fire.run {
+        let when = run
+            .scheduled_for
+            .map(|t| crate::records::fmt_time(t, tz))
+            .unwrap_or_default();
+        match run.status {
+            RunStatus::Missed => {
+                ctx.metrics.run_finished("missed", None);
+                let msg = run.error_message.as_deref().unwrap_or("missed");
+                ctx.alert(AlertEvent::Missed, run, msg.to_string());
+                lines.push((run.id.clone(), "warn", msg.to_string()));
+                tracing::warn!(schedule_id = %id, run_id = %run.id, "missed {} time(s), latest {when}", run.missed_count);
+            }
+            _ => {
+                queued = true;
+                let why = match run.trigger {
+                    Trigger::Catchup => format!(
+                        "queued as a catch-up for {when} ({} earlier time(s) folded in)",
+                        run.missed_count
+                    ),
+                    Trigger::Retry => {
+                        format!("queued as retry attempt {} for {when}", run.attempt)
+                    }
+                    _ => format!("queued for {when}"),
+                };
+                tracing::info!(schedule_id = %id, run_id = %run.id, "{why}");
+                lines.push((run.id.clone(), "info", why));
+            }
+        }
+    }
+    if let (Some(t), Some(pending)) = (fire.coalesced, &fire.state.pending_run) {
+        let msg = format!(
+            "the time {} came while this run was still queued; not queued twice",
+            crate::records::fmt_time(t, tz)
+        );
+        lines.push((pending.clone(), "warn", msg));
+    }
+    queued
 }

@@ -68,7 +68,7 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
         }
         let result = runner.execute(&run, &state, &stop).await;
         *ctx.current_run.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        let finished = match result {
+        let (finished, after) = match result {
             Ok(r) => r,
             Err(e) => {
                 ctx.store.mark_failed(&e);
@@ -85,12 +85,7 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
         ctx.metrics.run_finished(finished.status.as_str(), took);
         ctx.alert_finished(&finished);
         if finished.status == RunStatus::Failed {
-            if let Ok(Some(retry)) = ctx
-                .store
-                .schedule(&finished.schedule_id)
-                .await
-                .map(|s| s.and_then(|s| s.retry))
-            {
+            if let Some(retry) = after.as_ref().and_then(|s| s.retry.clone()) {
                 super::log_line(
                     &ctx.store,
                     &finished.id,
@@ -105,12 +100,11 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
                 .await;
             }
         }
-        let wants = match ctx.store.schedule(&finished.schedule_id).await {
-            Ok(Some(s)) => scheduler::wake_at(&s).map(|t| t.timestamp_millis()),
-            Ok(None) => None,
-            // Unsure: let the scheduler look.
-            Err(_) => Some(i64::MIN),
-        };
+        // The schedule as the run's end left it, in the same transaction.
+        let wants = after
+            .as_ref()
+            .and_then(scheduler::wake_at)
+            .map(|t| t.timestamp_millis());
         if wants.is_some_and(|t| t < ctx.planned_wake.load(Ordering::SeqCst))
             || ctx.planned_wake.load(Ordering::SeqCst) == i64::MIN
         {

@@ -358,13 +358,14 @@ impl Runner {
     }
 
     /// Does the work of a started run. Returns when the run is finished, or
-    /// when `stop` is set between templates (then the run is `interrupted`).
+    /// when `stop` is set between templates (then the run is `interrupted`),
+    /// with the run as recorded and its schedule after (None when gone).
     pub async fn execute(
         &self,
         run: &Run,
         state: &ScheduleState,
         stop: &AtomicBool,
-    ) -> Result<Run, StoreError> {
+    ) -> Result<(Run, Option<ScheduleState>), StoreError> {
         let started = Instant::now();
         self.log(
             run,
@@ -435,8 +436,16 @@ impl Runner {
         let mut first_error = None;
         let mut interrupted = false;
         let mut cancelled = false;
+        // Who asked to cancel, as last read: at the start, then with each
+        // template's ads (the same transaction); asked again only after a
+        // template that recorded nothing.
+        let mut cancel: Option<Option<String>> = Some(run.cancel.as_ref().map(|c| c.by.clone()));
         for (n, template) in chosen.iter().enumerate() {
-            if let Some(by) = self.cancel_asked(run).await {
+            let asked = match cancel.take() {
+                Some(known) => known,
+                None => self.cancel_asked(run).await,
+            };
+            if let Some(by) = asked {
                 cancelled = true;
                 self.log(
                     run,
@@ -511,7 +520,7 @@ impl Runner {
                 .one_template(run, state, &schedule, &product, template, n)
                 .await
             {
-                Ok(()) => {}
+                Ok(known) => cancel = Some(known),
                 Err(e) => {
                     self.log(run, "error", &format!("template {}: {e}", template.name));
                     first_error.get_or_insert(format!("template {}: {e}", template.name));
@@ -524,7 +533,11 @@ impl Runner {
             &format!("templates done in {:.1}s", started.elapsed().as_secs_f64()),
         );
         if !interrupted && !cancelled {
-            if let Some(by) = self.cancel_asked(run).await {
+            let asked = match cancel.take() {
+                Some(known) => known,
+                None => self.cancel_asked(run).await,
+            };
+            if let Some(by) = asked {
                 cancelled = true;
                 self.log(
                     run,
@@ -549,6 +562,8 @@ impl Runner {
         }
     }
 
+    /// Makes one template's ads and records them. Returns who asked to cancel
+    /// the run, if someone has, as read when the ads were recorded.
     async fn one_template(
         &self,
         run: &Run,
@@ -557,7 +572,7 @@ impl Runner {
         product: &Product,
         template: &Chosen,
         n: usize,
-    ) -> Result<(), String> {
+    ) -> Result<Option<String>, String> {
         let state_dir = std::fs::canonicalize(&self.state).map_err(|e| e.to_string())?;
         let out_dir = state_dir.join("ads").join(&run.id).join(n.to_string());
         std::fs::create_dir_all(&out_dir)
@@ -680,11 +695,12 @@ impl Runner {
         // The ads exist now: their record waits for a store that is down.
         // It reaches the disk with the next flush, before anything else
         // leaves the process (the next call, an export, the run's end).
-        self.persist(run, "the template's ads", || {
-            self.store.add_template(&run.id, result.clone())
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        let cancel = self
+            .persist(run, "the template's ads", || {
+                self.store.add_template(&run.id, result.clone())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
         self.log(
             run,
             "info",
@@ -700,7 +716,7 @@ impl Runner {
                 call.elapsed().as_secs_f64()
             ),
         );
-        Ok(())
+        Ok(cancel)
     }
 
     /// Sends the ads where the schedule says and records each result on the
@@ -765,7 +781,7 @@ impl Runner {
         run: &Run,
         error: Option<String>,
         interrupted: bool,
-    ) -> Result<Run, StoreError> {
+    ) -> Result<(Run, Option<ScheduleState>), StoreError> {
         let now: DateTime<Utc> = self.clock.now();
         let end = RunEnd {
             error,
@@ -773,7 +789,7 @@ impl Runner {
             now,
             default_retries: DEFAULT_RETRIES as u32,
         };
-        let finished = self
+        let (finished, schedule) = self
             .persist(run, "the run's outcome", || {
                 self.store.finish_run(&run.id, end.clone())
             })
@@ -808,7 +824,7 @@ impl Runner {
         if !self.write_log().await {
             self.store.flush().await?;
         }
-        Ok(finished)
+        Ok((finished, schedule))
     }
 }
 

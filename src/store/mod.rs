@@ -174,6 +174,17 @@ pub struct RunEnd {
     pub default_retries: u32,
 }
 
+/// A schedule to fire, with what its firing needs from its document.
+#[derive(Clone)]
+pub struct Due {
+    /// The schedule.
+    pub id: String,
+    /// Its calendar.
+    pub calendar: Calendar,
+    /// Its catch-up window.
+    pub window: chrono::Duration,
+}
+
 /// A state change, as a value (one transaction each): what the daemon,
 /// the worker and the commands ask of a store.
 #[derive(Clone)]
@@ -188,15 +199,11 @@ pub enum Action {
         /// Now.
         now: DateTime<Utc>,
     },
-    /// Record what is due for one schedule: a queued run, a missed record,
-    /// a retry, or nothing.
+    /// Record what is due for some schedules, in one transaction: per
+    /// schedule a queued run, a missed record, a retry, or nothing.
     Fire {
-        /// The schedule.
-        id: String,
-        /// Its calendar.
-        calendar: Calendar,
-        /// Its catch-up window.
-        window: chrono::Duration,
+        /// The schedules.
+        due: Vec<Due>,
         /// When this daemon began waiting.
         started: DateTime<Utc>,
         /// Now.
@@ -394,15 +401,19 @@ pub enum Outcome {
     /// [`Action::Reconcile`]: per schedule, in order, the change, if any,
     /// and whether the schedule is settled (valid and not removed).
     Reconciled(Vec<(Option<Change>, bool)>),
-    /// [`Action::Fire`].
-    Fired(Option<Fire>),
+    /// [`Action::Fire`]: per schedule, in order, what was recorded.
+    Fired(Vec<Option<Fire>>),
     /// [`Action::QueueManual`].
     Queued(Queued),
     /// [`Action::BeginRun`]: None when the run is no longer pending (or its
     /// schedule is gone: then the run is recorded failed).
     Began(Option<(ScheduleState, Run)>),
-    /// [`Action::FinishRun`].
-    Finished(Run),
+    /// [`Action::FinishRun`]: the run, and its schedule after (None when
+    /// the schedule is gone).
+    Finished(Run, Option<ScheduleState>),
+    /// [`Action::AddTemplate`]: who asked to cancel the run, if someone has
+    /// (read in the same transaction, so the worker need not ask again).
+    Added(Option<String>),
     /// [`Action::Pause`] and [`Action::Resume`]: the schedule after, or
     /// None when no schedule has the id.
     Schedule(Option<ScheduleState>),
@@ -649,22 +660,16 @@ impl Store {
         .await
     }
 
-    /// See [`Action::Fire`].
+    /// See [`Action::Fire`]: per schedule, in order, what was recorded. One
+    /// transaction for all of them: a Monday 09:00 with thousands due is
+    /// not a commit (and on PostgreSQL, round trips) per schedule.
     pub async fn fire(
         &self,
-        id: &str,
-        calendar: Calendar,
-        window: chrono::Duration,
+        due: Vec<Due>,
         started: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Option<Fire>, StoreError> {
-        let action = Action::Fire {
-            id: id.to_string(),
-            calendar,
-            window,
-            started,
-            now,
-        };
+    ) -> Result<Vec<Option<Fire>>, StoreError> {
+        let action = Action::Fire { due, started, now };
         self.expect(action, |o| match o {
             Outcome::Fired(f) => Some(f),
             _ => None,
@@ -788,14 +793,18 @@ impl Store {
         .await
     }
 
-    /// See [`Action::FinishRun`].
-    pub async fn finish_run(&self, run_id: &str, end: RunEnd) -> Result<Run, StoreError> {
+    /// See [`Action::FinishRun`]: the run, and its schedule after.
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        end: RunEnd,
+    ) -> Result<(Run, Option<ScheduleState>), StoreError> {
         let action = Action::FinishRun {
             run_id: run_id.to_string(),
             end,
         };
         self.expect(action, |o| match o {
-            Outcome::Finished(r) => Some(r),
+            Outcome::Finished(r, s) => Some((r, s)),
             _ => None,
         })
         .await
@@ -805,15 +814,20 @@ impl Store {
         self.apply(action).await.map(|_| ())
     }
 
-    /// See [`Action::AddTemplate`].
+    /// See [`Action::AddTemplate`]; returns who asked to cancel the run, if
+    /// someone has.
     pub async fn add_template(
         &self,
         run_id: &str,
         result: TemplateResult,
-    ) -> Result<(), StoreError> {
-        self.done(Action::AddTemplate {
+    ) -> Result<Option<String>, StoreError> {
+        let action = Action::AddTemplate {
             run_id: run_id.to_string(),
             result,
+        };
+        self.expect(action, |o| match o {
+            Outcome::Added(by) => Some(by),
+            _ => None,
         })
         .await
     }

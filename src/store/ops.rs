@@ -74,15 +74,23 @@ pub(crate) fn apply<T: Txn>(
             tx.set_applied(&hashes)?;
             Outcome::Reconciled(results)
         }
-        Action::Fire {
-            id,
-            calendar,
-            window,
-            started,
-            now,
-        } => {
-            let mut ids = || new_id(*now);
-            Outcome::Fired(fire(tx, id, calendar, *window, *started, *now, &mut ids)?)
+        Action::Fire { due, started, now } => {
+            let ids: Vec<String> = due.iter().map(|d| d.id.clone()).collect();
+            tx.prefetch_schedules(&ids)?;
+            let mut run_ids = || new_id(*now);
+            let mut fired = Vec::with_capacity(due.len());
+            for d in due {
+                fired.push(fire(
+                    tx,
+                    &d.id,
+                    &d.calendar,
+                    d.window,
+                    *started,
+                    *now,
+                    &mut run_ids,
+                )?);
+            }
+            Outcome::Fired(fired)
         }
         Action::QueueManual {
             id,
@@ -127,10 +135,7 @@ pub(crate) fn apply<T: Txn>(
             Outcome::Done
         }
         Action::BeginRun { run_id, now } => Outcome::Began(begin_run(tx, run_id, *now)?),
-        Action::AddTemplate { run_id, result } => {
-            add_template(tx, run_id, result)?;
-            Outcome::Done
-        }
+        Action::AddTemplate { run_id, result } => Outcome::Added(add_template(tx, run_id, result)?),
         Action::SetExports {
             run_id,
             exports,
@@ -160,7 +165,10 @@ pub(crate) fn apply<T: Txn>(
             audit,
         )?),
         Action::ExpireReview { run_id, now } => Outcome::Expired(expire_review(tx, run_id, *now)?),
-        Action::FinishRun { run_id, end } => Outcome::Finished(finish_run(tx, run_id, end)?),
+        Action::FinishRun { run_id, end } => {
+            let (run, schedule) = finish_run(tx, run_id, end)?;
+            Outcome::Finished(run, schedule)
+        }
         Action::ImportRuns(runs) => {
             for r in runs {
                 tx.put_run(r)?;
@@ -446,20 +454,26 @@ fn still_running<T: Txn>(r: &Run) -> Result<(), T::Error> {
 }
 
 /// See [`super::Store::add_template`].
-fn add_template<T: Txn>(tx: &T, run_id: &str, result: &TemplateResult) -> Result<(), T::Error> {
+fn add_template<T: Txn>(
+    tx: &T,
+    run_id: &str,
+    result: &TemplateResult,
+) -> Result<Option<String>, T::Error> {
     let Some(mut r) = tx.run(run_id)? else {
         return Err(T::abort("run vanished"));
     };
     still_running::<T>(&r)?;
+    let cancel = r.cancel.as_ref().map(|c| c.by.clone());
     if r.ad_run_ids.contains(&result.ad_run_id) {
         // Recorded already: a retry after a commit whose answer was lost.
-        return Ok(());
+        return Ok(cancel);
     }
     r.templates_used.push(result.template.clone());
     r.ad_run_ids.push(result.ad_run_id.clone());
     r.ads.extend(result.ads.iter().cloned());
     tx.put_run(&r)?;
-    tx.record_usage(&result.usage)
+    tx.record_usage(&result.usage)?;
+    Ok(cancel)
 }
 
 /// See [`super::Store::review`]. A run waits for review while its exports
@@ -555,13 +569,18 @@ fn expire_review<T: Txn>(
 }
 
 /// See [`super::Store::finish_run`].
-fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Error> {
+fn finish_run<T: Txn>(
+    tx: &T,
+    run_id: &str,
+    end: &RunEnd,
+) -> Result<(Run, Option<ScheduleState>), T::Error> {
     let Some(mut r) = tx.run(run_id)? else {
         return Err(T::abort("run vanished"));
     };
     if r.status != RunStatus::Running && r.completed_at == Some(end.now) {
         // Recorded already: a retry after a commit whose answer was lost.
-        return Ok(r);
+        let s = tx.schedule(&r.schedule_id)?;
+        return Ok((r, s));
     }
     still_running::<T>(&r)?;
     r.completed_at = Some(end.now);
@@ -586,15 +605,20 @@ fn finish_run<T: Txn>(tx: &T, run_id: &str, end: &RunEnd) -> Result<Run, T::Erro
             .map(|e| format!("some templates failed; first: {e}"));
     }
     tx.put_run(&r)?;
-    if let Some(s) = tx.schedule(&r.schedule_id)? {
-        let retries = s
-            .spec
-            .pointer("/schedule/retries")
-            .and_then(Value::as_u64)
-            .map_or(end.default_retries, |n| n as u32);
-        tx.put_schedule(&scheduler::on_finish(&s, &r, retries, end.now))?;
-    }
-    Ok(r)
+    let after = match tx.schedule(&r.schedule_id)? {
+        Some(s) => {
+            let retries = s
+                .spec
+                .pointer("/schedule/retries")
+                .and_then(Value::as_u64)
+                .map_or(end.default_retries, |n| n as u32);
+            let after = scheduler::on_finish(&s, &r, retries, end.now);
+            tx.put_schedule(&after)?;
+            Some(after)
+        }
+        None => None,
+    };
+    Ok((r, after))
 }
 
 /// See [`super::Store::interrupt`].
