@@ -5,8 +5,8 @@
 #   1. start-up: the daemon's first start to ready with N schedules (the
 #      first reconcile stores all N), from examples/fire_jobs_bench.rs
 #   2. firing N due no-op jobs, from T until all N runs ended (same run)
-#   3. the latest 50 runs of a schedule with RUNS runs,
-#      examples/runs_query_bench.rs
+#   3. the latest 50 runs of a schedule with RUNS runs, and a start's look
+#      for the runs a crash left running, examples/runs_query_bench.rs
 #   4. one scheduler look with TICK_N schedules stored and one due, from
 #      the store's index of wake times, examples/tick_bench.rs (which also
 #      prints what reading every schedule would cost)
@@ -78,6 +78,8 @@ fi
 if want query; then
   q_sled=$(field "$rq_sled" big_ms); q_pg=$(field "$rq_pg" big_ms)
   echo "| latest 50 runs of a schedule with $RUNS | ${q_sled} ms | ${q_pg} ms | $(ratio "$q_pg" "$q_sled")x |"
+  r_sled=$(field "$rq_sled" running_ms); r_pg=$(field "$rq_pg" running_ms)
+  echo "| a start's look for runs left running, $RUNS stored | ${r_sled} ms | ${r_pg} ms | $(ratio "$r_pg" "$r_sled")x |"
 fi
 if want tick; then
   tk_s=$(field "$tk_sled" tick_ms); tk_p=$(field "$tk_pg" tick_ms)

@@ -3,6 +3,9 @@
 //! Compares a schedule with 100,000 runs against one with 50 in the same
 //! store, in the same run, and prints the ratio (goal: about 1).
 //!
+//! It also times what every start asks, the runs a crash left `running`,
+//! against reading every run (what that cost before the index).
+//!
 //! `cargo run --release --example runs_query_bench [RUNS] [--store postgres://...]`
 //! (`--store`: an empty PostgreSQL database instead of a fresh sled store;
 //! `bench/stores_bench.sh` runs both and prints the ratio).
@@ -114,8 +117,29 @@ async fn main() {
         small_t * 1000.0
     );
     println!("ratio (big / small): {:.2}x", big_t / small_t);
+    // What every start asks (runs a crash left running), against reading
+    // every run, which is what it cost before the store kept them apart.
+    let t = Instant::now();
+    let running = store.runs_with_status(RunStatus::Running).await.unwrap();
+    let running_ms = t.elapsed().as_secs_f64() * 1000.0;
+    assert!(running.is_empty());
+    let t = Instant::now();
+    let every = store
+        .runs(RunSelect {
+            limit: usize::MAX,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let every_ms = t.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(every.len(), n + 50);
     println!(
-        "RESULT store={} big_ms={:.3} small_ms={:.3} seed_s={seed_s:.1}",
+        "a start's look for runs left running, {} runs stored: {running_ms:.3} ms (reading every run: {every_ms:.1} ms, {:.0}x more)",
+        n + 50,
+        every_ms / running_ms
+    );
+    println!(
+        "RESULT store={} big_ms={:.3} small_ms={:.3} seed_s={seed_s:.1} running_ms={running_ms:.3} every_ms={every_ms:.1}",
         store.kind(),
         big_t * 1000.0,
         small_t * 1000.0

@@ -1073,6 +1073,38 @@ async fn a_sled_store_from_before_the_wake_index_still_fires() {
     assert!(h.runs("x").await.is_empty());
 }
 
+/// A sled store written before its index of running runs existed gets it
+/// built when opened: a run a crash left `running` is still found and
+/// marked interrupted at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sled_store_from_before_the_running_index_still_interrupts_a_run_left_running() {
+    let p = Project::new();
+    let daily = "  daily: { at: \"09:00\" }\n  timezone: UTC";
+    p.write("schedules/s.yaml", &schedule("w", daily, 1));
+    let mut h = H::start(Backend::Sled, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    h.set(utc("2026-06-01T09:00:01Z"));
+    let runs = h.settle("w", 1).await;
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    h.stop().await;
+    {
+        // As a crash mid-run leaves it, in a store without the index.
+        let db = sled::open(h.project.path("state")).unwrap();
+        let tree = db.open_tree("runs").unwrap();
+        let mut run: serde_json::Value =
+            serde_json::from_slice(&tree.get(runs[0].id.as_bytes()).unwrap().unwrap()).unwrap();
+        run["status"] = "running".into();
+        run["completed_at"] = serde_json::Value::Null;
+        tree.insert(runs[0].id.as_bytes(), serde_json::to_vec(&run).unwrap())
+            .unwrap();
+        assert!(db.drop_tree("pending").unwrap(), "the queue exists");
+        db.flush().unwrap();
+    }
+    h.boot("gen-ok.sh").await;
+    let after = h.runs("w").await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].status, RunStatus::Interrupted, "{:?}", after[0]);
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         $(

@@ -7,7 +7,10 @@
 //! - `runs`: run id (ULID, time-ordered) → [`Run`]
 //! - `runs_by_schedule`: schedule id, 0, run id → () — newest-first per schedule
 //!   without scanning other schedules' runs
-//! - `pending`: run id → () — the queue, oldest first
+//! - `pending`: run id → () — the queue, oldest first; and 1, run id → ()
+//!   for each run `running`, so a start finds what a crash left running
+//!   without decoding the history (the key `0` marks it filled for a store
+//!   written before it existed)
 //! - `usage`: product id, 0, template → [`Usage`]
 //! - `logs`: run id, 0, sequence (u64 BE) → [`LogLine`]
 //! - `audit`: entry id (ULID, time-ordered) → [`AuditEntry`]
@@ -105,6 +108,21 @@ fn wake_ref(id: &str) -> Vec<u8> {
     k
 }
 
+/// In `pending`: the prefix of a running run's key.
+const RUNNING: u8 = 1;
+/// In `pending`: the running runs are indexed.
+const RUNNING_INDEXED: &[u8] = &[0];
+/// In `pending`: the lowest key a run id can have (ULIDs are `0`-`9`, `A`-`Z`).
+const FIRST_RUN_ID: &[u8] = b"0";
+
+/// A running run's key in `pending`.
+fn running_key(run_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(run_id.len() + 1);
+    key.push(RUNNING);
+    key.extend_from_slice(run_id.as_bytes());
+    key
+}
+
 fn pair_key(a: &str, b: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(a.len() + b.len() + 1);
     k.extend_from_slice(a.as_bytes());
@@ -159,6 +177,11 @@ impl Txn for Tx<'_> {
             self.pending.insert(r.id.as_bytes(), &[] as &[u8])?;
         } else {
             self.pending.remove(r.id.as_bytes())?;
+        }
+        if r.status == RunStatus::Running {
+            self.pending.insert(running_key(&r.id), &[] as &[u8])?;
+        } else {
+            self.pending.remove(running_key(&r.id))?;
         }
         if r.awaiting_review() {
             self.review.insert(r.id.as_bytes(), &[] as &[u8])?;
@@ -270,6 +293,7 @@ impl Handles {
         };
         h.index_wake_times()?;
         h.index_applied()?;
+        h.index_running()?;
         Ok(h)
     }
 
@@ -305,6 +329,22 @@ impl Handles {
             }
         }
         self.applied.insert(FILLED, &[] as &[u8])?;
+        Ok(())
+    }
+
+    /// Lists in `pending` the runs left `running` in a store written before
+    /// that index existed: once (it reads every run), marked done by the key `0`.
+    fn index_running(&self) -> Result<(), StoreError> {
+        if self.pending.contains_key(RUNNING_INDEXED)? {
+            return Ok(());
+        }
+        for v in self.runs.iter().values() {
+            let r: Run = serde_json::from_slice(&v?)?;
+            if r.status == RunStatus::Running {
+                self.pending.insert(running_key(&r.id), &[] as &[u8])?;
+            }
+        }
+        self.pending.insert(RUNNING_INDEXED, &[] as &[u8])?;
         Ok(())
     }
 
@@ -656,7 +696,8 @@ impl RecordStore for SledStore {
     async fn first_pending(&self) -> Result<Option<Run>, StoreError> {
         self.blocking(|s| {
             let h = s.h()?;
-            for k in h.pending.iter().keys() {
+            // Run ids (ULIDs) sort after the index's own keys (0 and 1, ...).
+            for k in h.pending.range(FIRST_RUN_ID..).keys() {
                 if let Some(run) = Self::get(&h.runs, &k?)? {
                     return Ok(Some(run));
                 }
@@ -668,6 +709,21 @@ impl RecordStore for SledStore {
 
     async fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>, StoreError> {
         self.blocking(move |s| {
+            let h = s.h()?;
+            if status == RunStatus::Running {
+                // From the index (filled at open): a start costs the runs
+                // left running, not the history.
+                let mut out = Vec::new();
+                for k in h.pending.scan_prefix([RUNNING]).keys() {
+                    let k = k?;
+                    if let Some(run) = Self::get::<Run>(&h.runs, &k[1..])? {
+                        if run.status == RunStatus::Running {
+                            out.push(run);
+                        }
+                    }
+                }
+                return Ok(out);
+            }
             let mut out = Vec::new();
             for v in s.h()?.runs.iter().values() {
                 let run: Run = serde_json::from_slice(&v?)?;
@@ -763,6 +819,7 @@ impl RecordStore for SledStore {
                         runs.remove(id.as_bytes())?;
                         by_schedule.remove(pair_key(&r.schedule_id, id))?;
                         pending.remove(id.as_bytes())?;
+                        pending.remove(running_key(id))?;
                         review.remove(id.as_bytes())?;
                         Ok::<_, ConflictableTransactionError<String>>(())
                     })
