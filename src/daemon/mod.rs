@@ -469,15 +469,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
             .with_graceful_shutdown(async move { ss.notified().await })
             .await;
     });
+    if !alone {
+        // The first look before the first reload: a daemon that can lead
+        // applies the folder at once. Its recovery does not need the
+        // folder, so it goes on while the folder is still being read.
+        lead::look(&ctx).await;
+    }
     let preloaded = preload
         .await
         .map_err(|e| format!("the first read of the schedules folder stopped: {e}"))?;
     *ctx.preloaded.lock().unwrap_or_else(|e| e.into_inner()) = Some(preloaded);
-    if !alone {
-        // The first look before the first reload: a daemon that can lead
-        // applies the folder at once.
-        lead::look(&ctx).await;
-    }
     reload(&ctx, true).await;
     let rc = ctx.clone();
     let reloader = tokio::spawn(async move {

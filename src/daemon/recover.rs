@@ -40,7 +40,7 @@ pub(super) async fn recover(
         tracing::warn!(run_id = %run.id, schedule_id = %run.schedule_id, "run marked interrupted at start-up");
     }
     // A schedule pointing at a run that is no longer running or pending is cleared.
-    for s in store.schedules().await? {
+    for s in store.schedules_with_runs().await? {
         let stale_running = match &s.running_run {
             Some(r) if Some(r.as_str()) == in_progress => false,
             Some(r) => store

@@ -473,6 +473,14 @@ pub trait RecordStore: Send + Sync + 'static {
     /// Every schedule, by id.
     async fn schedules(&self) -> Result<Vec<ScheduleState>, StoreError>;
 
+    /// The schedules that point at a pending or running run, by id: what a
+    /// start checks for pointers a crash left behind.
+    async fn schedules_with_runs(&self) -> Result<Vec<ScheduleState>, StoreError> {
+        let mut all = self.schedules().await?;
+        all.retain(|s| s.pending_run.is_some() || s.running_run.is_some());
+        Ok(all)
+    }
+
     /// The schedules whose wake time ([`crate::scheduler::wake_at`]) is at
     /// or before `now`, from an index: what a scheduler tick looks at.
     async fn due_schedules(&self, now: DateTime<Utc>) -> Result<Vec<ScheduleState>, StoreError>;
