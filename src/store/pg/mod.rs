@@ -28,7 +28,7 @@ use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 mod session;
 mod tls;
 
-use session::{Session, Tx};
+use session::{AsJson, Session, Tx};
 
 /// The schema versions, in order; each applied once.
 const MIGRATIONS: &[&str] = &[
@@ -346,7 +346,7 @@ fn put_audit(tx: &PgTx<'_>, e: &AuditEntry) -> Result<(), TxError> {
             &e.schedule_id,
             &e.run_id,
             &e.reason,
-            &serde_json::to_value(e)?,
+            &AsJson(e),
         ],
     )?;
     Ok(())
@@ -428,7 +428,7 @@ fn put_schedule(tx: &PgTx<'_>, s: &ScheduleState) -> Result<(), TxError> {
             &parameters,
             &s.spec,
             &s.tenant_id,
-            &serde_json::to_value(s)?,
+            &AsJson(s),
             &crate::scheduler::wake_at(s),
         ],
     )?;
@@ -473,11 +473,11 @@ fn put_run(tx: &PgTx<'_>, r: &Run) -> Result<(), TxError> {
             &r.error_message,
             &r.ad_run_ids,
             &r.templates_used,
-            &serde_json::to_value(&r.ads)?,
-            &serde_json::to_value(&r.exports)?,
+            &AsJson(&r.ads),
+            &AsJson(&r.exports),
             &(r.missed_count as i32),
             &r.tenant_id,
-            &serde_json::to_value(r)?,
+            &AsJson(r),
         ],
     )?;
     Ok(())
@@ -1014,6 +1014,20 @@ impl RecordStore for PgStore {
     async fn schedules(&self) -> Result<Vec<ScheduleState>, StoreError> {
         let rows = self
             .query("SELECT state::text FROM scheduled_jobs ORDER BY id", vec![])
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Filtered in the database: a start does not fetch every state.
+    async fn schedules_with_runs(&self) -> Result<Vec<ScheduleState>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT state::text FROM scheduled_jobs
+                 WHERE jsonb_typeof(state->'pending_run') = 'string'
+                    OR jsonb_typeof(state->'running_run') = 'string'
+                 ORDER BY id",
+                vec![],
+            )
             .await?;
         rows.iter().map(decode).collect()
     }

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use bytes::BytesMut;
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio_postgres::types::{Format, IsNull, ToSql, Type};
 use tokio_postgres::{Client, Error, Row, SimpleQueryMessage, Statement, ToStatement};
 
@@ -127,7 +127,7 @@ impl Session {
 /// A parameter encoded when its write was made, sent later.
 #[derive(Debug)]
 struct Encoded {
-    bytes: Option<Vec<u8>>,
+    bytes: Option<Bytes>,
     format: Format,
 }
 
@@ -155,6 +155,29 @@ impl ToSql for Encoded {
         self.format
     }
 
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// A record sent as `json` or `jsonb`, serialised straight from its type:
+/// no `serde_json::Value` tree is built (and dropped) per write.
+#[derive(Debug)]
+pub(super) struct AsJson<'a, T>(pub(super) &'a T);
+
+impl<T: serde::Serialize + std::fmt::Debug> ToSql for AsJson<'_, T> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            // jsonb's binary format: a version byte, then the text.
+            out.put_u8(1);
+        }
+        serde_json::to_writer(out.writer(), self.0)?;
+        Ok(IsNull::No)
+    }
+
+    tokio_postgres::types::accepts!(JSON, JSONB);
     tokio_postgres::types::to_sql_checked!();
 }
 
@@ -217,7 +240,7 @@ impl Tx<'_> {
                 .to_sql_checked(ty, &mut buf)
                 .map_err(|e| TxFail::Encode(EncodeError(e.to_string())))?;
             encoded.push(Encoded {
-                bytes: matches!(is_null, IsNull::No).then(|| buf.to_vec()),
+                bytes: matches!(is_null, IsNull::No).then(|| buf.freeze()),
                 format: p.encode_format(ty),
             });
         }
