@@ -14,8 +14,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
@@ -25,6 +24,7 @@ use super::ops::{self, Txn};
 use super::{Action, Outcome, RecordStore, RunSelect, StoreError};
 use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 
+mod rows;
 mod session;
 mod tls;
 
@@ -214,20 +214,31 @@ struct PgTx<'a> {
     /// Schedule rows read (and locked) by [`Txn::prefetch_schedules`]; a
     /// write in this transaction replaces its entry.
     schedules: RefCell<std::collections::HashMap<String, Option<ScheduleState>>>,
+    /// Schedule rows written and not sent yet: consecutive writes go as one
+    /// statement, sent before any other statement of the transaction.
+    jobs: RefCell<Vec<rows::JobRow>>,
 }
 
 impl PgTx<'_> {
+    /// Sends the schedule rows waiting, as one statement.
+    fn put_jobs(&self) -> Result<(), TxError> {
+        let jobs = std::mem::take(&mut *self.jobs.borrow_mut());
+        rows::put_jobs(self, &jobs)
+    }
+
     fn query_opt(
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, tokio_postgres::Error> {
+    ) -> Result<Option<Row>, TxError> {
+        self.put_jobs()?;
         let mut tx = self.tx.borrow_mut();
         let st = self.prepared.borrow_mut().get(sql, |q| tx.prepare(q))?;
-        tx.query_opt(&st, params)
+        Ok(tx.query_opt(&st, params)?)
     }
 
     fn execute(&self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<(), TxError> {
+        self.put_jobs()?;
         let mut tx = self.tx.borrow_mut();
         let st = self.prepared.borrow_mut().get(sql, |q| tx.prepare(q))?;
         Ok(tx.execute(&st, params)?)
@@ -253,7 +264,13 @@ impl Txn for PgTx<'_> {
     }
 
     fn put_schedule(&self, s: &ScheduleState) -> Result<(), TxError> {
-        put_schedule(self, s)?;
+        let row = rows::JobRow::of(s)?;
+        {
+            let mut jobs = self.jobs.borrow_mut();
+            // One statement cannot write a row twice: the later write wins.
+            jobs.retain(|j| j.id() != s.id);
+            jobs.push(row);
+        }
         if let Some(cached) = self.schedules.borrow_mut().get_mut(&s.id) {
             *cached = Some(s.clone());
         }
@@ -264,6 +281,7 @@ impl Txn for PgTx<'_> {
         if ids.len() < 2 {
             return Ok(());
         }
+        self.put_jobs()?;
         let rows = {
             let mut tx = self.tx.borrow_mut();
             let st = self.prepared.borrow_mut().get(
@@ -357,92 +375,6 @@ fn enum_name<T: serde::Serialize>(v: &T) -> String {
         Ok(Value::String(s)) => s,
         _ => String::new(),
     }
-}
-
-fn put_schedule(tx: &PgTx<'_>, s: &ScheduleState) -> Result<(), TxError> {
-    let timing = s.spec.get("schedule");
-    let once = timing.and_then(|t| t.get("once")).filter(|v| !v.is_null());
-    let cron = timing
-        .and_then(|t| t.get("cron"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let scheduled_at = once
-        .and_then(|o| o.get("at"))
-        .and_then(Value::as_str)
-        .and_then(|at| local_instant(at, s.tz()));
-    let templates = s.spec.get("templates");
-    let mode = templates
-        .and_then(|t| t.get("mode"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let count = templates
-        .and_then(|t| t.get("count"))
-        .and_then(Value::as_i64)
-        .map(|n| n as i32);
-    let ids: Vec<String> = templates
-        .and_then(|t| t.get("ids").or_else(|| t.get("files")))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let parameters = s.spec.get("parameters").cloned();
-    let kind = if once.is_some() {
-        "one_time"
-    } else {
-        "recurring"
-    };
-    tx.execute(
-        "INSERT INTO scheduled_jobs
-             (id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
-              next_run_at, max_runs, runs_completed, status, template_mode, template_count,
-              template_ids, parameters, spec, tenant_id, state, next_wake)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-         ON CONFLICT (id) DO UPDATE SET
-             product_id = EXCLUDED.product_id, brand_id = EXCLUDED.brand_id,
-             name = EXCLUDED.name, schedule_type = EXCLUDED.schedule_type,
-             cron_expression = EXCLUDED.cron_expression, scheduled_at = EXCLUDED.scheduled_at,
-             next_run_at = EXCLUDED.next_run_at, max_runs = EXCLUDED.max_runs,
-             runs_completed = EXCLUDED.runs_completed, status = EXCLUDED.status,
-             template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
-             template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
-             spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
-             next_wake = EXCLUDED.next_wake, updated_at = now()",
-        &[
-            &s.id,
-            &s.product.id,
-            &s.brand.id,
-            &s.name,
-            &kind,
-            &cron,
-            &scheduled_at,
-            &s.next_run_at,
-            &s.max_runs.map(|m| m as i32),
-            &(s.runs_completed as i32),
-            &s.status.as_str(),
-            &mode,
-            &count,
-            &ids,
-            &parameters,
-            &s.spec,
-            &s.tenant_id,
-            &AsJson(s),
-            &crate::scheduler::wake_at(s),
-        ],
-    )?;
-    Ok(())
-}
-
-/// A `once.at` (local `YYYY-MM-DDTHH:MM[:SS]`) as an instant in `tz`.
-fn local_instant(at: &str, tz: Tz) -> Option<DateTime<Utc>> {
-    let naive = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S"))
-        .ok()?;
-    tz.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 fn put_run(tx: &PgTx<'_>, r: &Run) -> Result<(), TxError> {
@@ -692,8 +624,9 @@ impl PgStore {
             tx: RefCell::new(tx),
             prepared: RefCell::new(prepared),
             schedules: RefCell::default(),
+            jobs: RefCell::default(),
         };
-        match f(&ptx) {
+        match f(&ptx).and_then(|v| ptx.put_jobs().map(|()| v)) {
             Ok(v) => {
                 ptx.tx.into_inner().commit()?;
                 self.shared

@@ -1,0 +1,236 @@
+//! A schedule's `scheduled_jobs` row: the columns of SPEC 7, kept equal to
+//! the state adsched reads back, written one row per statement or many rows
+//! in one (a reconcile batch writes 256 in one statement instead of 256).
+
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde_json::Value;
+use tokio_postgres::types::{IsNull, ToSql, Type};
+
+use super::{PgTx, TxError};
+use crate::records::ScheduleState;
+
+/// JSON already serialised, sent as `json` or `jsonb`.
+#[derive(Debug)]
+pub(super) struct RawJson(Vec<u8>);
+
+impl RawJson {
+    fn of<T: serde::Serialize>(v: &T) -> Result<RawJson, TxError> {
+        Ok(RawJson(serde_json::to_vec(v)?))
+    }
+}
+
+impl ToSql for RawJson {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            // jsonb's binary format: a version byte, then the text.
+            out.put_u8(1);
+        }
+        out.extend_from_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    tokio_postgres::types::accepts!(JSON, JSONB);
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// One `scheduled_jobs` row, its values owned.
+pub(super) struct JobRow {
+    id: String,
+    product_id: String,
+    brand_id: String,
+    name: String,
+    kind: &'static str,
+    cron: Option<String>,
+    scheduled_at: Option<DateTime<Utc>>,
+    next_run_at: Option<DateTime<Utc>>,
+    max_runs: Option<i32>,
+    runs_completed: i32,
+    status: &'static str,
+    mode: Option<String>,
+    count: Option<i32>,
+    ids: Vec<String>,
+    parameters: Option<RawJson>,
+    spec: RawJson,
+    tenant_id: Option<String>,
+    state: RawJson,
+    next_wake: Option<DateTime<Utc>>,
+}
+
+impl JobRow {
+    /// The row of `s`.
+    pub(super) fn of(s: &ScheduleState) -> Result<JobRow, TxError> {
+        let timing = s.spec.get("schedule");
+        let once = timing.and_then(|t| t.get("once")).filter(|v| !v.is_null());
+        let templates = s.spec.get("templates");
+        Ok(JobRow {
+            id: s.id.clone(),
+            product_id: s.product.id.clone(),
+            brand_id: s.brand.id.clone(),
+            name: s.name.clone(),
+            kind: if once.is_some() {
+                "one_time"
+            } else {
+                "recurring"
+            },
+            cron: timing
+                .and_then(|t| t.get("cron"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            scheduled_at: once
+                .and_then(|o| o.get("at"))
+                .and_then(Value::as_str)
+                .and_then(|at| local_instant(at, s.tz())),
+            next_run_at: s.next_run_at,
+            max_runs: s.max_runs.map(|m| m as i32),
+            runs_completed: s.runs_completed as i32,
+            status: s.status.as_str(),
+            mode: templates
+                .and_then(|t| t.get("mode"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            count: templates
+                .and_then(|t| t.get("count"))
+                .and_then(Value::as_i64)
+                .map(|n| n as i32),
+            ids: templates
+                .and_then(|t| t.get("ids").or_else(|| t.get("files")))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            parameters: s.spec.get("parameters").map(RawJson::of).transpose()?,
+            spec: RawJson::of(&s.spec)?,
+            tenant_id: s.tenant_id.clone(),
+            state: RawJson::of(s)?,
+            next_wake: crate::scheduler::wake_at(s),
+        })
+    }
+
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Writes `rows` (ids distinct): one statement for one row, one for many.
+pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
+    match rows {
+        [] => Ok(()),
+        [r] => tx.execute(
+            "INSERT INTO scheduled_jobs
+                 (id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
+                  next_run_at, max_runs, runs_completed, status, template_mode, template_count,
+                  template_ids, parameters, spec, tenant_id, state, next_wake)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+             ON CONFLICT (id) DO UPDATE SET
+                 product_id = EXCLUDED.product_id, brand_id = EXCLUDED.brand_id,
+                 name = EXCLUDED.name, schedule_type = EXCLUDED.schedule_type,
+                 cron_expression = EXCLUDED.cron_expression, scheduled_at = EXCLUDED.scheduled_at,
+                 next_run_at = EXCLUDED.next_run_at, max_runs = EXCLUDED.max_runs,
+                 runs_completed = EXCLUDED.runs_completed, status = EXCLUDED.status,
+                 template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
+                 template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
+                 spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
+                 next_wake = EXCLUDED.next_wake, updated_at = now()",
+            &[
+                &r.id,
+                &r.product_id,
+                &r.brand_id,
+                &r.name,
+                &r.kind,
+                &r.cron,
+                &r.scheduled_at,
+                &r.next_run_at,
+                &r.max_runs,
+                &r.runs_completed,
+                &r.status,
+                &r.mode,
+                &r.count,
+                &r.ids,
+                &r.parameters,
+                &r.spec,
+                &r.tenant_id,
+                &r.state,
+                &r.next_wake,
+            ],
+        ),
+        rows => {
+            // Arrays of text[] do not unnest row by row: each row's
+            // template ids go as a jsonb array and are turned back here.
+            let ids: Vec<RawJson> = rows
+                .iter()
+                .map(|r| RawJson::of(&r.ids))
+                .collect::<Result<_, _>>()?;
+            let col = |f: fn(&JobRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
+            tx.execute(
+                "INSERT INTO scheduled_jobs
+                     (id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
+                      next_run_at, max_runs, runs_completed, status, template_mode, template_count,
+                      template_ids, parameters, spec, tenant_id, state, next_wake)
+                 SELECT v.id, v.product_id, v.brand_id, v.name, v.schedule_type, v.cron_expression,
+                        v.scheduled_at, v.next_run_at, v.max_runs, v.runs_completed, v.status,
+                        v.template_mode, v.template_count,
+                        ARRAY(SELECT jsonb_array_elements_text(v.template_ids)),
+                        v.parameters, v.spec, v.tenant_id, v.state, v.next_wake
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::timestamptz[], $8::timestamptz[], $9::integer[],
+                             $10::integer[], $11::text[], $12::text[], $13::integer[],
+                             $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::text[],
+                             $18::jsonb[], $19::timestamptz[])
+                      AS v(id, product_id, brand_id, name, schedule_type, cron_expression,
+                           scheduled_at, next_run_at, max_runs, runs_completed, status,
+                           template_mode, template_count, template_ids, parameters, spec,
+                           tenant_id, state, next_wake)
+                 ON CONFLICT (id) DO UPDATE SET
+                     product_id = EXCLUDED.product_id, brand_id = EXCLUDED.brand_id,
+                     name = EXCLUDED.name, schedule_type = EXCLUDED.schedule_type,
+                     cron_expression = EXCLUDED.cron_expression, scheduled_at = EXCLUDED.scheduled_at,
+                     next_run_at = EXCLUDED.next_run_at, max_runs = EXCLUDED.max_runs,
+                     runs_completed = EXCLUDED.runs_completed, status = EXCLUDED.status,
+                     template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
+                     template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
+                     spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
+                     next_wake = EXCLUDED.next_wake, updated_at = now()",
+                &[
+                    &col(|r| &r.id),
+                    &col(|r| &r.product_id),
+                    &col(|r| &r.brand_id),
+                    &col(|r| &r.name),
+                    &col(|r| r.kind),
+                    &rows.iter().map(|r| r.cron.as_deref()).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.scheduled_at).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.next_run_at).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.max_runs).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.runs_completed).collect::<Vec<_>>(),
+                    &col(|r| r.status),
+                    &rows.iter().map(|r| r.mode.as_deref()).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.count).collect::<Vec<_>>(),
+                    &ids,
+                    &rows.iter().map(|r| r.parameters.as_ref()).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| &r.spec).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.tenant_id.as_deref()).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| &r.state).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.next_wake).collect::<Vec<_>>(),
+                ],
+            )
+        }
+    }
+}
+
+/// A `once.at` (local `YYYY-MM-DDTHH:MM[:SS]`) as an instant in `tz`.
+fn local_instant(at: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    let naive = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
