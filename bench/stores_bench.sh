@@ -55,9 +55,9 @@ both() {
   local name=$1 dbname=$2 bin=$3
   shift 3
   echo "-- $dbname, sled"
-  printf -v "${name}_sled" '%s' "$("$bin" "$@" | tee /dev/stderr)"
+  printf -v "${name}_sled" '%s' "$("$bin" "$@" | tee >(cat >&2))"
   echo "-- $dbname, postgres"
-  printf -v "${name}_pg" '%s' "$("$bin" "$@" --store "$(db "$dbname")" | tee /dev/stderr)"
+  printf -v "${name}_pg" '%s' "$("$bin" "$@" --store "$(db "$dbname")" | tee >(cat >&2))"
 }
 if want fire; then both fj fire_jobs "$FJ" "$N"; fi
 if want query; then both rq runs_query "$RQ" "$RUNS"; fi
