@@ -1,13 +1,15 @@
 //! The PostgreSQL store (`--store postgres://...`, SPEC 7): the tables of
 //! `schema.sql`, written so the team's own tools can read them.
 //!
-//! It uses the synchronous `postgres` client on tokio's blocking pool, like
-//! the sled store: each change is one function of `ops` over [`Txn`], run in
-//! one READ COMMITTED transaction whose reads lock their rows (`FOR
-//! UPDATE`), so a change is decided on the rows as they are.
+//! Its sessions (`session.rs`) are synchronous, on tokio's blocking pool,
+//! like the sled store: each change is one function of `ops` over [`Txn`],
+//! run in one READ COMMITTED transaction whose reads lock their rows (`FOR
+//! UPDATE`), so a change is decided on the rows as they are. Its writes are
+//! pipelined: they go with the transaction's next read or its COMMIT.
 //!
-//! Long because it is one backend whole: connection and TLS, migrations,
-//! the row mapping, and the RecordStore impl.
+//! Long because it is one backend whole: the pools, migrations, the
+//! transaction's reads and writes, and the RecordStore impl (the sessions,
+//! TLS and the schedule rows are in their own files).
 
 use std::cell::RefCell;
 use std::str::FromStr;
