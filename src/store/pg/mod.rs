@@ -213,8 +213,8 @@ fn take_pools(pools: &[Mutex<Vec<Conn>>; 2]) -> Vec<Session> {
 struct PgTx<'a> {
     tx: RefCell<Tx<'a>>,
     prepared: RefCell<&'a mut Prepared>,
-    /// Schedule rows read (and locked) by [`Txn::prefetch_schedules`]; a
-    /// write in this transaction replaces its entry.
+    /// Schedule rows read (and locked) by [`Txn::prefetch_schedules`], each
+    /// taken by its first read; a write drops its entry.
     schedules: RefCell<std::collections::HashMap<String, Option<ScheduleState>>>,
     /// Schedule rows written and not sent yet: consecutive writes go as one
     /// statement, sent before any other statement of the transaction.
@@ -255,8 +255,9 @@ impl Txn for PgTx<'_> {
     }
 
     fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, TxError> {
-        if let Some(s) = self.schedules.borrow().get(id) {
-            return Ok(s.clone());
+        // Taken, not cloned: a second read of it goes to the (locked) row.
+        if let Some(s) = self.schedules.borrow_mut().remove(id) {
+            return Ok(s);
         }
         let row = self.query_opt(
             "SELECT state::text FROM scheduled_jobs WHERE id = $1 FOR UPDATE",
@@ -273,9 +274,10 @@ impl Txn for PgTx<'_> {
             jobs.retain(|j| j.id() != s.id);
             jobs.push(row);
         }
-        if let Some(cached) = self.schedules.borrow_mut().get_mut(&s.id) {
-            *cached = Some(s.clone());
-        }
+        // A read of it later in this transaction goes to the row just
+        // written (the rows waiting are sent before any read); keeping a copy
+        // here would cost a deep clone of every state a reconcile writes.
+        self.schedules.borrow_mut().remove(&s.id);
         Ok(())
     }
 
@@ -293,6 +295,7 @@ impl Txn for PgTx<'_> {
             tx.query(&st, &[&ids])?
         };
         let mut cache = self.schedules.borrow_mut();
+        cache.reserve(ids.len());
         for id in ids {
             cache.insert(id.clone(), None);
         }
