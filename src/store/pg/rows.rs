@@ -2,7 +2,7 @@
 //! the state adsched reads back, written one row per statement or many rows
 //! in one (a reconcile batch writes 256 in one statement instead of 256).
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
@@ -27,10 +27,7 @@ impl ToSql for RawJson {
         ty: &Type,
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        if *ty == Type::JSONB {
-            // jsonb's binary format: a version byte, then the text.
-            out.put_u8(1);
-        }
+        super::session::json_header(ty, out);
         out.extend_from_slice(&self.0);
         Ok(IsNull::No)
     }
@@ -120,26 +117,42 @@ impl JobRow {
     }
 }
 
+/// The columns of a `scheduled_jobs` row adsched writes, in parameter order.
+macro_rules! job_columns {
+    () => {
+        "(id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
+          next_run_at, max_runs, runs_completed, status, template_mode, template_count,
+          template_ids, parameters, spec, tenant_id, state, next_wake)"
+    };
+}
+
+/// What writing a row that exists sets: every column adsched writes.
+macro_rules! job_upsert {
+    () => {
+        "ON CONFLICT (id) DO UPDATE SET
+             product_id = EXCLUDED.product_id, brand_id = EXCLUDED.brand_id,
+             name = EXCLUDED.name, schedule_type = EXCLUDED.schedule_type,
+             cron_expression = EXCLUDED.cron_expression, scheduled_at = EXCLUDED.scheduled_at,
+             next_run_at = EXCLUDED.next_run_at, max_runs = EXCLUDED.max_runs,
+             runs_completed = EXCLUDED.runs_completed, status = EXCLUDED.status,
+             template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
+             template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
+             spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
+             next_wake = EXCLUDED.next_wake, updated_at = now()"
+    };
+}
+
 /// Writes `rows` (ids distinct): one statement for one row, one for many.
 pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
     match rows {
         [] => Ok(()),
         [r] => tx.execute(
-            "INSERT INTO scheduled_jobs
-                 (id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
-                  next_run_at, max_runs, runs_completed, status, template_mode, template_count,
-                  template_ids, parameters, spec, tenant_id, state, next_wake)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-             ON CONFLICT (id) DO UPDATE SET
-                 product_id = EXCLUDED.product_id, brand_id = EXCLUDED.brand_id,
-                 name = EXCLUDED.name, schedule_type = EXCLUDED.schedule_type,
-                 cron_expression = EXCLUDED.cron_expression, scheduled_at = EXCLUDED.scheduled_at,
-                 next_run_at = EXCLUDED.next_run_at, max_runs = EXCLUDED.max_runs,
-                 runs_completed = EXCLUDED.runs_completed, status = EXCLUDED.status,
-                 template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
-                 template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
-                 spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
-                 next_wake = EXCLUDED.next_wake, updated_at = now()",
+            concat!(
+                "INSERT INTO scheduled_jobs ",
+                job_columns!(),
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ",
+                job_upsert!()
+            ),
             &[
                 &r.id,
                 &r.product_id,
@@ -171,34 +184,24 @@ pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
                 .collect::<Result<_, _>>()?;
             let col = |f: fn(&JobRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
             tx.execute(
-                "INSERT INTO scheduled_jobs
-                     (id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
-                      next_run_at, max_runs, runs_completed, status, template_mode, template_count,
-                      template_ids, parameters, spec, tenant_id, state, next_wake)
-                 SELECT v.id, v.product_id, v.brand_id, v.name, v.schedule_type, v.cron_expression,
-                        v.scheduled_at, v.next_run_at, v.max_runs, v.runs_completed, v.status,
-                        v.template_mode, v.template_count,
-                        ARRAY(SELECT jsonb_array_elements_text(v.template_ids)),
-                        v.parameters, v.spec, v.tenant_id, v.state, v.next_wake
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $7::timestamptz[], $8::timestamptz[], $9::integer[],
-                             $10::integer[], $11::text[], $12::text[], $13::integer[],
-                             $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::text[],
-                             $18::jsonb[], $19::timestamptz[])
-                      AS v(id, product_id, brand_id, name, schedule_type, cron_expression,
-                           scheduled_at, next_run_at, max_runs, runs_completed, status,
-                           template_mode, template_count, template_ids, parameters, spec,
-                           tenant_id, state, next_wake)
-                 ON CONFLICT (id) DO UPDATE SET
-                     product_id = EXCLUDED.product_id, brand_id = EXCLUDED.brand_id,
-                     name = EXCLUDED.name, schedule_type = EXCLUDED.schedule_type,
-                     cron_expression = EXCLUDED.cron_expression, scheduled_at = EXCLUDED.scheduled_at,
-                     next_run_at = EXCLUDED.next_run_at, max_runs = EXCLUDED.max_runs,
-                     runs_completed = EXCLUDED.runs_completed, status = EXCLUDED.status,
-                     template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
-                     template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
-                     spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
-                     next_wake = EXCLUDED.next_wake, updated_at = now()",
+                concat!(
+                    "INSERT INTO scheduled_jobs ",
+                    job_columns!(),
+                    " SELECT v.id, v.product_id, v.brand_id, v.name, v.schedule_type,
+                            v.cron_expression, v.scheduled_at, v.next_run_at, v.max_runs,
+                            v.runs_completed, v.status, v.template_mode, v.template_count,
+                            ARRAY(SELECT jsonb_array_elements_text(v.template_ids)),
+                            v.parameters, v.spec, v.tenant_id, v.state, v.next_wake
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::timestamptz[], $8::timestamptz[], $9::integer[],
+                                 $10::integer[], $11::text[], $12::text[], $13::integer[],
+                                 $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::text[],
+                                 $18::jsonb[], $19::timestamptz[])
+                          AS v",
+                    job_columns!(),
+                    " ",
+                    job_upsert!()
+                ),
                 &[
                     &col(|r| &r.id),
                     &col(|r| &r.product_id),

@@ -158,6 +158,14 @@ impl ToSql for Encoded {
     tokio_postgres::types::to_sql_checked!();
 }
 
+/// Starts a `json` or `jsonb` parameter: jsonb's binary format is a version
+/// byte, then the text (json's is the text alone).
+pub(super) fn json_header(ty: &Type, out: &mut BytesMut) {
+    if *ty == Type::JSONB {
+        out.put_u8(1);
+    }
+}
+
 /// A record sent as `json` or `jsonb`, serialised straight from its type:
 /// no `serde_json::Value` tree is built (and dropped) per write.
 #[derive(Debug)]
@@ -169,10 +177,7 @@ impl<T: serde::Serialize + std::fmt::Debug> ToSql for AsJson<'_, T> {
         ty: &Type,
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        if *ty == Type::JSONB {
-            // jsonb's binary format: a version byte, then the text.
-            out.put_u8(1);
-        }
+        json_header(ty, out);
         serde_json::to_writer(out.writer(), self.0)?;
         Ok(IsNull::No)
     }
