@@ -90,6 +90,17 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
         &format!("SELECT logs FROM scheduled_job_runs WHERE id = '{run_id}'"),
     );
     assert!(logs[0].contains("queued by a manual trigger"), "{logs:?}");
+    // The run's end and its last line are committed together: the outcome
+    // closes both the `logs` text and the table of lines.
+    let last = logs[0].trim_end().lines().last().unwrap_or_default();
+    assert!(last.contains(" info run completed: "), "{logs:?}");
+    assert_eq!(
+        pg::query(
+            &url,
+            &format!("SELECT message FROM adsched_run_logs WHERE run_id = '{run_id}' ORDER BY seq DESC LIMIT 1"),
+        ),
+        [last.split_once(" info ").map(|(_, m)| m).unwrap_or_default()]
+    );
     // One scheduled time cannot be recorded twice, whatever writes it.
     let row = "INSERT INTO scheduled_job_runs (id, scheduled_job_id, trigger, attempt, scheduled_for, queued_at, status, record) VALUES ('{ID}', 'pg-daily', 'schedule', 1, '2026-06-01T09:00:00Z', now(), 'completed', '{}')";
     pg::execute(&url, &row.replace("{ID}", "01XTESTA")).unwrap();

@@ -9,6 +9,7 @@ use super::Ctx;
 use crate::records::RunStatus;
 use crate::run::Runner;
 use crate::scheduler;
+use crate::store::Next;
 
 /// Runs queued runs, oldest first, one at a time.
 pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) {
@@ -21,36 +22,25 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
             let _ = tokio::time::timeout(super::lead::LOOK_EVERY, ctx.wake_worker.notified()).await;
             continue;
         }
-        let next = match ctx.store.first_pending().await {
-            Ok(n) => n,
-            Err(e) => {
-                if !ctx.store.mark_failed(&e) {
-                    tracing::error!("worker: {e}");
+        let now = ctx.clock.now();
+        let (state, run) = match ctx.store.begin_next(now).await {
+            Ok(Next::Began(state, run)) => (state, run),
+            Ok(Next::Skipped) => continue,
+            Ok(Next::Idle) => {
+                if ctx.store.shared() {
+                    // A standby queues manual runs in the database, with no
+                    // way to wake this process: look again shortly.
+                    let _ =
+                        tokio::time::timeout(super::lead::LOOK_EVERY, ctx.wake_worker.notified())
+                            .await;
+                } else {
+                    ctx.wake_worker.notified().await;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-        };
-        let Some(run) = next else {
-            if ctx.store.shared() {
-                // A standby queues manual runs in the database, with no way
-                // to wake this process: look again shortly.
-                let _ =
-                    tokio::time::timeout(super::lead::LOOK_EVERY, ctx.wake_worker.notified()).await;
-            } else {
-                ctx.wake_worker.notified().await;
-            }
-            continue;
-        };
-        let now = ctx.clock.now();
-        let run_id = run.id.clone();
-        let started = ctx.store.begin_run(&run_id, now).await;
-        let (state, run) = match started {
-            Ok(Some(x)) => x,
-            Ok(None) => continue,
             Err(e) => {
                 if !ctx.store.mark_failed(&e) {
-                    tracing::error!(run_id = %run_id, "cannot start run: {e}");
+                    tracing::error!("worker: cannot start the next run: {e}");
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;

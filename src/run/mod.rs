@@ -775,7 +775,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Records the end of a run: completed when any template made ads.
+    /// Records the end of a run (completed when any template made ads) with
+    /// its last lines, the outcome's among them, in one durable write.
     async fn finish(
         &self,
         run: &Run,
@@ -789,42 +790,64 @@ impl Runner {
             now,
             default_retries: DEFAULT_RETRIES as u32,
         };
-        let (finished, schedule) = self
+        let lines = std::mem::take(&mut *self.unwritten.lock().unwrap_or_else(|e| e.into_inner()));
+        let ended = self
             .persist(run, "the run's outcome", || {
-                self.store.finish_run(&run.id, end.clone())
+                self.store
+                    .finish_logged(&run.id, end.clone(), lines.clone(), outcome_line)
             })
-            .await?;
-        let level = if finished.status == RunStatus::Completed {
-            "info"
-        } else {
-            "error"
+            .await;
+        let (finished, schedule) = match ended {
+            Ok(x) => x,
+            Err(e) => {
+                // Kept, in order, for the next write: nobody has seen them.
+                let mut unwritten = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+                let later = std::mem::replace(&mut *unwritten, lines);
+                unwritten.extend(later);
+                return Err(e);
+            }
         };
-        self.log(
-            run,
-            level,
-            &format!(
-                "run {}: {} ad{} from {} template{}{}",
-                finished.status.as_str(),
-                finished.ads.len(),
-                if finished.ads.len() == 1 { "" } else { "s" },
-                finished.templates_used.len(),
-                if finished.templates_used.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                },
-                finished
-                    .error_message
-                    .as_ref()
-                    .map(|e| format!("; {e}"))
-                    .unwrap_or_default()
-            ),
-        );
-        // One flush for the outcome and the last lines.
-        if !self.write_log().await {
-            self.store.flush().await?;
+        let line = outcome_line(&finished);
+        match line.level.as_str() {
+            "info" => {
+                tracing::info!(schedule_id = %run.schedule_id, run_id = %run.id, "{}", line.message)
+            }
+            _ => {
+                tracing::error!(schedule_id = %run.schedule_id, run_id = %run.id, "{}", line.message)
+            }
         }
         Ok((finished, schedule))
+    }
+}
+
+/// The last line of a run's log: how it ended.
+fn outcome_line(finished: &Run) -> LogLine {
+    let level = if finished.status == RunStatus::Completed {
+        "info"
+    } else {
+        "error"
+    };
+    let message = format!(
+        "run {}: {} ad{} from {} template{}{}",
+        finished.status.as_str(),
+        finished.ads.len(),
+        if finished.ads.len() == 1 { "" } else { "s" },
+        finished.templates_used.len(),
+        if finished.templates_used.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        finished
+            .error_message
+            .as_ref()
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default()
+    );
+    LogLine {
+        time: finished.completed_at.unwrap_or_else(Utc::now),
+        level: level.to_string(),
+        message,
     }
 }
 

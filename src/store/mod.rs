@@ -585,6 +585,68 @@ pub trait RecordStore: Send + Sync + 'static {
     /// `ops::apply`, the same for every backend). Callers use the typed
     /// methods of [`Store`] (`reconcile`, `fire`, `begin_run`, …).
     async fn apply(&self, action: Action) -> Result<Outcome, StoreError>;
+
+    /// Starts the oldest queued run ([`Action::BeginRun`]). A database
+    /// backend finds and starts it in one transaction; this default asks
+    /// for it first, then starts it.
+    async fn begin_next(&self, now: DateTime<Utc>) -> Result<Next, StoreError> {
+        let Some(run) = self.first_pending().await? else {
+            return Ok(Next::Idle);
+        };
+        let action = Action::BeginRun {
+            run_id: run.id,
+            now,
+        };
+        match self.apply(action).await? {
+            Outcome::Began(Some((s, r))) => Ok(Next::Began(s, r)),
+            Outcome::Began(None) => Ok(Next::Skipped),
+            _ => Err(another_outcome()),
+        }
+    }
+
+    /// Ends a run ([`Action::FinishRun`]) and appends its last log lines,
+    /// `lines` then the line `outcome` makes of the run as ended; both
+    /// durable on return. A database backend commits them together (one
+    /// round trip and one wait for the disk); this default ends the run,
+    /// then appends. Called again after a failure, it appends no line twice
+    /// (an ended run is answered as it was recorded).
+    async fn finish_logged(
+        &self,
+        run_id: &str,
+        end: RunEnd,
+        lines: Vec<(String, LogLine)>,
+        outcome: for<'r> fn(&'r Run) -> LogLine,
+    ) -> Result<(Run, Option<ScheduleState>), StoreError> {
+        let action = Action::FinishRun {
+            run_id: run_id.to_string(),
+            end,
+        };
+        let Outcome::Finished(run, after) = self.apply(action).await? else {
+            return Err(another_outcome());
+        };
+        let mut lines = lines;
+        lines.push((run.id.clone(), outcome(&run)));
+        self.append_logs(lines).await?;
+        Ok((run, after))
+    }
+}
+
+/// What [`RecordStore::begin_next`] found.
+#[derive(Debug)]
+// Made once per run and taken apart at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Next {
+    /// No run is queued.
+    Idle,
+    /// The oldest queued run was not started (no longer pending, or its
+    /// schedule is gone: then it is recorded failed); look again.
+    Skipped,
+    /// The run started, and its schedule after.
+    Began(ScheduleState, Run),
+}
+
+fn another_outcome() -> StoreError {
+    StoreError::Backend("a store answered another action's outcome".into())
 }
 
 /// The error for a `--store` that is not a PostgreSQL URL; it names only the
@@ -647,8 +709,7 @@ impl Store {
         action: Action,
         unpack: impl FnOnce(Outcome) -> Option<T>,
     ) -> Result<T, StoreError> {
-        unpack(self.apply(action).await?)
-            .ok_or_else(|| StoreError::Backend("a store answered another action's outcome".into()))
+        unpack(self.apply(action).await?).ok_or_else(another_outcome)
     }
 
     /// See [`Action::Reconcile`]: per id, in order, the change and whether

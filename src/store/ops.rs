@@ -44,6 +44,12 @@ pub(crate) trait Txn {
     fn prefetch_schedules(&self, _ids: &[String]) -> Result<(), Self::Error> {
         Ok(())
     }
+    /// Reads (and locks) a run and then its schedule ahead of their reads,
+    /// in one round trip where each read costs one. The run goes first, as
+    /// in every change that locks both. Does nothing where reads cost nothing.
+    fn prefetch_run(&self, _run_id: &str) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// Records, per stored schedule, the hash of the documents its state now
     /// settles on ([`crate::reconcile::Desired::hash`]), or None (compare it
     /// next time): what a reload reads to skip the schedules whose files did
@@ -414,6 +420,7 @@ fn begin_run<T: Txn>(
     run_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<(ScheduleState, Run)>, T::Error> {
+    tx.prefetch_run(run_id)?;
     let Some(r) = tx.run(run_id)? else {
         return Ok(None);
     };
@@ -574,6 +581,7 @@ fn finish_run<T: Txn>(
     run_id: &str,
     end: &RunEnd,
 ) -> Result<(Run, Option<ScheduleState>), T::Error> {
+    tx.prefetch_run(run_id)?;
     let Some(mut r) = tx.run(run_id)? else {
         return Err(T::abort("run vanished"));
     };

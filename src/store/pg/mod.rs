@@ -23,7 +23,7 @@ use tokio_postgres::{Row, Statement};
 
 use super::ids::IdGen;
 use super::ops::{self, Txn};
-use super::{Action, Outcome, RecordStore, RunSelect, StoreError};
+use super::{Action, Next, Outcome, RecordStore, RunEnd, RunSelect, StoreError};
 use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 
 mod rows;
@@ -159,6 +159,79 @@ impl From<TxError> for StoreError {
     }
 }
 
+/// Appends log lines, in order (`seq`), and each run's lines to its `logs`
+/// text: one update of a run's row per statement, not per line.
+const APPEND_LOGS: &str = "WITH added AS (
+         INSERT INTO adsched_run_logs (run_id, time, level, message)
+         SELECT l.run_id, l.time, l.level, l.message
+         FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
+              WITH ORDINALITY AS l(run_id, time, level, message, n)
+         ORDER BY l.n
+     )
+     UPDATE scheduled_job_runs r SET logs = r.logs || t.text
+     FROM unnest($5::text[], $6::text[]) AS t(id, text)
+     WHERE r.id = t.id";
+
+/// The parameters of [`APPEND_LOGS`].
+struct LogBatch<'a> {
+    run_ids: Vec<&'a str>,
+    times: Vec<DateTime<Utc>>,
+    levels: Vec<&'a str>,
+    messages: Vec<&'a str>,
+    text_ids: Vec<&'a str>,
+    texts: Vec<String>,
+}
+
+impl<'a> LogBatch<'a> {
+    fn of(lines: &'a [(String, LogLine)]) -> LogBatch<'a> {
+        let mut text: Vec<(&str, String)> = Vec::new();
+        for (run_id, l) in lines {
+            let line = format!(
+                "{} {} {}\n",
+                l.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                l.level,
+                l.message
+            );
+            match text.iter_mut().find(|(id, _)| id == run_id) {
+                Some((_, t)) => t.push_str(&line),
+                None => text.push((run_id, line)),
+            }
+        }
+        let (text_ids, texts) = text.into_iter().unzip();
+        LogBatch {
+            run_ids: lines.iter().map(|(id, _)| id.as_str()).collect(),
+            times: lines.iter().map(|(_, l)| l.time).collect(),
+            levels: lines.iter().map(|(_, l)| l.level.as_str()).collect(),
+            messages: lines.iter().map(|(_, l)| l.message.as_str()).collect(),
+            text_ids,
+            texts,
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 6] {
+        [
+            &self.run_ids,
+            &self.times,
+            &self.levels,
+            &self.messages,
+            &self.text_ids,
+            &self.texts,
+        ]
+    }
+}
+
+/// A failure that rolled the whole transaction back and that the same
+/// change, tried again, can get past.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
+}
+
+/// A run's row, locked for the change that reads it.
+const RUN_FOR_UPDATE: &str = "SELECT record::text FROM scheduled_job_runs WHERE id = $1 FOR UPDATE";
+
 /// Statements prepared once per connection: the sync client would otherwise
 /// prepare each statement on every call, a round trip and a plan each time.
 #[derive(Default)]
@@ -216,12 +289,44 @@ struct PgTx<'a> {
     /// Schedule rows read (and locked) by [`Txn::prefetch_schedules`], each
     /// taken by its first read; a write drops its entry.
     schedules: RefCell<std::collections::HashMap<String, Option<ScheduleState>>>,
+    /// Run rows read (and locked) by [`Txn::prefetch_run`], taken likewise.
+    runs: RefCell<std::collections::HashMap<String, Option<Run>>>,
     /// Schedule rows written and not sent yet: consecutive writes go as one
     /// statement, sent before any other statement of the transaction.
     jobs: RefCell<Vec<rows::JobRow>>,
 }
 
 impl PgTx<'_> {
+    /// Reads (and locks) the oldest queued run and then its schedule, in
+    /// one statement, for the reads that follow; returns the run's id.
+    fn prefetch_next(&self) -> Result<Option<String>, TxError> {
+        let row = self.query_opt(
+            "WITH next AS MATERIALIZED (
+                 SELECT id, scheduled_job_id, record FROM scheduled_job_runs
+                 WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE
+             )
+             SELECT next.record::text, s.state::text FROM next
+             LEFT JOIN LATERAL (
+                 SELECT state FROM scheduled_jobs WHERE id = next.scheduled_job_id FOR UPDATE
+             ) s ON true",
+            &[],
+        )?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let run: Run = serde_json::from_str(row.get(0))?;
+        let state: Option<ScheduleState> = row
+            .get::<_, Option<&str>>(1)
+            .map(serde_json::from_str)
+            .transpose()?;
+        let id = run.id.clone();
+        self.schedules
+            .borrow_mut()
+            .insert(run.schedule_id.clone(), state);
+        self.runs.borrow_mut().insert(id.clone(), Some(run));
+        Ok(Some(id))
+    }
+
     /// Sends the schedule rows waiting, as one statement.
     fn put_jobs(&self) -> Result<(), TxError> {
         let jobs = std::mem::take(&mut *self.jobs.borrow_mut());
@@ -307,15 +412,50 @@ impl Txn for PgTx<'_> {
         Ok(())
     }
 
+    fn prefetch_run(&self, run_id: &str) -> Result<(), TxError> {
+        if self.runs.borrow().contains_key(run_id) {
+            return Ok(());
+        }
+        self.put_jobs()?;
+        let mut answers = {
+            let mut tx = self.tx.borrow_mut();
+            let mut prepared = self.prepared.borrow_mut();
+            let run = prepared.get(RUN_FOR_UPDATE, |q| tx.prepare(q))?;
+            // Sent right behind the run's read, so it locks the schedule
+            // after the run, as every change that locks both does.
+            let schedule = prepared.get(
+                "SELECT state::text FROM scheduled_jobs WHERE id =
+                     (SELECT scheduled_job_id FROM scheduled_job_runs WHERE id = $1)
+                 FOR UPDATE",
+                |q| tx.prepare(q),
+            )?;
+            tx.query_each(&[(&run, &[&run_id]), (&schedule, &[&run_id])])?
+        };
+        let schedule = answers.pop().and_then(|rows| rows.into_iter().next());
+        let run = answers.pop().and_then(|rows| rows.into_iter().next());
+        let run: Option<Run> = run.map(|r| serde_json::from_str(r.get(0))).transpose()?;
+        if let Some(r) = &run {
+            let state: Option<ScheduleState> = schedule
+                .map(|r| serde_json::from_str(r.get(0)))
+                .transpose()?;
+            self.schedules
+                .borrow_mut()
+                .insert(r.schedule_id.clone(), state);
+        }
+        self.runs.borrow_mut().insert(run_id.to_string(), run);
+        Ok(())
+    }
+
     fn run(&self, id: &str) -> Result<Option<Run>, TxError> {
-        let row = self.query_opt(
-            "SELECT record::text FROM scheduled_job_runs WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )?;
+        if let Some(r) = self.runs.borrow_mut().remove(id) {
+            return Ok(r);
+        }
+        let row = self.query_opt(RUN_FOR_UPDATE, &[&id])?;
         Ok(row.map(|r| serde_json::from_str(r.get(0))).transpose()?)
     }
 
     fn put_run(&self, r: &Run) -> Result<(), TxError> {
+        self.runs.borrow_mut().remove(&r.id);
         put_run(self, r)
     }
 
@@ -584,43 +724,100 @@ impl PgStore {
         fenced: bool,
         f: impl Fn(&PgTx) -> Result<T, TxError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        use std::sync::atomic::Ordering::SeqCst;
-        self.blocking(move |s| {
-            if !(fenced && s.shared.elected.load(SeqCst)) {
-                return s.with_client(|c| s.transact(c, &f));
-            }
-            let mut lease = s.shared.lease.lock().unwrap_or_else(|e| e.into_inner());
-            let conn = match lease.as_mut() {
-                Some(conn) if s.shared.leader_pid.load(SeqCst) != 0 => conn,
-                _ => return Err(StoreError::NotLeader("this daemon is a standby".into())),
-            };
-            let out = s.transact(conn, &f);
-            // A session ended by the server answers its last call with an
-            // error before the client marks itself closed: after a
-            // connection-level error, ask the session whether it is there.
-            let ended = conn.client.is_closed()
-                || (matches!(out, Err(StoreError::Io(_)))
-                    && conn.client.simple_query("SELECT 1").is_err());
-            if ended {
-                s.shared.leader_pid.store(0, SeqCst);
-                let gone = lease.take();
-                std::thread::spawn(move || drop(gone));
-                return Err(StoreError::NotLeader(format!(
-                    "the leader's database session ended ({})",
-                    out.err().map(|e| e.to_string()).unwrap_or_default()
-                )));
-            }
-            out
-        })
-        .await
+        self.change_as(fenced, Commit::Lazy, f).await
     }
 
-    /// One transaction of `f` on `conn`.
+    /// [`PgStore::change`], committed as `commit` says: a durable commit
+    /// also makes every commit before it durable (the log is written in
+    /// order), so it counts as a flush.
+    async fn change_as<T: Send + 'static>(
+        &self,
+        fenced: bool,
+        commit: Commit,
+        f: impl Fn(&PgTx) -> Result<T, TxError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let was_unflushed = match commit {
+            Commit::Lazy => false,
+            Commit::Durable => {
+                self.shared.flushes.fetch_add(1, SeqCst);
+                self.shared.unflushed.swap(false, SeqCst)
+            }
+        };
+        let out = self
+            .blocking(move |s| s.change_on(fenced, commit, &f))
+            .await;
+        if out.is_err() && was_unflushed {
+            self.shared.unflushed.store(true, SeqCst);
+        }
+        out
+    }
+
+    /// The blocking part of [`PgStore::change_as`].
+    fn change_on<T>(
+        &self,
+        fenced: bool,
+        commit: Commit,
+        f: &impl Fn(&PgTx) -> Result<T, TxError>,
+    ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !(fenced && self.shared.elected.load(SeqCst)) {
+            return self.with_client(|c| self.transact(c, commit, f));
+        }
+        let mut lease = self.shared.lease.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = match lease.as_mut() {
+            Some(conn) if self.shared.leader_pid.load(SeqCst) != 0 => conn,
+            _ => return Err(StoreError::NotLeader("this daemon is a standby".into())),
+        };
+        let out = self.transact(conn, commit, f);
+        // A session ended by the server answers its last call with an
+        // error before the client marks itself closed: after a
+        // connection-level error, ask the session whether it is there.
+        let ended = conn.client.is_closed()
+            || (matches!(out, Err(StoreError::Io(_)))
+                && conn.client.simple_query("SELECT 1").is_err());
+        if ended {
+            self.shared.leader_pid.store(0, SeqCst);
+            let gone = lease.take();
+            std::thread::spawn(move || drop(gone));
+            return Err(StoreError::NotLeader(format!(
+                "the leader's database session ended ({})",
+                out.err().map(|e| e.to_string()).unwrap_or_default()
+            )));
+        }
+        out
+    }
+
+    /// One transaction of `f` on `conn`, committed as `commit` says. A
+    /// deadlock or a serialisation failure (two daemons' changes crossing:
+    /// a standby's cancel and the leader's run, say) rolled the whole
+    /// change back, so it is tried again from the start, as sled retries a
+    /// conflicting transaction.
     fn transact<T>(
         &self,
         conn: &mut Conn,
+        commit: Commit,
         f: &impl Fn(&PgTx) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
+        const TRIES: usize = 5;
+        let mut tried = 1;
+        loop {
+            match self.transact_once(conn, commit, f) {
+                Err(TxError::Db(e)) if tried < TRIES && retryable(&e) => {
+                    tracing::debug!("a change crossed another ({e}); trying it again");
+                    tried += 1;
+                }
+                out => return out.map_err(StoreError::from),
+            }
+        }
+    }
+
+    fn transact_once<T>(
+        &self,
+        conn: &mut Conn,
+        commit: Commit,
+        f: &impl Fn(&PgTx) -> Result<T, TxError>,
+    ) -> Result<T, TxError> {
         let Conn {
             client, prepared, ..
         } = conn;
@@ -629,18 +826,29 @@ impl PgStore {
             tx: RefCell::new(tx),
             prepared: RefCell::new(prepared),
             schedules: RefCell::default(),
+            runs: RefCell::default(),
             jobs: RefCell::default(),
         };
-        match f(&ptx).and_then(|v| ptx.put_jobs().map(|()| v)) {
+        let durable = || match commit {
+            // Queued first, so it goes right behind BEGIN.
+            Commit::Durable => ptx.execute("SET LOCAL synchronous_commit = on", &[]),
+            Commit::Lazy => Ok(()),
+        };
+        match durable()
+            .and_then(|()| f(&ptx))
+            .and_then(|v| ptx.put_jobs().map(|()| v))
+        {
             Ok(v) => {
                 ptx.tx.into_inner().commit()?;
-                self.shared
-                    .unflushed
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                if commit == Commit::Lazy {
+                    self.shared
+                        .unflushed
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 Ok(v)
             }
             // Dropping the transaction rolls it back.
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 }
@@ -1109,52 +1317,16 @@ impl RecordStore for PgStore {
         self.shared.flushes.fetch_add(1, SeqCst);
         let written = self
             .blocking(move |s| {
-                // One update of a run's `logs` per call, not per line: each
-                // rewrites the run's row.
-                let mut text: Vec<(&str, String)> = Vec::new();
-                for (run_id, l) in &lines {
-                    let line = format!(
-                        "{} {} {}\n",
-                        l.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                        l.level,
-                        l.message
-                    );
-                    match text.iter_mut().find(|(id, _)| id == run_id) {
-                        Some((_, t)) => t.push_str(&line),
-                        None => text.push((run_id, line)),
-                    }
-                }
-                let run_ids: Vec<&str> = lines.iter().map(|(id, _)| id.as_str()).collect();
-                let times: Vec<DateTime<Utc>> = lines.iter().map(|(_, l)| l.time).collect();
-                let levels: Vec<&str> = lines.iter().map(|(_, l)| l.level.as_str()).collect();
-                let messages: Vec<&str> = lines.iter().map(|(_, l)| l.message.as_str()).collect();
-                let text_ids: Vec<&str> = text.iter().map(|(id, _)| *id).collect();
-                let texts: Vec<&str> = text.iter().map(|(_, t)| t.as_str()).collect();
+                let batch = LogBatch::of(&lines);
                 // One statement, so one implicit transaction and one round trip,
                 // on a session whose commit waits for the disk: durable on
-                // return, as the trait says (a line shown is never lost). The
-                // lines keep their order in `seq`.
+                // return, as the trait says (a line shown is never lost).
                 s.with_session(Commit::Durable, |c| {
                     let Conn {
                         client, prepared, ..
                     } = c;
-                    let st = prepared.get(
-                        "WITH added AS (
-                         INSERT INTO adsched_run_logs (run_id, time, level, message)
-                         SELECT l.run_id, l.time, l.level, l.message
-                         FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
-                              WITH ORDINALITY AS l(run_id, time, level, message, n)
-                         ORDER BY l.n
-                     )
-                     UPDATE scheduled_job_runs r SET logs = r.logs || t.text
-                     FROM unnest($5::text[], $6::text[]) AS t(id, text)
-                     WHERE r.id = t.id",
-                        |q| client.prepare(q),
-                    )?;
-                    client.execute(
-                        &st,
-                        &[&run_ids, &times, &levels, &messages, &text_ids, &texts],
-                    )?;
+                    let st = prepared.get(APPEND_LOGS, |q| client.prepare(q))?;
+                    client.execute(&st, &batch.params())?;
                     Ok(())
                 })
             })
@@ -1270,6 +1442,51 @@ impl RecordStore for PgStore {
         let fenced = action.needs_lead();
         self.change(fenced, move |tx| {
             ops::apply(tx, &action, &|now| ids.new_run_id(now))
+        })
+        .await
+    }
+
+    async fn begin_next(&self, now: DateTime<Utc>) -> Result<Next, StoreError> {
+        let ids = self.clone();
+        self.change(true, move |tx| {
+            let Some(run_id) = tx.prefetch_next()? else {
+                return Ok(Next::Idle);
+            };
+            let action = Action::BeginRun { run_id, now };
+            match ops::apply(tx, &action, &|now| ids.new_run_id(now))? {
+                Outcome::Began(Some((s, r))) => Ok(Next::Began(s, r)),
+                _ => Ok(Next::Skipped),
+            }
+        })
+        .await
+    }
+
+    async fn finish_logged(
+        &self,
+        run_id: &str,
+        end: RunEnd,
+        lines: Vec<(String, LogLine)>,
+        outcome: for<'r> fn(&'r Run) -> LogLine,
+    ) -> Result<(Run, Option<ScheduleState>), StoreError> {
+        let ids = self.clone();
+        let action = Action::FinishRun {
+            run_id: run_id.to_string(),
+            end,
+        };
+        // One durable commit for the run's end and its last lines.
+        self.change_as(true, Commit::Durable, move |tx| {
+            let Outcome::Finished(run, after) =
+                ops::apply(tx, &action, &|now| ids.new_run_id(now))?
+            else {
+                return Err(TxError::Abort(
+                    "a store answered another action's outcome".into(),
+                ));
+            };
+            let mut lines = lines.clone();
+            lines.push((run.id.clone(), outcome(&run)));
+            let batch = LogBatch::of(&lines);
+            tx.execute(APPEND_LOGS, &batch.params())?;
+            Ok((run, after))
         })
         .await
     }
