@@ -289,3 +289,104 @@ async fn only_the_session_holding_the_lock_starts_work() {
     assert!(!a.lead().await.unwrap(), "and stands by on a new session");
     assert!(matches!(b.begin_run("no-such-run", now).await, Ok(None)));
 }
+
+/// Two sessions' changes that cross (a team's SQL, or a standby's cancel
+/// against the leader's run) deadlock; PostgreSQL stops one of them, and
+/// the store's is tried again rather than failing the operator's call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_stopped_by_a_deadlock_is_tried_again() {
+    use adsched::records::{
+        ActorNote, NamedRef, Run, RunStatus, ScheduleState, ScheduleStatus, SourceRef, Trigger,
+    };
+    use adsched::store::{Cancelled, Store};
+    let url = pg::database();
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let store = Store::open_any(Some(&url), dir.path()).await.unwrap();
+    let state = ScheduleState {
+        id: "s1".into(),
+        name: "s1".into(),
+        tenant_id: None,
+        product: NamedRef::default(),
+        brand: NamedRef::default(),
+        status: ScheduleStatus::Active,
+        timezone: "UTC".into(),
+        description: String::new(),
+        next_run_at: None,
+        runs_completed: 0,
+        max_runs: None,
+        source: SourceRef::default(),
+        spec: Value::Null,
+        product_spec: Value::Null,
+        calendar_key: String::new(),
+        error: None,
+        pending_run: None,
+        running_run: None,
+        retry: None,
+        last_run_id: None,
+        pause: None,
+    };
+    pg::execute(
+        &url,
+        &format!(
+            "INSERT INTO scheduled_jobs (id, product_id, brand_id, name, schedule_type, runs_completed, status, spec, state)
+             VALUES ('s1', 'p', 'b', 's1', 'recurring', 0, 'active', '{{}}', '{}')",
+            serde_json::to_string(&state).unwrap().replace('\'', "''")
+        ),
+    )
+    .unwrap();
+    let run = Run::new(store.new_run_id(now), &state, Trigger::Manual, 1, None, now);
+    store.import_runs(vec![run.clone()]).await.unwrap();
+
+    // Another session takes the schedule's row first, then wants the run's:
+    // the cancel below takes the run's, then wants the schedule's.
+    let (held, is_held) = std::sync::mpsc::channel();
+    let (go, wait_go) = std::sync::mpsc::channel::<()>();
+    let (other_url, run_id) = (url.clone(), run.id.clone());
+    let other = std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&other_url, postgres::NoTls).unwrap();
+        let mut t = c.transaction().unwrap();
+        t.query(
+            "SELECT 1 FROM scheduled_jobs WHERE id = 's1' FOR UPDATE",
+            &[],
+        )
+        .unwrap();
+        held.send(()).unwrap();
+        wait_go.recv().unwrap();
+        let rows = t
+            .query(
+                "SELECT 1 FROM scheduled_job_runs WHERE id = $1 FOR UPDATE",
+                &[&run_id],
+            )
+            .map(|r| r.len());
+        t.commit().unwrap();
+        rows
+    });
+    is_held.recv().unwrap();
+    let (cancelling, id) = (store.clone(), run.id.clone());
+    let note = ActorNote {
+        by: "ops".into(),
+        reason: String::new(),
+        at: now,
+    };
+    let cancel = tokio::spawn(async move { cancelling.cancel(&id, note).await });
+    // The cancel holds the run's row and waits for the schedule's: it waits
+    // first, so its session's deadlock check runs first and stops it.
+    let waits = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()";
+    wait_for(10, "the cancel to wait for the schedule's row", || {
+        (pg::query(&url, waits) == ["1"]).then_some(())
+    });
+    go.send(()).unwrap();
+    let cancelled = cancel.await.unwrap();
+    assert!(
+        matches!(cancelled, Ok(Cancelled::Now(_))),
+        "the cancel, tried again: {cancelled:?}"
+    );
+    assert_eq!(
+        other.join().unwrap().unwrap(),
+        1,
+        "the other session got the run's row"
+    );
+    let after = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(after.status, RunStatus::Cancelled);
+}
