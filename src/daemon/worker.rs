@@ -9,7 +9,7 @@ use super::Ctx;
 use crate::records::RunStatus;
 use crate::run::Runner;
 use crate::scheduler;
-use crate::store::Next;
+use crate::store::{Next, Started};
 
 /// Runs queued runs, oldest first, one at a time.
 pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<AtomicBool>) {
@@ -23,8 +23,8 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
             continue;
         }
         let now = ctx.clock.now();
-        let (state, run) = match ctx.store.begin_next(now).await {
-            Ok(Next::Began(state, run)) => (state, run),
+        let Started { state, run, used } = match ctx.store.begin_next(now).await {
+            Ok(Next::Began(started)) => started,
             Ok(Next::Skipped) => continue,
             Ok(Next::Idle) => {
                 if ctx.store.shared() {
@@ -56,7 +56,7 @@ pub(super) async fn worker_loop(ctx: Arc<Ctx>, runner: Arc<Runner>, stop: Arc<At
             ctx.metrics
                 .start_delay((started - slot).num_milliseconds() as f64 / 1000.0);
         }
-        let result = runner.execute(&run, &state, &stop).await;
+        let result = runner.execute(&run, &state, &used, &stop).await;
         *ctx.current_run.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let (finished, after) = match result {
             Ok(r) => r,

@@ -357,13 +357,15 @@ impl Runner {
         .await
     }
 
-    /// Does the work of a started run. Returns when the run is finished, or
-    /// when `stop` is set between templates (then the run is `interrupted`),
-    /// with the run as recorded and its schedule after (None when gone).
+    /// Does the work of a started run, given the templates already used for
+    /// its product. Returns when the run is finished, or when `stop` is set
+    /// between templates (then the run is `interrupted`), with the run as
+    /// recorded and its schedule after (None when gone).
     pub async fn execute(
         &self,
         run: &Run,
         state: &ScheduleState,
+        used: &[String],
         stop: &AtomicBool,
     ) -> Result<(Run, Option<ScheduleState>), StoreError> {
         let started = Instant::now();
@@ -407,20 +409,13 @@ impl Runner {
             }
         };
         let pool = Pool::scan(&self.templates);
-        let used: Vec<String> = self
-            .store
-            .used_templates(&product.id)
-            .await?
-            .into_iter()
-            .map(|u| u.template)
-            .collect();
         let mut notes = Vec::new();
         let chosen = select_templates(
             &schedule,
             Path::new(&state.source.file),
             &pool,
             &self.schedules,
-            &used,
+            used,
             &mut |level, msg| notes.push((level.to_string(), msg.to_string())),
         );
         for (level, msg) in &notes {

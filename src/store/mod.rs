@@ -586,9 +586,10 @@ pub trait RecordStore: Send + Sync + 'static {
     /// methods of [`Store`] (`reconcile`, `fire`, `begin_run`, …).
     async fn apply(&self, action: Action) -> Result<Outcome, StoreError>;
 
-    /// Starts the oldest queued run ([`Action::BeginRun`]). A database
-    /// backend finds and starts it in one transaction; this default asks
-    /// for it first, then starts it.
+    /// Starts the oldest queued run ([`Action::BeginRun`]), with the
+    /// templates already used for its product. A database backend finds,
+    /// starts and reads it in one transaction; this default asks for it,
+    /// starts it, then reads the templates used.
     async fn begin_next(&self, now: DateTime<Utc>) -> Result<Next, StoreError> {
         let Some(run) = self.first_pending().await? else {
             return Ok(Next::Idle);
@@ -597,11 +598,17 @@ pub trait RecordStore: Send + Sync + 'static {
             run_id: run.id,
             now,
         };
-        match self.apply(action).await? {
-            Outcome::Began(Some((s, r))) => Ok(Next::Began(s, r)),
-            Outcome::Began(None) => Ok(Next::Skipped),
-            _ => Err(another_outcome()),
-        }
+        let (state, run) = match self.apply(action).await? {
+            Outcome::Began(Some(began)) => began,
+            Outcome::Began(None) => return Ok(Next::Skipped),
+            _ => return Err(another_outcome()),
+        };
+        let used = self.used_templates(&state.product.id).await?;
+        Ok(Next::Began(Started {
+            used: used.into_iter().map(|u| u.template).collect(),
+            state,
+            run,
+        }))
     }
 
     /// Ends a run ([`Action::FinishRun`]) and appends its last log lines,
@@ -641,8 +648,19 @@ pub enum Next {
     /// The oldest queued run was not started (no longer pending, or its
     /// schedule is gone: then it is recorded failed); look again.
     Skipped,
-    /// The run started, and its schedule after.
-    Began(ScheduleState, Run),
+    /// The run started.
+    Began(Started),
+}
+
+/// A run [`RecordStore::begin_next`] started.
+#[derive(Debug)]
+pub struct Started {
+    /// Its schedule, as the start left it.
+    pub state: ScheduleState,
+    /// The run, `running`.
+    pub run: Run,
+    /// The templates already used for the schedule's product.
+    pub used: Vec<String>,
 }
 
 fn another_outcome() -> StoreError {

@@ -23,7 +23,7 @@ use tokio_postgres::{Row, Statement};
 
 use super::ids::IdGen;
 use super::ops::{self, Txn};
-use super::{Action, Next, Outcome, RecordStore, RunEnd, RunSelect, StoreError};
+use super::{Action, Next, Outcome, RecordStore, RunEnd, RunSelect, Started, StoreError};
 use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 
 mod logs;
@@ -239,17 +239,23 @@ struct PgTx<'a> {
 
 impl PgTx<'_> {
     /// Reads (and locks) the oldest queued run and then its schedule, in
-    /// one statement, for the reads that follow; returns the run's id.
-    fn prefetch_next(&self) -> Result<Option<String>, TxError> {
+    /// one statement, for the reads that follow; returns the run's id and
+    /// the templates used for its product.
+    fn prefetch_next(&self) -> Result<Option<(String, Vec<String>)>, TxError> {
         let row = self.query_opt(
             "WITH next AS MATERIALIZED (
                  SELECT id, scheduled_job_id, record FROM scheduled_job_runs
                  WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE
              )
-             SELECT next.record::text, s.state::text FROM next
+             SELECT next.record::text, s.state::text, u.used FROM next
              LEFT JOIN LATERAL (
-                 SELECT state FROM scheduled_jobs WHERE id = next.scheduled_job_id FOR UPDATE
-             ) s ON true",
+                 SELECT state, product_id FROM scheduled_jobs
+                 WHERE id = next.scheduled_job_id FOR UPDATE
+             ) s ON true
+             LEFT JOIN LATERAL (
+                 SELECT array_agg(template_storage_name ORDER BY template_storage_name) AS used
+                 FROM product_template_usage WHERE product_id = s.product_id
+             ) u ON true",
             &[],
         )?;
         let Some(row) = row else {
@@ -260,12 +266,13 @@ impl PgTx<'_> {
             .get::<_, Option<&str>>(1)
             .map(serde_json::from_str)
             .transpose()?;
+        let used: Option<Vec<String>> = row.get(2);
         let id = run.id.clone();
         self.schedules
             .borrow_mut()
             .insert(run.schedule_id.clone(), state);
         self.runs.borrow_mut().insert(id.clone(), Some(run));
-        Ok(Some(id))
+        Ok(Some((id, used.unwrap_or_default())))
     }
 
     /// Sends the schedule rows waiting, as one statement.
@@ -1390,12 +1397,12 @@ impl RecordStore for PgStore {
     async fn begin_next(&self, now: DateTime<Utc>) -> Result<Next, StoreError> {
         let ids = self.clone();
         self.change(true, move |tx| {
-            let Some(run_id) = tx.prefetch_next()? else {
+            let Some((run_id, used)) = tx.prefetch_next()? else {
                 return Ok(Next::Idle);
             };
             let action = Action::BeginRun { run_id, now };
             match ops::apply(tx, &action, &|now| ids.new_run_id(now))? {
-                Outcome::Began(Some((s, r))) => Ok(Next::Began(s, r)),
+                Outcome::Began(Some((state, run))) => Ok(Next::Began(Started { state, run, used })),
                 _ => Ok(Next::Skipped),
             }
         })
