@@ -327,7 +327,11 @@ fn a_database_lost_mid_run_gets_the_runs_outcome_when_it_returns() {
     );
     let logs = bin.get(&format!("/api/v1/runs/{run_id}/logs")).unwrap();
     let text = logs.to_string();
-    assert!(text.contains("run completed"), "{logs}");
+    assert_eq!(
+        text.matches("run completed").count(),
+        1,
+        "the outcome, logged once: {logs}"
+    );
     assert_eq!(bin.term(), Some(0));
     let log = std::fs::read_to_string(p.path("daemon.log")).unwrap();
     assert!(log.contains("keeping it until the store is back"), "{log}");

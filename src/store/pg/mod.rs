@@ -1421,8 +1421,17 @@ impl RecordStore for PgStore {
             run_id: run_id.to_string(),
             end,
         };
+        let run_id = run_id.to_string();
         // One durable commit for the run's end and its last lines.
         self.change_as(true, Commit::Durable, move |tx| {
+            tx.prefetch_run(&run_id)?;
+            // Ended already: this is a call again after a commit whose
+            // answer was lost, and its lines were committed with the end.
+            let ended = tx
+                .runs
+                .borrow()
+                .get(&run_id)
+                .is_some_and(|r| r.as_ref().is_some_and(|r| r.status != RunStatus::Running));
             let Outcome::Finished(run, after) =
                 ops::apply(tx, &action, &|now| ids.new_run_id(now))?
             else {
@@ -1430,6 +1439,9 @@ impl RecordStore for PgStore {
                     "a store answered another action's outcome".into(),
                 ));
             };
+            if ended {
+                return Ok((run, after));
+            }
             let mut lines = lines.clone();
             lines.push((run.id.clone(), outcome(&run)));
             let batch = LogBatch::of(&lines);
