@@ -12,36 +12,15 @@
 
 use std::time::Instant;
 
-use adsched::records::{
-    NamedRef, Run, RunStatus, ScheduleState, ScheduleStatus, SourceRef, Trigger,
-};
+use adsched::records::{Run, RunStatus, ScheduleState, Trigger};
 use adsched::store::{RunSelect, Store};
 use chrono::{Duration, Utc};
 
 fn state(id: &str) -> ScheduleState {
-    ScheduleState {
-        id: id.into(),
-        name: id.into(),
-        tenant_id: None,
-        product: NamedRef::default(),
-        brand: NamedRef::default(),
-        status: ScheduleStatus::Active,
-        timezone: "UTC".into(),
-        description: String::new(),
-        next_run_at: None,
-        runs_completed: 0,
-        max_runs: None,
-        source: SourceRef::default(),
-        spec: serde_json::Value::Null,
-        product_spec: serde_json::Value::Null,
-        calendar_key: String::new(),
-        error: None,
-        pending_run: None,
-        running_run: None,
-        retry: None,
-        last_run_id: None,
-        pause: None,
-    }
+    let mut s = ScheduleState::empty(id);
+    s.name = id.into();
+    s.timezone = "UTC".into();
+    s
 }
 
 async fn seed(store: &Store, s: &ScheduleState, n: usize, start: chrono::DateTime<Utc>) {

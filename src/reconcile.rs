@@ -321,29 +321,7 @@ fn past_once_time(d: &Desired, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 fn fresh(d: &Desired, now: DateTime<Utc>) -> ScheduleState {
-    let mut s = ScheduleState {
-        id: d.doc.id.clone(),
-        name: String::new(),
-        tenant_id: None,
-        product: NamedRef::default(),
-        brand: NamedRef::default(),
-        status: ScheduleStatus::Active,
-        timezone: String::new(),
-        description: String::new(),
-        next_run_at: None,
-        runs_completed: 0,
-        max_runs: None,
-        source: SourceRef::default(),
-        spec: Value::Null,
-        product_spec: Value::Null,
-        calendar_key: String::new(),
-        error: None,
-        pending_run: None,
-        running_run: None,
-        retry: None,
-        last_run_id: None,
-        pause: None,
-    };
+    let mut s = ScheduleState::empty(&d.doc.id);
     apply_document(&mut s, d, d.values());
     if d.doc.paused {
         s.status = ScheduleStatus::Paused;

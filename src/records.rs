@@ -241,6 +241,34 @@ pub struct ScheduleState {
 }
 
 impl ScheduleState {
+    /// A state with nothing but its id, active: what a schedule's documents
+    /// fill in (`reconcile`), or a test's or a benchmark's own record.
+    pub fn empty(id: &str) -> ScheduleState {
+        ScheduleState {
+            id: id.to_string(),
+            name: String::new(),
+            tenant_id: None,
+            product: NamedRef::default(),
+            brand: NamedRef::default(),
+            status: ScheduleStatus::Active,
+            timezone: String::new(),
+            description: String::new(),
+            next_run_at: None,
+            runs_completed: 0,
+            max_runs: None,
+            source: SourceRef::default(),
+            spec: Value::Null,
+            product_spec: Value::Null,
+            calendar_key: String::new(),
+            error: None,
+            pending_run: None,
+            running_run: None,
+            retry: None,
+            last_run_id: None,
+            pause: None,
+        }
+    }
+
     /// The zone, falling back to UTC for a name chrono-tz no longer knows.
     pub fn tz(&self) -> Tz {
         self.timezone.parse().unwrap_or(Tz::UTC)

@@ -295,37 +295,14 @@ async fn only_the_session_holding_the_lock_starts_work() {
 /// the store's is tried again rather than failing the operator's call.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_stopped_by_a_deadlock_is_tried_again() {
-    use adsched::records::{
-        ActorNote, NamedRef, Run, RunStatus, ScheduleState, ScheduleStatus, SourceRef, Trigger,
-    };
+    use adsched::records::{ActorNote, Run, RunStatus, ScheduleState, Trigger};
     use adsched::store::{Cancelled, Store};
     let url = pg::database();
     let dir = tempfile::tempdir().unwrap();
     let now = chrono::Utc::now();
     let store = Store::open_any(Some(&url), dir.path()).await.unwrap();
-    let state = ScheduleState {
-        id: "s1".into(),
-        name: "s1".into(),
-        tenant_id: None,
-        product: NamedRef::default(),
-        brand: NamedRef::default(),
-        status: ScheduleStatus::Active,
-        timezone: "UTC".into(),
-        description: String::new(),
-        next_run_at: None,
-        runs_completed: 0,
-        max_runs: None,
-        source: SourceRef::default(),
-        spec: Value::Null,
-        product_spec: Value::Null,
-        calendar_key: String::new(),
-        error: None,
-        pending_run: None,
-        running_run: None,
-        retry: None,
-        last_run_id: None,
-        pause: None,
-    };
+    let mut state = ScheduleState::empty("s1");
+    state.timezone = "UTC".into();
     pg::execute(
         &url,
         &format!(
