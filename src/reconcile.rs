@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::calendar::Calendar;
 use crate::records::{FileError, NamedRef, ScheduleState, ScheduleStatus, SourceRef};
 use crate::spec::{self, Catalog, Severity};
 
@@ -137,13 +138,29 @@ impl DesiredSet {
 
 /// The part of a schedule that decides its fire times.
 pub fn calendar_key(spec: &Value) -> String {
-    let t = spec.get("schedule").cloned().unwrap_or(Value::Null);
-    let pick = |k: &str| t.get(k).cloned().unwrap_or(Value::Null);
-    serde_json::json!({
-        "daily": pick("daily"), "weekly": pick("weekly"), "monthly": pick("monthly"),
-        "cron": pick("cron"), "once": pick("once"), "timezone": pick("timezone"),
+    /// The timing fields in the order serde_json's map sorts them, so the
+    /// key is the text a state stored by an earlier version holds.
+    #[derive(serde::Serialize)]
+    struct Key<'a> {
+        cron: &'a Value,
+        daily: &'a Value,
+        monthly: &'a Value,
+        once: &'a Value,
+        timezone: &'a Value,
+        weekly: &'a Value,
+    }
+    static NULL: Value = Value::Null;
+    let timing = spec.get("schedule");
+    let pick = |k: &str| timing.and_then(|t| t.get(k)).unwrap_or(&NULL);
+    serde_json::to_string(&Key {
+        cron: pick("cron"),
+        daily: pick("daily"),
+        monthly: pick("monthly"),
+        once: pick("once"),
+        timezone: pick("timezone"),
+        weekly: pick("weekly"),
     })
-    .to_string()
+    .unwrap_or_default()
 }
 
 /// What reconcile does to one schedule.
@@ -225,7 +242,7 @@ pub fn reconcile_one(
                 return None;
             }
             let mut after = s.clone();
-            apply_document(&mut after, d, values);
+            let calendar = apply_document(&mut after, d, values);
             after.error = None;
             let calendar_changed = s.calendar_key != after.calendar_key;
             // The file's `paused: true`, or an operator's pause (SPEC 8),
@@ -249,13 +266,13 @@ pub fn reconcile_one(
                 after.next_run_at = None;
             } else if calendar_changed || resumed || after.next_run_at.is_none() {
                 // Time spent paused, removed or completed is never caught up.
-                after.next_run_at = next_time(d, now);
+                after.next_run_at = next_time(calendar.as_ref(), now);
                 if after.next_run_at.is_none() && is_once(&after.spec) {
                     if calendar_changed {
                         // Moved to a time already past: a time never seen
                         // before, as when first read (SPEC 3.3), so a record
                         // says what became of it instead of nothing.
-                        after.next_run_at = past_once_time(d, now);
+                        after.next_run_at = past_once_time(calendar.as_ref(), now);
                     }
                     if after.next_run_at.is_none() {
                         after.status = ScheduleStatus::Completed;
@@ -307,35 +324,38 @@ fn is_once(spec: &Value) -> bool {
     spec.pointer("/schedule/once").is_some_and(|v| !v.is_null())
 }
 
-fn next_time(d: &Desired, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    spec::check::calendar(&d.doc).ok()?.next_after(now)
+fn next_time(calendar: Option<&Calendar>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    calendar?.next_after(now)
 }
 
 /// The time of a `once` that is already past. SPEC 3.3 wants a record of
 /// it (a catch-up inside the window, else `missed`), which the scheduler
 /// writes for an active schedule with a past time; so that time is kept due.
-fn past_once_time(d: &Desired, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    spec::check::calendar(&d.doc)
-        .ok()
-        .and_then(|c| c.next_after(now - chrono::Duration::days(3660)))
+fn past_once_time(calendar: Option<&Calendar>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    calendar?.next_after(now - chrono::Duration::days(3660))
 }
 
 fn fresh(d: &Desired, now: DateTime<Utc>) -> ScheduleState {
     let mut s = ScheduleState::empty(&d.doc.id);
-    apply_document(&mut s, d, d.values());
+    let calendar = apply_document(&mut s, d, d.values());
     if d.doc.paused {
         s.status = ScheduleStatus::Paused;
     } else {
-        s.next_run_at = next_time(d, now);
+        s.next_run_at = next_time(calendar.as_ref(), now);
         if s.next_run_at.is_none() && is_once(&s.spec) {
-            s.next_run_at = past_once_time(d, now);
+            s.next_run_at = past_once_time(calendar.as_ref(), now);
         }
     }
     s
 }
 
-/// Copies what the document says into the state (counters untouched).
-fn apply_document(s: &mut ScheduleState, d: &Desired, (spec, product_spec): (Value, Value)) {
+/// Copies what the document says into the state (counters untouched);
+/// returns its calendar, built once for the fire times that follow.
+fn apply_document(
+    s: &mut ScheduleState,
+    d: &Desired,
+    (spec, product_spec): (Value, Value),
+) -> Option<Calendar> {
     let doc = &d.doc;
     s.name = doc.name.clone();
     s.tenant_id = doc.tenant_id.clone();
@@ -347,7 +367,8 @@ fn apply_document(s: &mut ScheduleState, d: &Desired, (spec, product_spec): (Val
         id: d.product.brand.id.clone(),
         name: d.product.brand.name.clone(),
     };
-    if let Ok(cal) = spec::check::calendar(doc) {
+    let calendar = spec::check::calendar(doc).ok();
+    if let Some(cal) = &calendar {
         s.timezone = cal.timezone().name().to_string();
         s.description = cal.describe();
     }
@@ -356,6 +377,7 @@ fn apply_document(s: &mut ScheduleState, d: &Desired, (spec, product_spec): (Val
     s.calendar_key = calendar_key(&spec);
     s.spec = spec;
     s.product_spec = product_spec;
+    calendar
 }
 
 /// Reconciles everything: the plan of changes, by id.
@@ -371,4 +393,31 @@ pub fn plan(
                 .map(|c| (id.clone(), c))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::calendar_key;
+
+    /// States stored by earlier versions hold this exact text: a different
+    /// text would read as a changed calendar for every schedule.
+    #[test]
+    fn the_calendar_key_is_the_stored_text() {
+        let spec = serde_json::json!({
+            "id": "s",
+            "schedule": {
+                "daily": {"at": "09:00"},
+                "timezone": "America/Los_Angeles",
+                "max_runs": 3,
+            },
+        });
+        assert_eq!(
+            calendar_key(&spec),
+            r#"{"cron":null,"daily":{"at":"09:00"},"monthly":null,"once":null,"timezone":"America/Los_Angeles","weekly":null}"#
+        );
+        assert_eq!(
+            calendar_key(&serde_json::json!({"id": "s"})),
+            r#"{"cron":null,"daily":null,"monthly":null,"once":null,"timezone":null,"weekly":null}"#
+        );
+    }
 }
