@@ -238,6 +238,25 @@ struct PgTx<'a> {
 }
 
 impl PgTx<'_> {
+    /// Keeps a run read (and locked) with its schedule, columns 0 and 1 of
+    /// `row` (the schedule's null when it is gone), for the reads that
+    /// follow; returns the run's id. Both statements that read them lock
+    /// the run first, then the schedule (a lateral join), as every change
+    /// that locks both does.
+    fn cache_run_and_schedule(&self, row: &Row) -> Result<String, TxError> {
+        let run: Run = serde_json::from_str(row.get(0))?;
+        let state: Option<ScheduleState> = row
+            .get::<_, Option<&str>>(1)
+            .map(serde_json::from_str)
+            .transpose()?;
+        let id = run.id.clone();
+        self.schedules
+            .borrow_mut()
+            .insert(run.schedule_id.clone(), state);
+        self.runs.borrow_mut().insert(id.clone(), Some(run));
+        Ok(id)
+    }
+
     /// Reads (and locks) the oldest queued run and then its schedule, in
     /// one statement, for the reads that follow; returns the run's id and
     /// the templates used for its product.
@@ -261,17 +280,8 @@ impl PgTx<'_> {
         let Some(row) = row else {
             return Ok(None);
         };
-        let run: Run = serde_json::from_str(row.get(0))?;
-        let state: Option<ScheduleState> = row
-            .get::<_, Option<&str>>(1)
-            .map(serde_json::from_str)
-            .transpose()?;
         let used: Option<Vec<String>> = row.get(2);
-        let id = run.id.clone();
-        self.schedules
-            .borrow_mut()
-            .insert(run.schedule_id.clone(), state);
-        self.runs.borrow_mut().insert(id.clone(), Some(run));
+        let id = self.cache_run_and_schedule(&row)?;
         Ok(Some((id, used.unwrap_or_default())))
     }
 
@@ -364,33 +374,23 @@ impl Txn for PgTx<'_> {
         if self.runs.borrow().contains_key(run_id) {
             return Ok(());
         }
-        self.put_jobs()?;
-        let mut answers = {
-            let mut tx = self.tx.borrow_mut();
-            let mut prepared = self.prepared.borrow_mut();
-            let run = prepared.get(RUN_FOR_UPDATE, |q| tx.prepare(q))?;
-            // Sent right behind the run's read, so it locks the schedule
-            // after the run, as every change that locks both does.
-            let schedule = prepared.get(
-                "SELECT state::text FROM scheduled_jobs WHERE id =
-                     (SELECT scheduled_job_id FROM scheduled_job_runs WHERE id = $1)
-                 FOR UPDATE",
-                |q| tx.prepare(q),
-            )?;
-            tx.query_each(&[(&run, &[&run_id]), (&schedule, &[&run_id])])?
-        };
-        let schedule = answers.pop().and_then(|rows| rows.into_iter().next());
-        let run = answers.pop().and_then(|rows| rows.into_iter().next());
-        let run: Option<Run> = run.map(|r| serde_json::from_str(r.get(0))).transpose()?;
-        if let Some(r) = &run {
-            let state: Option<ScheduleState> = schedule
-                .map(|r| serde_json::from_str(r.get(0)))
-                .transpose()?;
-            self.schedules
-                .borrow_mut()
-                .insert(r.schedule_id.clone(), state);
+        let row = self.query_opt(
+            "SELECT r.record::text, s.state::text FROM (
+                 SELECT scheduled_job_id, record FROM scheduled_job_runs WHERE id = $1 FOR UPDATE
+             ) r
+             LEFT JOIN LATERAL (
+                 SELECT state FROM scheduled_jobs WHERE id = r.scheduled_job_id FOR UPDATE
+             ) s ON true",
+            &[&run_id],
+        )?;
+        match row {
+            Some(row) => {
+                self.cache_run_and_schedule(&row)?;
+            }
+            None => {
+                self.runs.borrow_mut().insert(run_id.to_string(), None);
+            }
         }
-        self.runs.borrow_mut().insert(run_id.to_string(), run);
         Ok(())
     }
 

@@ -262,24 +262,6 @@ impl Tx<'_> {
         Ok(self.fly(Last::Query(st, params))?.unwrap_or_default())
     }
 
-    /// The rows of each read, in order and in one round trip (after every
-    /// write queued before them): a read that depends on an earlier one's
-    /// lock, say, without waiting for its answer first.
-    pub(super) fn query_each(
-        &mut self,
-        reads: &[(&Statement, &[&(dyn ToSql + Sync)])],
-    ) -> Result<Vec<Vec<Row>>, Error> {
-        let lasts = reads
-            .iter()
-            .map(|(st, params)| Last::Query(st, params))
-            .collect();
-        Ok(self
-            .fly_all(lasts)?
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect())
-    }
-
     pub(super) fn query_opt(
         &mut self,
         st: &Statement,
@@ -309,19 +291,11 @@ impl Tx<'_> {
     /// BEGIN (the first time), the queued writes and `last`, in one round
     /// trip; the first error among them, else `last`'s rows.
     fn fly(&mut self, last: Last<'_>) -> Result<Option<Vec<Row>>, Error> {
-        let mut out = self.fly_all(vec![last])?;
-        Ok(out.pop().flatten())
-    }
-
-    /// BEGIN (the first time), the queued writes and `lasts`, in one round
-    /// trip; the first error among them, else each of `lasts`' rows.
-    fn fly_all(&mut self, lasts: Vec<Last<'_>>) -> Result<Vec<Option<Vec<Row>>>, Error> {
         let begin = !self.begun;
         self.begun = true;
         let pending = std::mem::take(&mut self.pending);
-        let wanted = lasts.len();
         self.session.block_on(|c| async move {
-            let mut flight: Vec<Flight<'_>> = Vec::with_capacity(pending.len() + wanted + 1);
+            let mut flight: Vec<Flight<'_>> = Vec::with_capacity(pending.len() + 2);
             if begin {
                 flight.push(Box::pin(async move {
                     c.batch_execute("BEGIN").await.map(|_| None)
@@ -334,28 +308,20 @@ impl Tx<'_> {
                         .map(|_| None)
                 }));
             }
-            for last in lasts {
-                flight.push(match last {
-                    Last::Query(st, params) => {
-                        Box::pin(async move { c.query(st, params).await.map(Some) })
-                    }
-                    Last::Simple(sql) => {
-                        Box::pin(async move { c.batch_execute(sql).await.map(|_| None) })
-                    }
-                });
-            }
-            let results = in_order(flight).await;
-            let mut out = Vec::with_capacity(wanted);
-            let skip = results.len() - wanted;
-            // The first error is the cause; the requests after it fail only
-            // because the transaction is aborted.
-            for (i, r) in results.into_iter().enumerate() {
-                let rows = r?;
-                if i >= skip {
-                    out.push(rows);
+            flight.push(match last {
+                Last::Query(st, params) => {
+                    Box::pin(async move { c.query(st, params).await.map(Some) })
                 }
+                Last::Simple(sql) => {
+                    Box::pin(async move { c.batch_execute(sql).await.map(|_| None) })
+                }
+            });
+            let mut results = in_order(flight).await;
+            let last = results.pop().expect("a flight ends with its last request");
+            match results.into_iter().find_map(Result::err) {
+                Some(e) => Err(e),
+                None => last,
             }
-            Ok(out)
         })
     }
 }
