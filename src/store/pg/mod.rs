@@ -330,11 +330,16 @@ impl Txn for PgTx<'_> {
     }
 
     fn put_schedule(&self, s: &ScheduleState) -> Result<(), TxError> {
-        let row = rows::JobRow::of(s)?;
+        let mut row = rows::JobRow::of(s)?;
         {
             let mut jobs = self.jobs.borrow_mut();
-            // One statement cannot write a row twice: the later write wins.
-            jobs.retain(|j| j.id() != s.id);
+            // One statement cannot write a row twice: the later write wins,
+            // keeping what the earlier one was to record as applied.
+            if let Some(i) = jobs.iter().position(|j| j.id() == s.id) {
+                if let Some(h) = jobs.remove(i).applied() {
+                    row.set_applied(h);
+                }
+            }
             jobs.push(row);
         }
         // A read of it later in this transaction goes to the row just
@@ -429,9 +434,33 @@ impl Txn for PgTx<'_> {
     }
 
     fn set_applied(&self, hashes: &[(&str, Option<u64>)]) -> Result<(), TxError> {
-        let ids: Vec<&str> = hashes.iter().map(|(id, _)| *id).collect();
-        // bigint is signed: the same 64 bits, read back with `as u64`.
-        let values: Vec<Option<i64>> = hashes.iter().map(|(_, h)| h.map(|h| h as i64)).collect();
+        // A hash for a row waiting to be written goes with it: an UPDATE
+        // after the INSERT would write every new row a second time (a
+        // quarter of a first start's time in the database). NULL cannot go
+        // that way, as the row's write keeps the column when it is NULL.
+        let mut rest = Vec::new();
+        {
+            let mut jobs = self.jobs.borrow_mut();
+            let waiting: std::collections::HashMap<&str, usize> =
+                jobs.iter().enumerate().map(|(i, j)| (j.id(), i)).collect();
+            let mut found = Vec::new();
+            for &(id, hash) in hashes {
+                match (hash, waiting.get(id)) {
+                    // bigint is signed: the same 64 bits, read back with `as u64`.
+                    (Some(h), Some(&i)) => found.push((i, h as i64)),
+                    _ => rest.push((id, hash.map(|h| h as i64))),
+                }
+            }
+            drop(waiting);
+            for (i, h) in found {
+                jobs[i].set_applied(h);
+            }
+        }
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = rest.iter().map(|(id, _)| *id).collect();
+        let values: Vec<Option<i64>> = rest.iter().map(|(_, h)| *h).collect();
         // One statement for the batch; rows whose hash is already right are
         // not rewritten (an UPDATE writes a new row version even when equal).
         self.execute(

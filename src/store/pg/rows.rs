@@ -52,11 +52,15 @@ pub(super) struct JobRow {
     mode: Option<String>,
     count: Option<i32>,
     ids: Vec<String>,
-    parameters: Option<RawJson>,
-    spec: RawJson,
     tenant_id: Option<String>,
+    /// The state; the `spec` and `parameters` columns are taken from it by
+    /// the statement, which costs the server less than parsing them again
+    /// and the client less than writing them again.
     state: RawJson,
     next_wake: Option<DateTime<Utc>>,
+    /// What [`super::Txn::set_applied`] recorded for this row in the same
+    /// transaction (None: leave the column as it is).
+    applied_hash: Option<i64>,
 }
 
 impl JobRow {
@@ -104,16 +108,25 @@ impl JobRow {
                         .collect()
                 })
                 .unwrap_or_default(),
-            parameters: s.spec.get("parameters").map(RawJson::of).transpose()?,
-            spec: RawJson::of(&s.spec)?,
             tenant_id: s.tenant_id.clone(),
             state: RawJson::of(s)?,
             next_wake: crate::scheduler::wake_at(s),
+            applied_hash: None,
         })
     }
 
     pub(super) fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Records `hash` as the row's `applied_hash`, written with the row
+    /// instead of by a second statement that would rewrite the row.
+    pub(super) fn set_applied(&mut self, hash: i64) {
+        self.applied_hash = Some(hash);
+    }
+
+    pub(super) fn applied(&self) -> Option<i64> {
+        self.applied_hash
     }
 }
 
@@ -122,7 +135,7 @@ macro_rules! job_columns {
     () => {
         "(id, product_id, brand_id, name, schedule_type, cron_expression, scheduled_at,
           next_run_at, max_runs, runs_completed, status, template_mode, template_count,
-          template_ids, parameters, spec, tenant_id, state, next_wake)"
+          template_ids, parameters, spec, tenant_id, state, next_wake, applied_hash)"
     };
 }
 
@@ -138,7 +151,8 @@ macro_rules! job_upsert {
              template_mode = EXCLUDED.template_mode, template_count = EXCLUDED.template_count,
              template_ids = EXCLUDED.template_ids, parameters = EXCLUDED.parameters,
              spec = EXCLUDED.spec, tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state,
-             next_wake = EXCLUDED.next_wake, updated_at = now()"
+             next_wake = EXCLUDED.next_wake, updated_at = now(),
+             applied_hash = COALESCE(EXCLUDED.applied_hash, scheduled_jobs.applied_hash)"
     };
 }
 
@@ -150,7 +164,8 @@ pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
             concat!(
                 "INSERT INTO scheduled_jobs ",
                 job_columns!(),
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ",
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                         $15::jsonb -> 'spec' -> 'parameters', $15::jsonb -> 'spec', $16, $15, $17, $18) ",
                 job_upsert!()
             ),
             &[
@@ -168,11 +183,10 @@ pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
                 &r.mode,
                 &r.count,
                 &r.ids,
-                &r.parameters,
-                &r.spec,
-                &r.tenant_id,
                 &r.state,
+                &r.tenant_id,
                 &r.next_wake,
+                &r.applied_hash,
             ],
         ),
         rows => {
@@ -191,15 +205,17 @@ pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
                             v.cron_expression, v.scheduled_at, v.next_run_at, v.max_runs,
                             v.runs_completed, v.status, v.template_mode, v.template_count,
                             ARRAY(SELECT jsonb_array_elements_text(v.template_ids)),
-                            v.parameters, v.spec, v.tenant_id, v.state, v.next_wake
+                            v.state -> 'spec' -> 'parameters', v.state -> 'spec', v.tenant_id,
+                            v.state, v.next_wake, v.applied_hash
                      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                  $6::text[], $7::timestamptz[], $8::timestamptz[], $9::integer[],
                                  $10::integer[], $11::text[], $12::text[], $13::integer[],
-                                 $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::text[],
-                                 $18::jsonb[], $19::timestamptz[])
-                          AS v",
-                    job_columns!(),
-                    " ",
+                                 $14::jsonb[], $15::text[], $16::jsonb[], $17::timestamptz[],
+                                 $18::bigint[])
+                          AS v (id, product_id, brand_id, name, schedule_type, cron_expression,
+                                scheduled_at, next_run_at, max_runs, runs_completed, status,
+                                template_mode, template_count, template_ids, tenant_id, state,
+                                next_wake, applied_hash) ",
                     job_upsert!()
                 ),
                 &[
@@ -217,11 +233,10 @@ pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
                     &rows.iter().map(|r| r.mode.as_deref()).collect::<Vec<_>>(),
                     &rows.iter().map(|r| r.count).collect::<Vec<_>>(),
                     &ids,
-                    &rows.iter().map(|r| r.parameters.as_ref()).collect::<Vec<_>>(),
-                    &rows.iter().map(|r| &r.spec).collect::<Vec<_>>(),
                     &rows.iter().map(|r| r.tenant_id.as_deref()).collect::<Vec<_>>(),
                     &rows.iter().map(|r| &r.state).collect::<Vec<_>>(),
                     &rows.iter().map(|r| r.next_wake).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.applied_hash).collect::<Vec<_>>(),
                 ],
             )
         }
