@@ -35,9 +35,9 @@ pub struct Desired {
 impl Desired {
     /// The document, parsed (serde_json wrote the text, so it parses), and
     /// its product's.
-    fn values(&self) -> (Value, Value) {
+    fn values(&self) -> (Value, std::sync::Arc<Value>) {
         let spec = serde_json::from_str(&self.spec).unwrap_or(Value::Null);
-        (spec, Value::clone(&self.product_spec))
+        (spec, self.product_spec.clone())
     }
 }
 
@@ -354,7 +354,7 @@ fn fresh(d: &Desired, now: DateTime<Utc>) -> ScheduleState {
 fn apply_document(
     s: &mut ScheduleState,
     d: &Desired,
-    (spec, product_spec): (Value, Value),
+    (spec, product_spec): (Value, std::sync::Arc<Value>),
 ) -> Option<Calendar> {
     let doc = &d.doc;
     s.name = doc.name.clone();

@@ -221,8 +221,10 @@ pub struct ScheduleState {
     pub source: SourceRef,
     /// The schedule document in force.
     pub spec: Value,
-    /// The product document in force.
-    pub product_spec: Value,
+    /// The product document in force, shared by the states of its
+    /// schedules (a copy for each of 10,000 states was a twentieth of a
+    /// first start).
+    pub product_spec: std::sync::Arc<Value>,
     /// What decides fire times (form and zone); a change recomputes `next_run_at`.
     pub calendar_key: String,
     /// The current error of its file, if the file is invalid.
@@ -258,7 +260,7 @@ impl ScheduleState {
             max_runs: None,
             source: SourceRef::default(),
             spec: Value::Null,
-            product_spec: Value::Null,
+            product_spec: Default::default(),
             calendar_key: String::new(),
             error: None,
             pending_run: None,

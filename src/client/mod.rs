@@ -568,7 +568,7 @@ fn state_from_view(v: &ScheduleView) -> ScheduleState {
         source: v.source.clone(),
         calendar_key: crate::reconcile::calendar_key(&v.spec),
         spec: v.spec.clone(),
-        product_spec: Value::Null,
+        product_spec: Default::default(),
         error: v.error.clone(),
         pending_run: None,
         running_run: None,

@@ -396,18 +396,19 @@ impl Runner {
                     .await
             }
         };
-        let product: Product = match serde_json::from_value(state.product_spec.clone()) {
-            Ok(p) => p,
-            Err(e) => {
-                return self
-                    .finish(
-                        run,
-                        Some(format!("the stored product does not parse: {e}")),
-                        false,
-                    )
-                    .await
-            }
-        };
+        let product: Product =
+            match <Product as serde::Deserialize>::deserialize(state.product_spec.as_ref()) {
+                Ok(p) => p,
+                Err(e) => {
+                    return self
+                        .finish(
+                            run,
+                            Some(format!("the stored product does not parse: {e}")),
+                            false,
+                        )
+                        .await
+                }
+            };
         let pool = Pool::scan(&self.templates);
         let mut notes = Vec::new();
         let chosen = select_templates(
