@@ -191,10 +191,11 @@ pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
         ),
         rows => {
             // Arrays of text[] do not unnest row by row: each row's
-            // template ids go as a jsonb array and are turned back here.
-            let ids: Vec<RawJson> = rows
+            // template ids go as a jsonb array and are turned back here;
+            // most rows have none, sent as NULL, which skips the subquery.
+            let ids: Vec<Option<RawJson>> = rows
                 .iter()
-                .map(|r| RawJson::of(&r.ids))
+                .map(|r| (!r.ids.is_empty()).then(|| RawJson::of(&r.ids)).transpose())
                 .collect::<Result<_, _>>()?;
             let col = |f: fn(&JobRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
             tx.execute(
@@ -204,7 +205,8 @@ pub(super) fn put_jobs(tx: &PgTx<'_>, rows: &[JobRow]) -> Result<(), TxError> {
                     " SELECT v.id, v.product_id, v.brand_id, v.name, v.schedule_type,
                             v.cron_expression, v.scheduled_at, v.next_run_at, v.max_runs,
                             v.runs_completed, v.status, v.template_mode, v.template_count,
-                            ARRAY(SELECT jsonb_array_elements_text(v.template_ids)),
+                            CASE WHEN v.template_ids IS NULL THEN '{}'::text[]
+                                 ELSE ARRAY(SELECT jsonb_array_elements_text(v.template_ids)) END,
                             v.state -> 'spec' -> 'parameters', v.state -> 'spec', v.tenant_id,
                             v.state, v.next_wake, v.applied_hash
                      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
