@@ -435,6 +435,56 @@ async fn drafts_are_checked_as_validate_checks_files_against_the_loaded_tree() {
     assert!(!p.path("schedules/schedule.yaml").exists());
 }
 
+/// The form's checks keep the folder's files parsed between calls (a form
+/// checked at every edit against 10,000 files): a file edited, added or
+/// removed on disk since the last check counts at the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_is_checked_against_the_folder_as_it_is_now() {
+    let p = project();
+    let (_d, api) = start(&p).await;
+    let draft = BASE
+        .replace("id: draft-one", "id: draft-new")
+        .replace("product: collagen", "product: river-bar");
+    let codes = |r: &Value| findings(r).into_iter().map(|(c, _)| c).collect::<Vec<_>>();
+
+    let r = api.validate(&draft, Some("acme/new.yaml")).await;
+    assert_eq!(codes(&r), ["unknown-product"], "{r}");
+
+    // The product appears in a file read by the last check.
+    let globex = std::fs::read_to_string(p.path("schedules/globex.yaml")).unwrap();
+    p.write(
+        "schedules/globex.yaml",
+        &format!(
+            "{globex}---\napiVersion: adsched/v1\nkind: Product\nid: river-bar\nname: River Bar\nbrand: {{ id: globex, name: Globex Outdoors }}\n"
+        ),
+    );
+    let r = api.validate(&draft, Some("acme/new.yaml")).await;
+    assert_eq!(r["valid"], true, "{r}");
+
+    // A new file with the draft's id: a duplicate.
+    p.write(
+        "schedules/acme/taken.yaml",
+        &BASE.replace("id: draft-one", "id: draft-new"),
+    );
+    let r = api.validate(&draft, Some("acme/new.yaml")).await;
+    assert_eq!(codes(&r), ["duplicate-id"], "{r}");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("acme/taken.yaml"),
+        "{r}"
+    );
+
+    // Removed again: no duplicate; and the product's file made invalid.
+    std::fs::remove_file(p.path("schedules/acme/taken.yaml")).unwrap();
+    let r = api.validate(&draft, Some("acme/new.yaml")).await;
+    assert_eq!(r["valid"], true, "{r}");
+    p.write("schedules/globex.yaml", &globex);
+    let r = api.validate(&draft, Some("acme/new.yaml")).await;
+    assert_eq!(codes(&r), ["unknown-product"], "{r}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_form_pages_offer_the_loaded_products_the_pool_and_github_links() {
     let p = project();

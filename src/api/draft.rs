@@ -19,10 +19,11 @@ use crate::spec::{self, draft, Options, Pool};
 /// Most fire times one preview lists.
 pub const MAX_PREVIEW: usize = 100;
 
-/// Drafts checked at once: each reads the whole schedules folder, and the
-/// endpoints need no token, so a burst must not take the blocking pool
-/// the scheduler and the store share.
-static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// Drafts checked at once: each lists and stats the whole schedules folder
+/// (and parses what changed), and the endpoints need no token, so a burst
+/// must not take the blocking pool the scheduler and the store share. One
+/// at a time: they share one cache of the folder's files.
+static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +69,14 @@ async fn check(
     let c = ctx.clone();
     tokio::task::spawn_blocking(move || {
         let opts = Options::new(Pool::scan(&c.config.templates), now).allowing(&c.settings);
-        draft::check(&c.config.schedules, &yaml, path.as_deref(), &opts)
+        let mut cache = c.draft_cache.lock().unwrap_or_else(|e| e.into_inner());
+        draft::check(
+            &c.config.schedules,
+            &yaml,
+            path.as_deref(),
+            &opts,
+            &mut cache,
+        )
     })
     .await
     .map_err(|e| ApiError::Internal(format!("the validation task stopped: {e}")))?

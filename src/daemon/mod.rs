@@ -139,6 +139,9 @@ pub struct Ctx {
     /// The environment's settings, read once at start.
     pub settings: Arc<Settings>,
     parse_cache: Mutex<spec::ParseCache>,
+    /// The folder's files as the browser form's checks last read them
+    /// (their own cache: findings name files by their place in the folder).
+    pub(crate) draft_cache: Mutex<spec::ParseCache>,
     /// The first read of the folder, made while the store opened; the
     /// first reload applies it.
     preloaded: Mutex<Option<reload::Preloaded>>,
@@ -448,6 +451,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         metrics: Arc::default(),
         settings: settings.clone(),
         parse_cache: Mutex::default(),
+        draft_cache: Mutex::default(),
         preloaded: Mutex::default(),
         current_run: Mutex::default(),
         calendars: Mutex::default(),

@@ -10,10 +10,19 @@ use crate::records::ScheduleStatus;
 use crate::spec::{self, Options, Pool, Severity};
 
 /// `validate_schedule`: the draft with the rest of the schedules folder.
-pub(super) fn validate(cfg: &Config, yaml: &str, path: Option<&str>) -> Result<Validation, String> {
+pub(super) fn validate(
+    cfg: &Config,
+    cache: &std::sync::Mutex<spec::ParseCache>,
+    yaml: &str,
+    path: Option<&str>,
+) -> Result<Validation, String> {
     let now = Utc::now();
     let opts = Options::new(Pool::scan(&cfg.templates), now).allowing(&cfg.settings);
-    let draft = spec::draft::check(&cfg.schedules, yaml, path, &opts).map_err(|e| e.to_string())?;
+    let draft = {
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        spec::draft::check(&cfg.schedules, yaml, path, &opts, &mut cache)
+    }
+    .map_err(|e| e.to_string())?;
     let out = |sev: Severity| -> Vec<FindingOut> {
         draft
             .findings()

@@ -142,6 +142,8 @@ pub struct Adsched {
     /// and the client of the last one while it talks to a daemon: one HTTP
     /// client and runtime for the session, not one per tool call.
     client: Arc<tokio::sync::Mutex<Option<Client>>>,
+    /// The schedules folder's files as `validate_schedule` last read them.
+    drafts: Arc<std::sync::Mutex<crate::spec::ParseCache>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -163,6 +165,7 @@ impl Adsched {
         Adsched {
             config: Arc::new(config),
             client: Arc::new(tokio::sync::Mutex::new(None)),
+            drafts: Arc::default(),
             tool_router,
         }
     }

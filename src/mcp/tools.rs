@@ -510,9 +510,10 @@ impl Adsched {
         &self,
         Parameters(args): Parameters<ValidateScheduleArgs>,
     ) -> Result<Json<Validation>, String> {
-        let cfg = self.config.clone();
+        let (cfg, cache) = (self.config.clone(), self.drafts.clone());
         let result =
-            blocking(move || draft::validate(&cfg, &args.yaml, args.path.as_deref())).await?;
+            blocking(move || draft::validate(&cfg, &cache, &args.yaml, args.path.as_deref()))
+                .await?;
         Ok(Json(result?))
     }
 

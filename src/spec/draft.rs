@@ -68,17 +68,19 @@ pub struct Draft {
 }
 
 /// Checks `yaml` as the file at `path` (see [`draft_path`]) of the tree at
-/// `tree`, with the products, ids and template pool the tree and `opts` give.
+/// `tree`, with the products, ids and template pool the tree and `opts` give;
+/// the tree's files are read through `cache` (keep one per tree).
 pub fn check(
     tree: &Path,
     yaml: &str,
     path: Option<&str>,
     opts: &Options,
+    cache: &mut load::ParseCache,
 ) -> Result<Draft, DraftError> {
     let rel = draft_path(tree, path)?;
     // Every file by its path inside the folder, the draft included.
     let shown = rel.to_string_lossy().replace('\\', "/");
-    let mut catalog = load::load_draft(tree, &rel, &shown, yaml.as_bytes(), opts);
+    let mut catalog = load::load_draft(tree, &rel, &shown, yaml.as_bytes(), opts, cache);
     let file = catalog.files.len() - 1;
     // Paths in the findings as seen from the folder: a draft's checker
     // answers people who need not know where the daemon keeps it.
@@ -239,10 +241,12 @@ mod tests {
         std::fs::write(dir.join("products.yaml"), product).unwrap();
         std::fs::write(dir.join("acme/s1.yaml"), schedule).unwrap();
         let opts = Options::new(Pool::default(), Utc::now());
-        let same = check(&dir, schedule, Some("acme/s1.yaml"), &opts).unwrap();
+        // One cache for the three checks, as the daemon keeps one.
+        let mut cache = load::ParseCache::default();
+        let same = check(&dir, schedule, Some("acme/s1.yaml"), &opts, &mut cache).unwrap();
         assert!(same.valid(), "{:?}", same.findings().collect::<Vec<_>>());
         assert_eq!(same.pick(None).unwrap().doc.product, "p1");
-        let copy = check(&dir, schedule, Some("acme/copy.yaml"), &opts).unwrap();
+        let copy = check(&dir, schedule, Some("acme/copy.yaml"), &opts, &mut cache).unwrap();
         let codes: Vec<_> = copy
             .findings()
             .filter(|f| f.severity == Severity::Error)
@@ -252,7 +256,7 @@ mod tests {
         let unknown = schedule
             .replace("product: p1", "product: nope")
             .replace("id: s1", "id: s2");
-        let bad = check(&dir, &unknown, None, &opts).unwrap();
+        let bad = check(&dir, &unknown, None, &opts, &mut cache).unwrap();
         let f: Vec<_> = bad
             .findings()
             .filter(|f| f.severity == Severity::Error)

@@ -234,8 +234,18 @@ pub fn load_text(display: &str, root: &Path, bytes: &[u8], opts: &Options) -> Ca
 /// Reads the tree at `tree` with one file replaced by `bytes` (or added):
 /// the draft sits at `tree/rel`, shown as `display`, and comes last, so a
 /// duplicate id is reported on it. The file it replaces on disk is left out,
-/// so an edit in place is not its own duplicate.
-pub fn load_draft(tree: &Path, rel: &Path, display: &str, bytes: &[u8], opts: &Options) -> Catalog {
+/// so an edit in place is not its own duplicate. The other files are read
+/// through `cache`, as a reload reads them: a form checked at every edit
+/// against 10,000 files parses none of them again, only stats them.
+pub fn load_draft(
+    tree: &Path,
+    rel: &Path,
+    display: &str,
+    bytes: &[u8],
+    opts: &Options,
+    cache: &mut ParseCache,
+) -> Catalog {
+    cache.prepare(opts);
     let target = tree.join(rel);
     let replaced = fs::canonicalize(&target).ok();
     let mut catalog = Catalog::default();
@@ -246,12 +256,21 @@ pub fn load_draft(tree: &Path, rel: &Path, display: &str, bytes: &[u8], opts: &O
     };
     // Other files by their path in the folder, like the draft
     // (`acme/x.yaml`), not by the daemon's absolute path.
+    if cache.entries.len() > others.len() {
+        let present: HashSet<&std::ffi::OsStr> = others.iter().map(|f| f.as_os_str()).collect();
+        cache.entries.retain(|p, _| present.contains(p.as_os_str()));
+    }
     for file in others {
         if replaced.is_some() && fs::canonicalize(&file).ok() == replaced {
             continue;
         }
         let display = display_path(file.strip_prefix(tree).unwrap_or(&file));
-        let single = read_single(SourceFile::new(file, display, tree.to_path_buf()), opts);
+        let key = file_key(&file);
+        let single = cache.read(
+            SourceFile::new(file, display, tree.to_path_buf()),
+            key,
+            opts,
+        );
         merge(&mut catalog, single);
     }
     catalog.files.push(SourceFile::new(
@@ -294,18 +313,7 @@ fn load_with_cache(
     cache: &mut ParseCache,
     only_if_changed: bool,
 ) -> Result<Option<Catalog>, LoadError> {
-    // What a file's own checks depend on besides its bytes.
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&opts.pool.names, &mut h);
-    std::hash::Hash::hash(&opts.pool.dir, &mut h);
-    std::hash::Hash::hash(&opts.email_allow, &mut h);
-    std::hash::Hash::hash(&opts.slack_allow, &mut h);
-    let env_key = std::hash::Hasher::finish(&h);
-    if cache.env_key != Some(env_key) {
-        cache.entries.clear();
-        cache.primed = false;
-        cache.env_key = Some(env_key);
-    }
+    cache.prepare(opts);
     load_inner(paths, opts, Some((cache, only_if_changed)))
 }
 
@@ -332,6 +340,22 @@ fn file_key(path: &Path) -> Option<FileKey> {
 }
 
 impl ParseCache {
+    /// Forgets every file if what a file's own checks depend on besides its
+    /// bytes (the template pool, the allow-lists) changed since the last use.
+    fn prepare(&mut self, opts: &Options) {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&opts.pool.names, &mut h);
+        std::hash::Hash::hash(&opts.pool.dir, &mut h);
+        std::hash::Hash::hash(&opts.email_allow, &mut h);
+        std::hash::Hash::hash(&opts.slack_allow, &mut h);
+        let env_key = std::hash::Hasher::finish(&h);
+        if self.env_key != Some(env_key) {
+            self.entries.clear();
+            self.primed = false;
+            self.env_key = Some(env_key);
+        }
+    }
+
     /// The cached parse of `file` if `key` says it has not changed.
     fn hit(&self, file: &SourceFile, key: Option<FileKey>) -> Option<&Catalog> {
         let (cached_key, cached) = self.entries.get(file.path.as_os_str())?;
