@@ -162,9 +162,17 @@ fn the_daemon_on_postgres_writes_the_users_tables_and_never_shows_the_password()
     for _ in 0..2 {
         let (code, out, err) = common::adsched(&p, &["migrate", "--store", &url], &[]);
         assert_eq!(code, Some(0), "{err}");
-        assert!(out.contains("schema version 5"), "{out}");
+        assert!(out.contains("schema version 6"), "{out}");
     }
     assert_eq!(pg::query(&url, wake), woken);
+    // Schedule rows are kept whole, not compressed (schema version 6).
+    assert_eq!(
+        pg::query(
+            &url,
+            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'scheduled_jobs'"
+        ),
+        ["toast_tuple_target=8160"]
+    );
 }
 
 #[test]

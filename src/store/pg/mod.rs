@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("audit.sql"),
     include_str!("wake.sql"),
     include_str!("applied.sql"),
+    include_str!("inline.sql"),
 ];
 
 /// The version that added `scheduled_jobs.next_wake`, filled by adsched.
