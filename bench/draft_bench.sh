@@ -3,9 +3,10 @@
 # against a large schedules folder, in one run:
 #   1. `adsched validate` of the generated tree: what a check cost when it
 #      read and parsed every file of the folder each time;
-#   2. the daemon's first check after it is ready (it reads every file);
-#   3. the median of the checks after it, with nothing changed on disk
-#      (the folder is listed and stat'ed, only changed files are parsed).
+#   2. the daemon's first check after it is ready;
+#   3. the median of the checks after it, with nothing changed on disk.
+# A check lists and stats the folder and parses only the files changed
+# since the daemon's last reload (it reads through the reload's cache).
 # Prints the later checks as a ratio to `validate` of the tree.
 #
 # Usage: cargo build --release && bench/draft_bench.sh

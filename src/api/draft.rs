@@ -22,7 +22,7 @@ pub const MAX_PREVIEW: usize = 100;
 /// Drafts checked at once: each lists and stats the whole schedules folder
 /// (and parses what changed), and the endpoints need no token, so a burst
 /// must not take the blocking pool the scheduler and the store share. One
-/// at a time: they share one cache of the folder's files.
+/// at a time: they share the reload's cache of the folder's files.
 static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 #[derive(Deserialize)]
@@ -69,14 +69,18 @@ async fn check(
     let c = ctx.clone();
     tokio::task::spawn_blocking(move || {
         let opts = Options::new(Pool::scan(&c.config.templates), now).allowing(&c.settings);
-        let mut cache = c.draft_cache.lock().unwrap_or_else(|e| e.into_inner());
-        draft::check(
+        let mut cache = c.parse_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let draft = draft::check(
             &c.config.schedules,
             &yaml,
             path.as_deref(),
             &opts,
             &mut cache,
-        )
+        );
+        drop(cache);
+        // The folder's documents were copied for the check and dropped.
+        crate::daemon::memory::release_free_pages();
+        draft
     })
     .await
     .map_err(|e| ApiError::Internal(format!("the validation task stopped: {e}")))?

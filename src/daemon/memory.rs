@@ -8,7 +8,7 @@
 /// Gives the allocator's free pages back to the system. Costs a walk over
 /// the allocator's free lists (a few milliseconds): called after reloads
 /// that applied something, not on every rescan.
-pub(super) fn release_free_pages() {
+pub(crate) fn release_free_pages() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointers and locks each arena it walks;
     // glibc documents it as safe to call from any thread at any time.

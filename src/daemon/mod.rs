@@ -1,7 +1,7 @@
 //! `adsched daemon`: watcher → reconcile → scheduler → worker, and the API.
 
 mod lead;
-mod memory;
+pub(crate) mod memory;
 mod recover;
 mod reload;
 mod retain;
@@ -138,10 +138,9 @@ pub struct Ctx {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The environment's settings, read once at start.
     pub settings: Arc<Settings>,
-    parse_cache: Mutex<spec::ParseCache>,
-    /// The folder's files as the browser form's checks last read them
-    /// (their own cache: findings name files by their place in the folder).
-    pub(crate) draft_cache: Mutex<spec::ParseCache>,
+    /// The folder's files as the last reload read them; the browser form's
+    /// checks read them too.
+    pub(crate) parse_cache: Mutex<spec::ParseCache>,
     /// The first read of the folder, made while the store opened; the
     /// first reload applies it.
     preloaded: Mutex<Option<reload::Preloaded>>,
@@ -451,7 +450,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         metrics: Arc::default(),
         settings: settings.clone(),
         parse_cache: Mutex::default(),
-        draft_cache: Mutex::default(),
         preloaded: Mutex::default(),
         current_run: Mutex::default(),
         calendars: Mutex::default(),

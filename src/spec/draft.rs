@@ -95,7 +95,24 @@ pub fn check(
             }
         }
     }
-    Ok(Draft { catalog, file, rel })
+    // The draft alone from here on: the rest of the folder (10,000 files'
+    // documents) is not kept for as long as the caller holds the answer.
+    let keep: Vec<bool> = (0..catalog.files.len()).map(|i| i == file).collect();
+    let mut alone = catalog.only_files(&keep);
+    alone.schedules = catalog
+        .schedules
+        .into_iter()
+        .filter(|d| d.file == file)
+        .map(|mut d| {
+            d.file = 0;
+            d
+        })
+        .collect();
+    Ok(Draft {
+        catalog: alone,
+        file: 0,
+        rel,
+    })
 }
 
 impl Draft {
@@ -135,10 +152,7 @@ impl Draft {
 
     /// The draft alone, as a catalog `report::render` prints (SPEC 2 JSON).
     pub fn report(&self) -> Catalog {
-        let keep: Vec<bool> = (0..self.catalog.files.len())
-            .map(|i| i == self.file)
-            .collect();
-        self.catalog.only_files(&keep)
+        self.catalog.clone()
     }
 
     /// The draft's schedule `id`, or its only one: what a preview shows.

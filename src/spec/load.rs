@@ -236,7 +236,9 @@ pub fn load_text(display: &str, root: &Path, bytes: &[u8], opts: &Options) -> Ca
 /// duplicate id is reported on it. The file it replaces on disk is left out,
 /// so an edit in place is not its own duplicate. The other files are read
 /// through `cache`, as a reload reads them: a form checked at every edit
-/// against 10,000 files parses none of them again, only stats them.
+/// against 10,000 files parses none of them again, only stats them. The
+/// cache may be the daemon's own, which names files its way: its parses
+/// are used under the draft's names and left as they are.
 pub fn load_draft(
     tree: &Path,
     rel: &Path,
@@ -266,7 +268,7 @@ pub fn load_draft(
         }
         let display = display_path(file.strip_prefix(tree).unwrap_or(&file));
         let key = file_key(&file);
-        let single = cache.read(
+        let single = cache.read_as(
             SourceFile::new(file, display, tree.to_path_buf()),
             key,
             opts,
@@ -362,6 +364,27 @@ impl ParseCache {
         let same_place =
             cached.files[0].display == file.display && cached.files[0].root == file.root;
         (key? == *cached_key && same_place).then_some(cached)
+    }
+
+    /// Like [`ParseCache::read`] for a reader that may name files
+    /// otherwise than the one that filled the cache: an unchanged file's
+    /// parse is used under `file`'s names; a changed one another reader
+    /// named is parsed and left for that reader to refresh.
+    fn read_as(&mut self, file: SourceFile, key: Option<FileKey>, opts: &Options) -> Catalog {
+        match self.entries.get(file.path.as_os_str()) {
+            Some((cached_key, cached)) if key.is_some_and(|k| k == *cached_key) => {
+                let mut single = cached.clone();
+                single.files[0].display = file.display;
+                single.files[0].root = file.root;
+                single
+            }
+            Some((_, cached))
+                if cached.files[0].display != file.display || cached.files[0].root != file.root =>
+            {
+                read_single(file, opts)
+            }
+            _ => self.read(file, key, opts),
+        }
     }
 
     fn read(&mut self, file: SourceFile, key: Option<FileKey>, opts: &Options) -> Catalog {
