@@ -59,11 +59,10 @@ pub fn draft_path(tree: &Path, path: Option<&str>) -> Result<PathBuf, DraftError
     Ok(rel)
 }
 
-/// A checked draft: the whole tree with the draft in it.
+/// A checked draft: its file alone (file 0), checked with the whole tree.
 #[derive(Debug)]
 pub struct Draft {
     catalog: Catalog,
-    file: usize,
     rel: PathBuf,
 }
 
@@ -110,7 +109,6 @@ pub fn check(
         .collect();
     Ok(Draft {
         catalog: alone,
-        file: 0,
         rel,
     })
 }
@@ -118,7 +116,7 @@ pub fn check(
 impl Draft {
     /// The draft's path inside the schedules folder, as findings name it.
     pub fn shown(&self) -> &str {
-        self.catalog.display(self.file)
+        self.catalog.display(0)
     }
 
     /// The draft's path inside the schedules folder.
@@ -126,9 +124,9 @@ impl Draft {
         &self.rel
     }
 
-    /// The draft's findings, by position (other files' are left out).
+    /// The draft's findings, by position.
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
-        self.catalog.findings.iter().filter(|f| f.file == self.file)
+        self.catalog.findings.iter()
     }
 
     /// No error (warnings allowed).
@@ -138,16 +136,13 @@ impl Draft {
 
     /// Non-empty documents of the draft.
     pub fn documents(&self) -> usize {
-        let f = &self.catalog.files[self.file];
+        let f = &self.catalog.files[0];
         f.doc_empty.iter().filter(|e| !**e).count()
     }
 
     /// The draft's valid schedules.
     pub fn schedules(&self) -> impl Iterator<Item = &Document<Schedule>> {
-        self.catalog
-            .schedules
-            .iter()
-            .filter(|d| d.file == self.file)
+        self.catalog.schedules.iter()
     }
 
     /// The draft alone, as a catalog `report::render` prints (SPEC 2 JSON).
