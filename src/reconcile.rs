@@ -296,10 +296,10 @@ pub fn resumed(s: &ScheduleState, now: DateTime<Utc>) -> ScheduleState {
         return after;
     }
     let can_run = after.max_runs.is_none_or(|m| after.runs_completed < m);
-    let next = serde_json::from_value::<spec::Schedule>(s.spec.clone())
+    let calendar = serde_json::from_value::<spec::Schedule>(s.spec.clone())
         .ok()
-        .and_then(|doc| spec::check::calendar(&doc).ok())
-        .and_then(|cal| cal.next_after(now));
+        .and_then(|doc| spec::check::calendar(&doc).ok());
+    let next = calendar.as_ref().and_then(|cal| cal.next_after(now));
     match next {
         Some(t) if can_run => {
             after.status = ScheduleStatus::Active;
@@ -308,6 +308,24 @@ pub fn resumed(s: &ScheduleState, now: DateTime<Utc>) -> ScheduleState {
         _ => {
             after.status = ScheduleStatus::Completed;
             after.next_run_at = None;
+        }
+    }
+    // A `once` whose time came while this pause held gets its record:
+    // kept due, and recorded `missed` by the scheduler (SPEC 3.3: never
+    // dropped silently; paused time is never caught up). A time before
+    // the pause began was the scheduler's to record while it was active.
+    let held_back = s.pause.as_ref().and_then(|p| {
+        let cal = calendar.as_ref()?;
+        matches!(cal.form(), crate::calendar::Form::Once(_))
+            .then(|| cal.next_after(p.note.at))
+            .flatten()
+            .filter(|t| *t <= now)
+    });
+    if let Some(t) = held_back {
+        if can_run && s.pending_run.is_none() && s.running_run.is_none() {
+            after.status = ScheduleStatus::Active;
+            after.next_run_at = Some(t);
+            after.resumed_at = Some(now);
         }
     }
     after

@@ -240,6 +240,12 @@ pub struct ScheduleState {
     /// An operator's pause, if any (absent in records written before SPEC 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseOverride>,
+    /// When an operator's pause ended that held back a `once`'s time: the
+    /// time is kept due so that the scheduler records it, `missed` whatever
+    /// the catch-up window (paused time is never caught up, and a `once` is
+    /// never dropped silently). Cleared once recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_at: Option<DateTime<Utc>>,
 }
 
 impl ScheduleState {
@@ -268,6 +274,7 @@ impl ScheduleState {
             retry: None,
             last_run_id: None,
             pause: None,
+            resumed_at: None,
         }
     }
 

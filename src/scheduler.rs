@@ -105,7 +105,10 @@ pub fn on_due(
         }
     }
     let is_once = matches!(cal.form(), Form::Once(_));
+    // A time an operator's pause held back (see `ScheduleState::resumed_at`).
+    let paused_over = s.resumed_at.is_some_and(|r| latest < r);
     let mut state = s.clone();
+    state.resumed_at = None;
     state.next_run_at = if is_once { None } else { cal.next_after(now) };
     if s.pending_run.is_some() {
         // At most one pending run per schedule: the time is folded into it.
@@ -120,7 +123,7 @@ pub fn on_due(
     let on_time = count == 1 && latest >= waiting_since && late <= Duration::seconds(ON_TIME_SLACK);
     if on_time {
         state.pending_run = Some(run.id.clone());
-    } else if late <= catchup_window {
+    } else if late <= catchup_window && !paused_over {
         run.trigger = Trigger::Catchup;
         run.missed_count = count - 1;
         state.pending_run = Some(run.id.clone());
@@ -129,12 +132,19 @@ pub fn on_due(
         run.status = RunStatus::Missed;
         run.missed_count = count;
         run.completed_at = Some(now);
-        run.error_message = Some(format!(
-            "missed {count} scheduled time{} (the latest {} late); outside the catch-up window of {}",
-            if count == 1 { "" } else { "s" },
-            human_duration(late),
-            human_duration(catchup_window)
-        ));
+        run.error_message = Some(if paused_over {
+            format!(
+                "missed {count} scheduled time{}: it passed while the schedule was paused, and paused time is not caught up",
+                if count == 1 { "" } else { "s" },
+            )
+        } else {
+            format!(
+                "missed {count} scheduled time{} (the latest {} late); outside the catch-up window of {}",
+                if count == 1 { "" } else { "s" },
+                human_duration(late),
+                human_duration(catchup_window)
+            )
+        });
         state.last_run_id = Some(run.id.clone());
         if is_once {
             state.status = ScheduleStatus::Completed;

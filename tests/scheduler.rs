@@ -757,6 +757,67 @@ async fn a_broken_product_file_keeps_its_schedules_in_force(b: Backend) {
     assert_eq!(h.state("kept").await, again);
 }
 
+/// SPEC 3.3 and 8: a `once` whose time comes while an operator's pause
+/// holds is not dropped silently when it is resumed: it gets a `missed`
+/// record, even inside its catch-up window (paused time is never caught
+/// up), and is completed. A `once` that ran before its pause gets none.
+async fn a_once_paused_over_its_time_gets_a_missed_record_when_resumed(b: Backend) {
+    let p = Project::new();
+    let once =
+        |at: &str| format!("  once: {{ at: \"{at}\" }}\n  timezone: UTC\n  catchup_window: 2h");
+    p.write(
+        "schedules/a.yaml",
+        &schedule("held", &once("2026-06-01T09:00"), 1),
+    );
+    p.write(
+        "schedules/b.yaml",
+        &schedule("ran", &once("2026-06-01T08:30"), 1),
+    );
+    let h = H::start(b, p, "2026-06-01T08:00:00Z", "gen-ok.sh").await;
+    h.set(utc("2026-06-01T08:30:00.5Z"));
+    h.settle("ran", 1).await;
+    let store = h.d().ctx.store.clone();
+    for id in ["held", "ran"] {
+        service::pause(&store, id, "ops", None, None, utc("2026-06-01T08:45:00Z"))
+            .await
+            .unwrap();
+    }
+    h.set(utc("2026-06-01T09:30:00Z"));
+    h.d().ctx.wake_scheduler.notify_one();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.runs("held").await.is_empty(),
+        "a paused schedule fires nothing"
+    );
+
+    for id in ["held", "ran"] {
+        service::resume(&store, id, "ops", utc("2026-06-01T09:30:00Z"))
+            .await
+            .unwrap();
+    }
+    h.d().ctx.wake_scheduler.notify_one();
+    let runs = h.settle("held", 1).await;
+    assert_eq!(runs[0].status, RunStatus::Missed, "{runs:#?}");
+    assert_eq!(runs[0].scheduled_for, Some(utc("2026-06-01T09:00:00Z")));
+    assert!(
+        runs[0]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("passed while the schedule was paused"),
+        "{runs:#?}"
+    );
+    let s = h.state("held").await;
+    assert_eq!((s.status, s.next_run_at), (ScheduleStatus::Completed, None));
+    assert_eq!(s.resumed_at, None);
+
+    // The one that ran before its pause: completed, no second record.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.runs("ran").await.len(), 1);
+    assert_eq!(h.state("ran").await.status, ScheduleStatus::Completed);
+    assert_eq!(h.runs("held").await.len(), 1);
+}
+
 /// SPEC 8: an operator's pause holds across an edit of the file and a
 /// restart, its time is never caught up, a resume brings the next future
 /// time, a file's `paused: true` wins over a resume, and `until` ends it.
@@ -1142,6 +1203,7 @@ on_both_stores!(
     specific_and_uploaded_templates,
     a_broken_product_file_keeps_its_schedules_in_force,
     an_operators_pause_holds_across_edits_and_restarts_until_resumed,
+    a_once_paused_over_its_time_gets_a_missed_record_when_resumed,
     cancel_a_pending_and_a_running_run,
     review_waits_claims_once_and_expires,
 );

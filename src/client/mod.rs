@@ -575,6 +575,7 @@ fn state_from_view(v: &ScheduleView) -> ScheduleState {
         retry: None,
         last_run_id: None,
         pause: None,
+        resumed_at: None,
     }
 }
 
