@@ -120,7 +120,10 @@ pub fn on_due(
     }
     let late = now - latest;
     let mut run = Run::new(new_id(), s, Trigger::Schedule, 1, Some(latest), now);
-    let on_time = count == 1 && latest >= waiting_since && late <= Duration::seconds(ON_TIME_SLACK);
+    let on_time = !paused_over
+        && count == 1
+        && latest >= waiting_since
+        && late <= Duration::seconds(ON_TIME_SLACK);
     if on_time {
         state.pending_run = Some(run.id.clone());
     } else if late <= catchup_window && !paused_over {
@@ -241,6 +244,32 @@ mod tests {
     fn retry_delays_double_then_cap() {
         let m: Vec<i64> = (1..=7).map(|a| retry_delay(a).num_minutes()).collect();
         assert_eq!(m, vec![5, 10, 20, 40, 60, 60, 60]);
+    }
+
+    /// A `once` time an operator's pause held back is recorded missed,
+    /// even seconds late and inside the catch-up window; without the mark
+    /// the same moment is an on-time run.
+    #[test]
+    fn a_time_held_back_by_a_pause_is_missed_not_run() {
+        let at = crate::calendar::parse_local_datetime("2026-06-01T09:00").unwrap();
+        let cal = Calendar::new(Form::Once(at), chrono_tz::UTC);
+        let t: DateTime<Utc> = "2026-06-01T09:00:00Z".parse().unwrap();
+        let now = t + Duration::seconds(5);
+        let mut s = ScheduleState::empty("once");
+        s.next_run_at = Some(t);
+        let ids = &mut || "r1".to_string();
+        let on_time = on_due(&s, &cal, Duration::hours(2), t, now, ids).unwrap();
+        assert_eq!(on_time.run.unwrap().status, RunStatus::Pending);
+
+        s.resumed_at = Some(now);
+        let fire = on_due(&s, &cal, Duration::hours(2), t, now, ids).unwrap();
+        let run = fire.run.unwrap();
+        assert_eq!(
+            (run.status, run.scheduled_for),
+            (RunStatus::Missed, Some(t))
+        );
+        assert_eq!(fire.state.status, ScheduleStatus::Completed);
+        assert_eq!(fire.state.resumed_at, None);
     }
 
     #[test]
