@@ -568,14 +568,10 @@ fn state_from_view(v: &ScheduleView) -> ScheduleState {
         source: v.source.clone(),
         calendar_key: crate::reconcile::calendar_key(&v.spec),
         spec: v.spec.clone(),
-        product_spec: Default::default(),
         error: v.error.clone(),
-        pending_run: None,
-        running_run: None,
-        retry: None,
-        last_run_id: None,
-        pause: None,
-        resumed_at: None,
+        // What a view does not carry (the product document, the queue,
+        // a pause's details) stays empty.
+        ..ScheduleState::empty(&v.id)
     }
 }
 
