@@ -80,7 +80,7 @@ impl DesiredSet {
             .iter()
             .map(|p| (p.doc.id.as_str(), p))
             .collect();
-        let mut product_values = std::collections::HashMap::new();
+        let mut product_values = ProductValues::new();
         for d in &catalog.schedules {
             if bad_files.contains(&d.file) {
                 continue;
@@ -96,44 +96,132 @@ impl DesiredSet {
                 }
                 continue;
             }
-            let source = SourceRef {
-                file: catalog.display(d.file).to_string(),
-                line: catalog.doc_line(d.file, d.index),
-            };
-            let hash = {
-                use std::hash::{Hash, Hasher};
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                // Stored with the state it produced (a reload, a restart
-                // included, skips what hashes equal), so the version is in
-                // it: a newer adsched may map the same documents to a
-                // different state.
-                (
-                    env!("CARGO_PKG_VERSION"),
-                    d.hash,
-                    product.hash,
-                    &source.file,
-                    source.line,
-                )
-                    .hash(&mut h);
-                h.finish()
-            };
             set.schedules.insert(
                 d.doc.id.clone(),
-                Desired {
-                    doc: d.doc.clone(),
-                    spec: d.json.clone(),
-                    product: product.doc.clone(),
-                    product_spec: product_values
-                        .entry(product.doc.id.clone())
-                        .or_insert_with(|| std::sync::Arc::new(product.value()))
-                        .clone(),
-                    source,
-                    hash,
-                },
+                desired_of(catalog, d, product, &mut product_values),
             );
         }
         set
     }
+}
+
+/// Each product's document as JSON, parsed once and shared by its schedules.
+type ProductValues = std::collections::HashMap<String, std::sync::Arc<Value>>;
+
+/// The [`Desired`] of schedule `d` of `catalog`, whose product is `product`.
+fn desired_of(
+    catalog: &Catalog,
+    d: &spec::Document<spec::Schedule>,
+    product: &spec::Document<spec::Product>,
+    product_values: &mut ProductValues,
+) -> Desired {
+    let source = SourceRef {
+        file: catalog.display(d.file).to_string(),
+        line: catalog.doc_line(d.file, d.index),
+    };
+    let hash = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // Stored with the state it produced (a reload, a restart
+        // included, skips what hashes equal), so the version is in
+        // it: a newer adsched may map the same documents to a
+        // different state.
+        (
+            env!("CARGO_PKG_VERSION"),
+            d.hash,
+            product.hash,
+            &source.file,
+            source.line,
+        )
+            .hash(&mut h);
+        h.finish()
+    };
+    Desired {
+        doc: d.doc.clone(),
+        spec: d.json.clone(),
+        product: product.doc.clone(),
+        product_spec: product_values
+            .entry(product.doc.id.clone())
+            .or_insert_with(|| std::sync::Arc::new(product.value()))
+            .clone(),
+        source,
+        hash,
+    }
+}
+
+/// Builds, file by file while a folder is still being read, the schedules
+/// its whole read is expected to want, so a store can apply them while the
+/// rest is parsed (see `Store::reconcile_staged`).
+///
+/// Only what one file says can be known before the last file: a schedule
+/// is staged when its file has no error of its own and its product came
+/// from such a file before it. What needs every file (an id defined twice,
+/// a product defined later) is not, so a staged schedule is a guess that
+/// [`DesiredSet::from_catalog`] of the whole read confirms or refutes.
+#[derive(Debug, Default)]
+pub struct Stager {
+    /// How far into the catalog's lists the files seen so far reach.
+    files: usize,
+    products_seen: usize,
+    schedules_seen: usize,
+    findings_seen: usize,
+    /// Products of files without errors, by id: the first one wins.
+    products: std::collections::HashMap<String, spec::Document<spec::Product>>,
+    product_values: ProductValues,
+    batch: DesiredSet,
+}
+
+impl Stager {
+    /// Takes in every file `catalog` holds beyond those seen; `catalog` is
+    /// the same read, grown by whole files. Returns a batch once it holds
+    /// `batch` schedules.
+    pub fn file_read(&mut self, catalog: &Catalog, batch: usize) -> Option<DesiredSet> {
+        let new_files = self.files..catalog.files.len();
+        self.files = catalog.files.len();
+        let bad: std::collections::HashSet<usize> = catalog.findings[self.findings_seen..]
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.file)
+            .collect();
+        self.findings_seen = catalog.findings.len();
+        for p in &catalog.products[self.products_seen..] {
+            if new_files.contains(&p.file) && !bad.contains(&p.file) {
+                self.products
+                    .entry(p.doc.id.clone())
+                    .or_insert_with(|| p.clone());
+            }
+        }
+        self.products_seen = catalog.products.len();
+        for d in &catalog.schedules[self.schedules_seen..] {
+            if bad.contains(&d.file) {
+                continue;
+            }
+            let Some(product) = self.products.get(d.doc.product.as_str()) else {
+                continue;
+            };
+            let desired = desired_of(catalog, d, product, &mut self.product_values);
+            self.batch.schedules.insert(d.doc.id.clone(), desired);
+        }
+        self.schedules_seen = catalog.schedules.len();
+        (self.batch.schedules.len() >= batch).then(|| std::mem::take(&mut self.batch))
+    }
+
+    /// What is staged and not yet returned, if anything.
+    pub fn rest(&mut self) -> Option<DesiredSet> {
+        (!self.batch.schedules.is_empty()).then(|| std::mem::take(&mut self.batch))
+    }
+}
+
+/// Whether the whole read `fin` wants each staged schedule exactly as it was
+/// staged: the id of the first one it does not, if any.
+pub fn refuted<'a>(
+    staged: impl IntoIterator<Item = (&'a str, u64)>,
+    fin: &DesiredSet,
+) -> Option<&'a str> {
+    staged
+        .into_iter()
+        .find(|(id, hash)| fin.schedules.get(*id).map(|d| d.hash) != Some(*hash))
+        .map(|(id, _)| id)
 }
 
 /// The part of a schedule that decides its fire times.
@@ -415,7 +503,98 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests {
-    use super::calendar_key;
+    use super::{calendar_key, refuted, DesiredSet, Stager};
+    use crate::spec::{self, Options, Pool};
+
+    const PRODUCT: &str =
+        "apiVersion: adsched/v1\nkind: Product\nid: p1\nname: P\nbrand: {id: acme, name: Acme}\n";
+
+    fn schedule(id: &str) -> String {
+        format!("apiVersion: adsched/v1\nkind: Schedule\nid: {id}\nname: S\nproduct: p1\nschedule:\n  daily: {{at: \"09:00\"}}\ntemplates: {{mode: unused, count: 1}}\n")
+    }
+
+    /// Reads `files` (name, text) as the daemon's first start does, staging
+    /// as it goes: the staged batches (of 2) and the whole read's set.
+    fn stage(files: &[(&str, &str)]) -> (Vec<DesiredSet>, DesiredSet) {
+        let dir = std::env::temp_dir().join(format!("adsched-stage-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let opts = Options::new(Pool::default(), chrono::Utc::now());
+        let mut stager = Stager::default();
+        let mut batches = Vec::new();
+        let mut cache = spec::ParseCache::default();
+        let catalog =
+            spec::load_cached_each(std::slice::from_ref(&dir), &opts, &mut cache, &mut |c| {
+                batches.extend(stager.file_read(c, 2));
+            })
+            .unwrap();
+        batches.extend(stager.rest());
+        std::fs::remove_dir_all(&dir).unwrap();
+        (batches, DesiredSet::from_catalog(&catalog))
+    }
+
+    fn staged(batches: &[DesiredSet]) -> Vec<(&str, u64)> {
+        batches
+            .iter()
+            .flat_map(|b| b.schedules.iter().map(|(id, d)| (id.as_str(), d.hash)))
+            .collect()
+    }
+
+    #[test]
+    fn a_staged_schedule_is_what_the_whole_read_wants() {
+        let (a, b, c) = (schedule("a"), schedule("b"), schedule("c"));
+        let (batches, whole) = stage(&[
+            ("0-before.yaml", &schedule("before")),
+            ("1-products.yaml", PRODUCT),
+            ("2-a.yaml", &a),
+            ("3-b.yaml", &b),
+            ("4-c.yaml", &c),
+            (
+                "5-broken.yaml",
+                &format!("{}  oops: 1\n", schedule("broken")),
+            ),
+        ]);
+        assert_eq!(
+            batches
+                .iter()
+                .map(|b| b.schedules.len())
+                .collect::<Vec<_>>(),
+            [2, 1],
+            "in batches of two, the rest at the end"
+        );
+        let ids: Vec<&str> = staged(&batches).iter().map(|(id, _)| *id).collect();
+        // `before` names a product not read yet; `broken`'s file has an error.
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(whole.schedules.contains_key("before"));
+        assert_eq!(refuted(staged(&batches), &whole), None);
+        for (id, hash) in staged(&batches) {
+            let d = &whole.schedules[id];
+            let s = &batches.iter().find_map(|b| b.schedules.get(id)).unwrap();
+            assert_eq!((hash, &s.source, &s.spec), (d.hash, &d.source, &d.spec));
+        }
+    }
+
+    #[test]
+    fn an_id_a_later_file_defines_again_refutes_what_was_staged() {
+        let (batches, whole) = stage(&[
+            ("1-products.yaml", PRODUCT),
+            ("2-a.yaml", &schedule("a")),
+            ("3-b.yaml", &schedule("b")),
+            ("4-a-again.yaml", &schedule("a")),
+        ]);
+        assert!(staged(&batches).iter().any(|(id, _)| *id == "a"));
+        assert!(!whole.schedules.contains_key("a"));
+        assert_eq!(refuted(staged(&batches), &whole), Some("a"));
+        // A product defined again refutes every schedule staged with it.
+        let (batches, whole) = stage(&[
+            ("1-products.yaml", PRODUCT),
+            ("2-a.yaml", &schedule("a")),
+            ("3-products-again.yaml", PRODUCT),
+        ]);
+        assert_eq!(refuted(staged(&batches), &whole), Some("a"));
+    }
 
     /// States stored by earlier versions hold this exact text: a different
     /// text would read as a changed calendar for every schedule.

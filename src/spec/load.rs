@@ -175,7 +175,7 @@ fn walk(
 
 /// Reads every document below `paths` and validates it.
 pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Catalog, LoadError> {
-    load_inner(paths, opts, None).map(|c| c.expect("always loaded"))
+    load_inner(paths, opts, None, &mut |_| {}).map(|c| c.expect("always loaded"))
 }
 
 /// Reads `paths` for a report, resolving references (products, duplicate
@@ -295,7 +295,19 @@ pub fn load_cached(
     opts: &Options,
     cache: &mut ParseCache,
 ) -> Result<Catalog, LoadError> {
-    load_with_cache(paths, opts, cache, false).map(|c| c.expect("always loaded"))
+    load_with_cache(paths, opts, cache, false, &mut |_| {}).map(|c| c.expect("always loaded"))
+}
+
+/// Like [`load_cached`], calling `each` with the catalog so far after every
+/// file is read into it, before the checks that need every file: the
+/// daemon's first start applies schedules while the rest is still parsed.
+pub fn load_cached_each(
+    paths: &[PathBuf],
+    opts: &Options,
+    cache: &mut ParseCache,
+    each: &mut dyn FnMut(&Catalog),
+) -> Result<Catalog, LoadError> {
+    load_with_cache(paths, opts, cache, false, each).map(|c| c.expect("always loaded"))
 }
 
 /// Like [`load_cached`], but `None` when no file was added, removed or
@@ -306,7 +318,7 @@ pub fn load_if_changed(
     opts: &Options,
     cache: &mut ParseCache,
 ) -> Result<Option<Catalog>, LoadError> {
-    load_with_cache(paths, opts, cache, true)
+    load_with_cache(paths, opts, cache, true, &mut |_| {})
 }
 
 fn load_with_cache(
@@ -314,9 +326,10 @@ fn load_with_cache(
     opts: &Options,
     cache: &mut ParseCache,
     only_if_changed: bool,
+    each: &mut dyn FnMut(&Catalog),
 ) -> Result<Option<Catalog>, LoadError> {
     cache.prepare(opts);
-    load_inner(paths, opts, Some((cache, only_if_changed)))
+    load_inner(paths, opts, Some((cache, only_if_changed)), each)
 }
 
 /// Parsed files kept between reloads, by path.
@@ -455,6 +468,7 @@ fn load_inner(
     paths: &[PathBuf],
     opts: &Options,
     mut cache: Option<(&mut ParseCache, bool)>,
+    each: &mut dyn FnMut(&Catalog),
 ) -> Result<Option<Catalog>, LoadError> {
     let mut catalog = Catalog::default();
     let mut seen = HashSet::new();
@@ -507,6 +521,7 @@ fn load_inner(
             None => read_single(file, opts),
         };
         merge(&mut catalog, single);
+        each(&catalog);
     }
     if let Some((cache, _)) = cache {
         if cache.entries.len() > catalog.files.len() {

@@ -20,8 +20,8 @@ use std::sync::{Arc, OnceLock};
 
 pub use finding::{Code, Finding, Related, Severity};
 pub use load::{
-    discover, load, load_cached, load_if_changed, load_in_tree, load_text, LoadError, Options,
-    ParseCache, Pool, MAX_FILE_SIZE,
+    discover, load, load_cached, load_cached_each, load_if_changed, load_in_tree, load_text,
+    LoadError, Options, ParseCache, Pool, MAX_FILE_SIZE,
 };
 pub use model::{Product, Schedule};
 use spans::{Pos, SpanIndex};
