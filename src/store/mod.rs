@@ -28,6 +28,7 @@ mod ids;
 pub(crate) mod ops;
 pub mod pg;
 pub mod sled;
+pub mod staged;
 
 pub use self::pg::PgStore;
 pub use self::sled::SledStore;
@@ -497,6 +498,19 @@ pub trait RecordStore: Send + Sync + 'static {
     /// the state. A reload compares only the schedules whose documents hash
     /// differently, and reads no state to learn which schedules exist.
     async fn applied(&self) -> Result<std::collections::HashMap<String, Option<u64>>, StoreError>;
+
+    /// Applies, in one fenced transaction, the batches of schedules `feed`
+    /// gives while the folder is being read, then commits them if the
+    /// read's final set wants each as staged; otherwise it fails and writes
+    /// nothing (see [`staged`]). None where the backend does not stage.
+    async fn reconcile_staged(
+        &self,
+        feed: Arc<staged::Feed>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<staged::Staged>, StoreError> {
+        let _ = (feed, now);
+        Ok(None)
+    }
 
     /// One schedule.
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError>;

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::staged::{Feed, Stage, Staged};
 use super::{Action, Audit, Cancelled, Outcome, Queued, Reviewed, RunEnd, TemplateResult};
 use crate::calendar::Calendar;
 use crate::reconcile::{self, Change, DesiredSet};
@@ -66,19 +67,7 @@ pub(crate) fn apply<T: Txn>(
 ) -> Result<Outcome, T::Error> {
     Ok(match action {
         Action::Reconcile { ids, desired, now } => {
-            tx.prefetch_schedules(ids)?;
-            let mut results = Vec::with_capacity(ids.len());
-            let mut hashes: Vec<(&str, Option<u64>)> = Vec::with_capacity(ids.len());
-            for id in ids {
-                let (change, settled, stored) = reconcile(tx, id, desired, *now)?;
-                if stored {
-                    let hash = desired.schedules.get(id).map(|d| d.hash);
-                    hashes.push((id.as_str(), hash.filter(|_| settled)));
-                }
-                results.push((change, settled));
-            }
-            tx.set_applied(&hashes)?;
-            Outcome::Reconciled(results)
+            Outcome::Reconciled(reconcile_ids(tx, ids, desired, *now)?)
         }
         Action::Fire { due, started, now } => {
             let ids: Vec<String> = due.iter().map(|d| d.id.clone()).collect();
@@ -194,6 +183,66 @@ pub(crate) fn apply<T: Txn>(
             Outcome::Done
         }
     })
+}
+
+/// See [`Action::Reconcile`].
+fn reconcile_ids<T: Txn>(
+    tx: &T,
+    ids: &[String],
+    desired: &DesiredSet,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Option<Change>, bool)>, T::Error> {
+    tx.prefetch_schedules(ids)?;
+    let mut results = Vec::with_capacity(ids.len());
+    let mut hashes: Vec<(&str, Option<u64>)> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let (change, settled, stored) = reconcile(tx, id, desired, now)?;
+        if stored {
+            let hash = desired.schedules.get(id).map(|d| d.hash);
+            hashes.push((id.as_str(), hash.filter(|_| settled)));
+        }
+        results.push((change, settled));
+    }
+    tx.set_applied(&hashes)?;
+    Ok(results)
+}
+
+/// See [`super::RecordStore::reconcile_staged`]: each batch as
+/// [`Action::Reconcile`] does it, then the check against the whole read.
+/// Aborts (nothing is written) when the read wants a staged schedule
+/// otherwise, or ends without saying what it wants.
+pub(crate) fn reconcile_staged<T: Txn>(
+    tx: &T,
+    feed: &Feed,
+    now: DateTime<Utc>,
+) -> Result<Staged, T::Error> {
+    let mut out = Vec::new();
+    let mut hashes: Vec<(String, u64)> = Vec::new();
+    for i in 0.. {
+        match feed.get(i) {
+            None => break,
+            Some(Stage::Batch(set)) => {
+                let ids: Vec<String> = set.schedules.keys().cloned().collect();
+                let results = reconcile_ids(tx, &ids, &set, now)?;
+                for (id, (change, settled)) in ids.into_iter().zip(results) {
+                    hashes.push((id.clone(), set.schedules[&id].hash));
+                    out.push((id, change, settled));
+                }
+            }
+            Some(Stage::Final(whole)) => {
+                let staged = hashes.iter().map(|(id, h)| (id.as_str(), *h));
+                if let Some(id) = reconcile::refuted(staged, &whole) {
+                    return Err(T::abort(&format!(
+                        "schedule {id} as its file alone says is not what the whole folder says"
+                    )));
+                }
+                return Ok(out);
+            }
+        }
+    }
+    Err(T::abort(
+        "the read of the folder ended without its final set",
+    ))
 }
 
 /// See [`Action::Reconcile`]; also says whether the schedule is stored now.

@@ -1424,6 +1424,18 @@ impl RecordStore for PgStore {
         .await
     }
 
+    async fn reconcile_staged(
+        &self,
+        feed: Arc<super::staged::Feed>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<super::staged::Staged>, StoreError> {
+        // On the leader's session, which it holds until the read ends: a
+        // first start's other changes wait (none is urgent before ready).
+        self.change(true, move |tx| ops::reconcile_staged(tx, &feed, now))
+            .await
+            .map(Some)
+    }
+
     async fn begin_next(&self, now: DateTime<Utc>) -> Result<Next, StoreError> {
         let ids = self.clone();
         self.change(true, move |tx| {

@@ -1,0 +1,62 @@
+//! A first start's reconcile applied while the folder is still being read:
+//! the schedules each file wants come in batches (see
+//! [`crate::reconcile::Stager`]) into one transaction, which commits only if
+//! the whole read, when it ends, wants each of them as staged.
+//!
+//! Why: at 10,000 schedules the read and the store's writes each take about
+//! half a second, on two cores. The read needs one; the writes (and on
+//! PostgreSQL the server's work) can use the other meanwhile.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use crate::reconcile::{Change, DesiredSet};
+
+/// What the read of the folder sends a staged reconcile.
+#[derive(Clone)]
+pub enum Stage {
+    /// Schedules their own files (and earlier products) say are wanted.
+    Batch(Arc<DesiredSet>),
+    /// The whole read: the staged schedules are committed if it wants each
+    /// as staged.
+    Final(Arc<DesiredSet>),
+}
+
+/// Per staged schedule: its id, the change made and whether it settled.
+pub type Staged = Vec<(String, Option<Change>, bool)>;
+
+/// The batches of one staged reconcile as its transaction reads them. They
+/// are kept, as a transaction may be tried again from its start (a sled
+/// conflict, a PostgreSQL serialisation failure) and must read them again.
+pub struct Feed {
+    rx: Mutex<Receiver<Stage>>,
+    seen: Mutex<Vec<Stage>>,
+}
+
+impl Feed {
+    /// A feed and the sender for the reader.
+    pub fn new() -> (Sender<Stage>, Feed) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let feed = Feed {
+            rx: Mutex::new(rx),
+            seen: Mutex::default(),
+        };
+        (tx, feed)
+    }
+
+    /// The `i`th message, waiting for it; None once every sender is gone
+    /// without it.
+    pub(crate) fn get(&self, i: usize) -> Option<Stage> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        while seen.len() <= i {
+            let next = self
+                .rx
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .recv()
+                .ok()?;
+            seen.push(next);
+        }
+        Some(seen[i].clone())
+    }
+}
