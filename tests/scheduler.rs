@@ -573,11 +573,26 @@ async fn a_restart_compares_only_the_schedules_whose_files_changed(b: Backend) {
             .load(std::sync::atomic::Ordering::Relaxed)
     };
     assert_eq!(compared(&h), 3, "a first start compares every schedule");
+    let staged = |h: &H| {
+        h.d()
+            .ctx
+            .stats
+            .staged
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    // On PostgreSQL a first start applies them while the folder is still
+    // being read (their files come after the product's); sled after.
+    let early = match b {
+        Backend::Postgres => 3,
+        Backend::Sled => 0,
+    };
+    assert_eq!(staged(&h), early);
     let before = h.state("ra").await;
     h.stop().await;
 
     h.boot("gen-ok.sh").await;
     assert_eq!(compared(&h), 0, "nothing changed while stopped");
+    assert_eq!(staged(&h), 0, "only into an empty store");
     assert_eq!(h.state("ra").await, before);
     h.stop().await;
 
@@ -606,6 +621,62 @@ async fn a_restart_compares_only_the_schedules_whose_files_changed(b: Backend) {
     h.set(utc("2026-06-01T10:00:01Z"));
     h.settle("rb", 1).await;
     h.settle("ra", 1).await;
+}
+
+/// A first start applies schedules while the folder is still being read
+/// (on PostgreSQL), but stores only what the whole folder wants: an id
+/// that a file read later defines again makes both files invalid, and
+/// neither copy is stored, as on any other start.
+async fn a_first_start_stores_only_what_the_whole_folder_wants(b: Backend) {
+    let p = Project::new();
+    let daily = "  daily: { at: \"09:00\" }\n  timezone: UTC";
+    // Read before its product's file (`products.yaml`), then after it.
+    p.write("schedules/a-early.yaml", &schedule("early", daily, 1));
+    p.write("schedules/t-late.yaml", &schedule("late", daily, 1));
+    // Staged when read; the same id comes again in the next file.
+    p.write("schedules/u-twice.yaml", &schedule("twice", daily, 1));
+    p.write("schedules/v-twice.yaml", &schedule("twice", daily, 1));
+    let mut h = H::start(b, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    for id in ["early", "late"] {
+        let s = h.state(id).await;
+        assert_eq!(s.status, ScheduleStatus::Active, "{id}");
+        assert_eq!(s.next_run_at, Some(utc("2026-06-01T09:00:00Z")), "{id}");
+        assert_eq!(s.error, None, "{id}");
+    }
+    let twice = h.d().ctx.store.schedule("twice").await.unwrap();
+    assert!(twice.is_none(), "stored though defined twice: {twice:#?}");
+    let mut invalid: Vec<String> = h
+        .d()
+        .ctx
+        .invalid_files()
+        .into_iter()
+        .map(|e| e.file)
+        .collect();
+    invalid.sort();
+    assert_eq!(invalid.len(), 2, "{invalid:?}");
+    assert!(invalid[0].ends_with("u-twice.yaml") && invalid[1].ends_with("v-twice.yaml"));
+    let staged = h
+        .d()
+        .ctx
+        .stats
+        .staged
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        staged, 0,
+        "the staged schedules were refuted, so none was kept"
+    );
+    h.stop().await;
+
+    // Fixed while stopped: the store is no longer empty, the usual reload
+    // adds it, and nothing else changes.
+    std::fs::remove_file(h.project.path("schedules/v-twice.yaml")).unwrap();
+    h.boot("gen-ok.sh").await;
+    assert_eq!(h.state("twice").await.status, ScheduleStatus::Active);
+    assert!(h.d().ctx.invalid_files().is_empty());
+    h.set(utc("2026-06-01T09:00:01Z"));
+    for id in ["early", "late", "twice"] {
+        h.settle(id, 1).await;
+    }
 }
 
 async fn unused_templates_never_repeat_per_product_until_the_pool_is_exhausted(b: Backend) {
@@ -1199,6 +1270,7 @@ on_both_stores!(
     a_due_run_costs_two_flushes_and_its_tick_two,
     a_restart_keeps_counters_and_never_refires_a_time,
     a_restart_compares_only_the_schedules_whose_files_changed,
+    a_first_start_stores_only_what_the_whole_folder_wants,
     unused_templates_never_repeat_per_product_until_the_pool_is_exhausted,
     specific_and_uploaded_templates,
     a_broken_product_file_keeps_its_schedules_in_force,

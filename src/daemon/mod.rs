@@ -98,6 +98,9 @@ pub struct Stats {
     /// Schedules whose stored state the last reload that applied anything
     /// read and compared (the rest had files unchanged since applied).
     pub compared: AtomicU64,
+    /// Of those, the ones applied while the folder was still being read
+    /// (a first start's staged reconcile, see [`crate::store::staged`]).
+    pub staged: AtomicU64,
 }
 
 /// What the daemon's tasks share.
@@ -144,6 +147,8 @@ pub struct Ctx {
     /// The first read of the folder, made while the store opened; the
     /// first reload applies it.
     preloaded: Mutex<Option<reload::Preloaded>>,
+    /// How the first reload starts (see [`reload::head_start`]).
+    head_start: Mutex<Option<reload::HeadStart>>,
     /// The run the worker is executing: a store reopen must not call it interrupted.
     current_run: Mutex<Option<String>>,
     /// Each schedule's calendar, with the key it was built for: building one
@@ -405,7 +410,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
     }
     // Read the folder while the store opens (see reload::preload).
     let reload_notify = Arc::new(Notify::new());
-    let preload = reload::preload(&config, &settings, &reload_notify, clock.now());
+    let now = clock.now();
+    let (stage, feed) = crate::store::staged::Feed::new();
+    let preload = reload::preload(&config, &settings, &reload_notify, now, stage.clone());
     let store = Store::open_any(config.store.as_deref(), &config.state)
         .await
         .map_err(|e| e.to_string())?;
@@ -451,6 +458,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         settings: settings.clone(),
         parse_cache: Mutex::default(),
         preloaded: Mutex::default(),
+        head_start: Mutex::default(),
         current_run: Mutex::default(),
         calendars: Mutex::default(),
         products: RwLock::default(),
@@ -477,6 +485,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
         // folder, so it goes on while the folder is still being read.
         lead::look(&ctx).await;
     }
+    let head = reload::head_start(&ctx, feed, stage, now).await;
+    *ctx.head_start.lock().unwrap_or_else(|e| e.into_inner()) = head;
     let preloaded = preload
         .await
         .map_err(|e| format!("the first read of the schedules folder stopped: {e}"))?;

@@ -1,12 +1,17 @@
 //! Reading the schedules folder and applying it to the store (reconcile).
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
+
+use tokio::task::JoinHandle;
 
 use super::Ctx;
 use crate::reconcile::{self, DesiredSet};
 use crate::records::FileError;
 use crate::spec::{self, Options, Pool};
+use crate::store::staged::{Feed, Stage, Staged};
 use crate::store::StoreError;
 
 /// Schedules reconciled in one store transaction: few enough that a
@@ -65,11 +70,12 @@ pub(super) fn read_folder(
     now: chrono::DateTime<chrono::Utc>,
     cache: &mut spec::ParseCache,
     force: bool,
+    each: &mut dyn FnMut(&spec::Catalog),
 ) -> ReadResult {
     let opts = Options::new(Pool::scan(&config.templates), now).allowing(settings);
     let paths = std::slice::from_ref(&config.schedules);
     let loaded = if force {
-        spec::load_cached(paths, &opts, cache).map(Some)
+        spec::load_cached_each(paths, &opts, cache, each).map(Some)
     } else {
         spec::load_if_changed(paths, &opts, cache)
     };
@@ -93,17 +99,37 @@ pub(super) fn read_folder(
 /// which cost the read about a sixth of its time; a change between the read
 /// and the arming is found by the rescan queued here, which compares every
 /// file's size, time and inode with what was read.
+///
+/// Each file's schedules go to `stage` as they are read (see
+/// [`head_start`]), until no one receives them.
 pub(super) fn preload(
     config: &super::Config,
     settings: &Arc<crate::settings::Settings>,
     changed: &Arc<tokio::sync::Notify>,
     now: chrono::DateTime<chrono::Utc>,
+    stage: Sender<Stage>,
 ) -> tokio::task::JoinHandle<Preloaded> {
     let (config, settings, changed) = (config.clone(), settings.clone(), changed.clone());
     tokio::task::spawn_blocking(move || {
         let t = std::time::Instant::now();
         let mut cache = spec::ParseCache::default();
-        let read = read_folder(&config, &settings, now, &mut cache, true);
+        let mut stager = Some((reconcile::Stager::default(), stage));
+        let mut each = |catalog: &spec::Catalog| {
+            let Some((files, to)) = stager.as_mut() else {
+                return;
+            };
+            if let Some(batch) = files.file_read(catalog, RECONCILE_BATCH) {
+                if to.send(Stage::Batch(Arc::new(batch))).is_err() {
+                    stager = None;
+                }
+            }
+        };
+        let read = read_folder(&config, &settings, now, &mut cache, true, &mut each);
+        if let (Ok(Some(_)), Some((mut files, to))) = (&read, stager) {
+            if let Some(batch) = files.rest() {
+                let _ = to.send(Stage::Batch(Arc::new(batch)));
+            }
+        }
         super::watch::spawn(config.schedules.clone(), changed.clone());
         changed.notify_one();
         tracing::debug!(
@@ -112,6 +138,86 @@ pub(super) fn preload(
         );
         (cache, read)
     })
+}
+
+/// A staged reconcile's task: what it committed, if it did.
+type StagedTask = JoinHandle<Result<Option<Staged>, StoreError>>;
+
+/// What the first reload starts with, decided once the store is open.
+pub(super) struct HeadStart {
+    /// Each stored schedule's applied hash, read when this was decided
+    /// (nothing reconciles before the first reload).
+    applied: HashMap<String, Option<u64>>,
+    /// A staged reconcile of an empty store, if one runs: where the whole
+    /// read goes when it ends, and its outcome.
+    staging: Option<(Sender<Stage>, StagedTask)>,
+}
+
+/// Decides how the first reload goes. On a leader whose store holds no
+/// schedule (a first start, when every schedule is new) the preload's
+/// batches go into a staged reconcile (see [`crate::store::staged`]) while
+/// the folder is still being read; otherwise `feed` is dropped and the
+/// preload stops staging.
+pub(super) async fn head_start(
+    ctx: &Arc<Ctx>,
+    feed: Feed,
+    whole: Sender<Stage>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<HeadStart> {
+    // A store that cannot write is the first reload's to report.
+    if !ctx.is_leader() || ctx.store.failure().is_some() {
+        return None;
+    }
+    let applied = ctx.store.applied().await.ok()?;
+    let staging = applied.is_empty().then(|| {
+        let store = ctx.store.clone();
+        let task = tokio::spawn(async move { store.reconcile_staged(Arc::new(feed), now).await });
+        (whole, task)
+    });
+    Some(HeadStart { applied, staging })
+}
+
+impl HeadStart {
+    /// The applied hashes with what the staged reconcile committed, and
+    /// its changes; the store's own when it did not commit.
+    async fn finish(
+        self,
+        ctx: &Ctx,
+        whole: &Arc<DesiredSet>,
+    ) -> Result<(HashMap<String, Option<u64>>, Staged), StoreError> {
+        let HeadStart {
+            mut applied,
+            staging,
+        } = self;
+        let Some((to, task)) = staging else {
+            return Ok((applied, Vec::new()));
+        };
+        let _ = to.send(Stage::Final(whole.clone()));
+        drop(to);
+        match task.await {
+            Ok(Ok(Some(staged))) => {
+                for (id, change, settled) in &staged {
+                    // Into an empty store each staged schedule is new:
+                    // written, with its hash when it settled.
+                    if change.is_some() {
+                        let hash = whole.schedules.get(id).map(|d| d.hash);
+                        applied.insert(id.clone(), hash.filter(|_| *settled));
+                    }
+                }
+                Ok((applied, staged))
+            }
+            Ok(Ok(None)) => Ok((applied, Vec::new())),
+            outcome => {
+                let why = match outcome {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => unreachable!("matched above"),
+                };
+                tracing::debug!("nothing applied while the folder was read: {why}");
+                Ok((ctx.store.applied().await?, Vec::new()))
+            }
+        }
+    }
 }
 
 /// What the folder holds now: None when nothing changed since the last look.
@@ -134,6 +240,7 @@ fn load(ctx: &Ctx, force: bool) -> Option<DesiredSet> {
                 ctx.clock.now(),
                 &mut cache,
                 force,
+                &mut |_| {},
             )
         }
     };
@@ -161,6 +268,13 @@ fn load(ctx: &Ctx, force: bool) -> Option<DesiredSet> {
 }
 
 async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
+    // Dropped unused on any return before it is needed: a staged reconcile
+    // then ends without committing.
+    let head = ctx
+        .head_start
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let now = ctx.clock.now();
     let started = std::time::Instant::now();
     // Reading and parsing files blocks.
@@ -185,7 +299,10 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
     // restart or another leader), or that are stored but no longer wanted,
     // need a look: after one edit that is one schedule of 10,000, and no
     // stored state is decoded for the rest.
-    let stored = ctx.store.applied().await?;
+    let (stored, staged) = match head {
+        Some(head) => head.finish(ctx, &desired).await?,
+        None => (ctx.store.applied().await?, Vec::new()),
+    };
     let mut candidates: Vec<String> = desired
         .schedules
         .iter()
@@ -199,10 +316,17 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
     gone.sort();
     candidates.extend(gone);
     let mut changed = 0;
-    let compared = candidates.len();
+    let early = staged.len();
+    let compared = early + candidates.len();
     ctx.stats.compared.store(compared as u64, Ordering::Relaxed);
+    ctx.stats.staged.store(early as u64, Ordering::Relaxed);
     let stored_ms = started.elapsed().as_millis();
-    let mut results = Vec::with_capacity(candidates.len());
+    let mut results = Vec::with_capacity(compared);
+    results.extend(
+        staged
+            .into_iter()
+            .map(|(id, c, settled)| (id, (c, settled))),
+    );
     for batch in candidates.chunks(RECONCILE_BATCH) {
         let outcomes = ctx
             .store
@@ -258,7 +382,7 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
         );
     }
     tracing::info!(
-        "reload: {} schedules read in {load_ms} ms (stored at {stored_ms} ms), {compared} compared, {changed} changed, {} ms in all",
+        "reload: {} schedules read in {load_ms} ms (stored at {stored_ms} ms), {compared} compared ({early} while the folder was read), {changed} changed, {} ms in all",
         desired.schedules.len(),
         started.elapsed().as_millis()
     );
