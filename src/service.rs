@@ -34,6 +34,10 @@ pub enum QueryError {
     /// The daemon is shutting down and takes no new work.
     #[error("the daemon is shutting down")]
     Stopping,
+    /// The daemon has not applied the schedules folder yet (`/readyz`
+    /// says when it has); it takes actions from then on.
+    #[error("the daemon is starting: it takes actions once it has applied the schedules folder (see /readyz); try again")]
+    Starting,
     /// The action does not fit the record's state (a run that has ended
     /// cannot be cancelled); the message says why.
     #[error("{0}")]
@@ -52,9 +56,10 @@ impl QueryError {
             | QueryError::NoRun(_)
             | QueryError::Removed(_)
             | QueryError::Conflict(_) => crate::commands::EXIT_INVALID,
-            QueryError::Invalid(_) | QueryError::Stopping | QueryError::Store(_) => {
-                crate::commands::EXIT_USAGE
-            }
+            QueryError::Invalid(_)
+            | QueryError::Stopping
+            | QueryError::Starting
+            | QueryError::Store(_) => crate::commands::EXIT_USAGE,
         }
     }
 }

@@ -408,6 +408,41 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
         assert!(s == 400 || s == 404, "{bad}: {s}");
     }
 
+    // Before the folder is applied (a first start on a large folder) an
+    // action is refused with 503 saying why, and nothing is queued.
+    let before = d
+        .ctx
+        .store
+        .latest_runs(Some("globex-daily"), 1000)
+        .await
+        .unwrap()
+        .len();
+    d.ctx
+        .ready
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let r = api
+        .http
+        .post(format!(
+            "{}/api/v1/schedules/globex-daily/trigger",
+            api.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.to_string().contains("starting"), "{body}");
+    assert_eq!(
+        d.ctx
+            .store
+            .latest_runs(Some("globex-daily"), 1000)
+            .await
+            .unwrap()
+            .len(),
+        before
+    );
+    d.ctx.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+
     // Trigger over HTTP from loopback.
     let r = api
         .http

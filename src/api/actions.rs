@@ -31,6 +31,20 @@ impl FromRequestParts<Arc<Ctx>> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Arc<Ctx>) -> Result<Actor, ApiError> {
+        let actor = Self::check(parts, ctx)?;
+        // Until the folder is applied, a first start may still undo
+        // schedules it applied early (see store::staged): no action may
+        // build on them.
+        if !ctx.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ApiError::Query(service::QueryError::Starting));
+        }
+        Ok(actor)
+    }
+}
+
+impl Actor {
+    /// Who may act, from the request's origin, token and peer.
+    fn check(parts: &Parts, ctx: &Arc<Ctx>) -> Result<Actor, ApiError> {
         // A page on another site must not act through a browser on this
         // machine: browsers name the page's origin on a cross-site POST.
         if let Some(origin) = parts.headers.get(header::ORIGIN) {

@@ -108,9 +108,9 @@ impl ApiError {
                 QueryError::NoSchedule(_) | QueryError::NoRun(_) => StatusCode::NOT_FOUND,
                 QueryError::Invalid(_) => StatusCode::BAD_REQUEST,
                 QueryError::Removed(_) | QueryError::Conflict(_) => StatusCode::CONFLICT,
-                QueryError::Stopping | QueryError::Store(StoreError::Unavailable(_)) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                QueryError::Stopping
+                | QueryError::Starting
+                | QueryError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 QueryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
