@@ -157,7 +157,7 @@ fn desired_of(
 /// is staged when its file has no error of its own and its product came
 /// from such a file before it. What needs every file (an id defined twice,
 /// a product defined later) is not, so a staged schedule is a guess that
-/// [`DesiredSet::from_catalog`] of the whole read confirms or refutes.
+/// [`DesiredSet::from_catalog`] of the whole read confirms or [`refuted`] finds.
 #[derive(Debug, Default)]
 pub struct Stager {
     /// How far into the catalog's lists the files seen so far reach.
@@ -212,16 +212,17 @@ impl Stager {
     }
 }
 
-/// Whether the whole read `fin` wants each staged schedule exactly as it was
-/// staged: the id of the first one it does not, if any.
+/// The staged schedules (id, hash) that the whole read `whole` does not
+/// want exactly as they were staged.
 pub fn refuted<'a>(
     staged: impl IntoIterator<Item = (&'a str, u64)>,
-    fin: &DesiredSet,
-) -> Option<&'a str> {
+    whole: &DesiredSet,
+) -> std::collections::HashSet<&'a str> {
     staged
         .into_iter()
-        .find(|(id, hash)| fin.schedules.get(*id).map(|d| d.hash) != Some(*hash))
+        .filter(|(id, hash)| whole.schedules.get(*id).map(|d| d.hash) != Some(*hash))
         .map(|(id, _)| id)
+        .collect()
 }
 
 /// The part of a schedule that decides its fire times.
@@ -568,7 +569,7 @@ mod tests {
         // `before` names a product not read yet; `broken`'s file has an error.
         assert_eq!(ids, ["a", "b", "c"]);
         assert!(whole.schedules.contains_key("before"));
-        assert_eq!(refuted(staged(&batches), &whole), None);
+        assert!(refuted(staged(&batches), &whole).is_empty());
         for (id, hash) in staged(&batches) {
             let d = &whole.schedules[id];
             let s = &batches.iter().find_map(|b| b.schedules.get(id)).unwrap();
@@ -586,14 +587,15 @@ mod tests {
         ]);
         assert!(staged(&batches).iter().any(|(id, _)| *id == "a"));
         assert!(!whole.schedules.contains_key("a"));
-        assert_eq!(refuted(staged(&batches), &whole), Some("a"));
+        let a = refuted(staged(&batches), &whole);
+        assert_eq!(a.into_iter().collect::<Vec<_>>(), ["a"], "b stands");
         // A product defined again refutes every schedule staged with it.
         let (batches, whole) = stage(&[
             ("1-products.yaml", PRODUCT),
             ("2-a.yaml", &schedule("a")),
             ("3-products-again.yaml", PRODUCT),
         ]);
-        assert_eq!(refuted(staged(&batches), &whole), Some("a"));
+        assert!(refuted(staged(&batches), &whole).contains("a"));
     }
 
     /// States stored by earlier versions hold this exact text: a different

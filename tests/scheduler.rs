@@ -580,13 +580,9 @@ async fn a_restart_compares_only_the_schedules_whose_files_changed(b: Backend) {
             .staged
             .load(std::sync::atomic::Ordering::Relaxed)
     };
-    // On PostgreSQL a first start applies them while the folder is still
-    // being read (their files come after the product's); sled after.
-    let early = match b {
-        Backend::Postgres => 3,
-        Backend::Sled => 0,
-    };
-    assert_eq!(staged(&h), early);
+    // A first start applies them while the folder is still being read
+    // (their files come after the product's).
+    assert_eq!(staged(&h), 3);
     let before = h.state("ra").await;
     h.stop().await;
 
@@ -623,8 +619,8 @@ async fn a_restart_compares_only_the_schedules_whose_files_changed(b: Backend) {
     h.settle("ra", 1).await;
 }
 
-/// A first start applies schedules while the folder is still being read
-/// (on PostgreSQL), but stores only what the whole folder wants: an id
+/// A first start applies schedules while the folder is still being read,
+/// but stores only what the whole folder wants: an id
 /// that a file read later defines again makes both files invalid, and
 /// neither copy is stored, as on any other start.
 async fn a_first_start_stores_only_what_the_whole_folder_wants(b: Backend) {
@@ -662,8 +658,8 @@ async fn a_first_start_stores_only_what_the_whole_folder_wants(b: Backend) {
         .staged
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(
-        staged, 0,
-        "the staged schedules were refuted, so none was kept"
+        staged, 1,
+        "`late` staged and kept; `twice` staged, then removed"
     );
     h.stop().await;
 
@@ -1203,6 +1199,47 @@ async fn a_sled_store_from_before_the_wake_index_still_fires() {
     let runs = h.settle("w", 1).await;
     assert_eq!(runs[0].scheduled_for, Some(utc("2026-06-01T09:00:00Z")));
     assert!(h.runs("x").await.is_empty());
+}
+
+/// A first start on sled that stopped while applying the folder (its mark
+/// that it was staging is still there) is undone at the next start: a
+/// schedule it applied that the whole folder does not want is not kept in
+/// force, and the rest is applied afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sled_first_start_stopped_while_applying_is_undone_at_the_next() {
+    let p = Project::new();
+    let daily = "  daily: { at: \"09:00\" }\n  timezone: UTC";
+    p.write("schedules/s.yaml", &schedule("kept", daily, 1));
+    p.write("schedules/t.yaml", &schedule("twice", daily, 1));
+    let mut h = H::start(Backend::Sled, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
+    h.stop().await;
+    {
+        // As if it had stopped before the last file was read...
+        let db = sled::open(h.project.path("state")).unwrap();
+        let applied = db.open_tree("applied").unwrap();
+        assert_eq!(applied.len(), 3, "the fill mark and two schedules");
+        applied.insert([0u8, 1], &[] as &[u8]).unwrap();
+        db.flush().unwrap();
+    }
+    // ...and the last file defines `twice` again.
+    h.project
+        .write("schedules/u.yaml", &schedule("twice", daily, 1));
+    h.boot("gen-ok.sh").await;
+    let twice = h.d().ctx.store.schedule("twice").await.unwrap();
+    assert!(twice.is_none(), "kept though defined twice: {twice:#?}");
+    let kept = h.state("kept").await;
+    assert_eq!(kept.status, ScheduleStatus::Active);
+    assert_eq!(kept.next_run_at, Some(utc("2026-06-01T09:00:00Z")));
+    h.stop().await;
+    h.boot("gen-ok.sh").await;
+    let compared = h
+        .d()
+        .ctx
+        .stats
+        .compared
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(compared, 0, "the mark is gone and the store settled");
+    assert_eq!(h.state("kept").await, kept);
 }
 
 /// A sled store written before its index of running runs existed gets it

@@ -178,6 +178,16 @@ pub(super) async fn head_start(
 }
 
 impl HeadStart {
+    /// Ends a staged reconcile without the whole read: it writes nothing.
+    async fn abandon(self) {
+        if let Some((to, task)) = self.staging {
+            drop(to);
+            if let Ok(Err(e)) = task.await {
+                tracing::debug!("nothing applied while the folder was read: {e}");
+            }
+        }
+    }
+
     /// The applied hashes with what the staged reconcile committed, and
     /// its changes; the store's own when it did not commit.
     async fn finish(
@@ -268,13 +278,25 @@ fn load(ctx: &Ctx, force: bool) -> Option<DesiredSet> {
 }
 
 async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
-    // Dropped unused on any return before it is needed: a staged reconcile
-    // then ends without committing.
-    let head = ctx
+    let mut head = ctx
         .head_start
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
+    let out = reload_with(ctx, force, &mut head).await;
+    if let Some(head) = head {
+        // Returned before applying anything: what was staged is undone
+        // before any later reload looks at the store.
+        head.abandon().await;
+    }
+    out
+}
+
+async fn reload_with(
+    ctx: &Arc<Ctx>,
+    force: bool,
+    head: &mut Option<HeadStart>,
+) -> Result<usize, StoreError> {
     let now = ctx.clock.now();
     let started = std::time::Instant::now();
     // Reading and parsing files blocks.
@@ -299,7 +321,7 @@ async fn reload_once(ctx: &Arc<Ctx>, force: bool) -> Result<usize, StoreError> {
     // restart or another leader), or that are stored but no longer wanted,
     // need a look: after one edit that is one schedule of 10,000, and no
     // stored state is decoded for the rest.
-    let (stored, staged) = match head {
+    let (stored, staged) = match head.take() {
         Some(head) => head.finish(ctx, &desired).await?,
         None => (ctx.store.applied().await?, Vec::new()),
     };

@@ -56,6 +56,10 @@ pub(crate) trait Txn {
     /// next time): what a reload reads to skip the schedules whose files did
     /// not change. Every id given is a stored schedule.
     fn set_applied(&self, hashes: &[(&str, Option<u64>)]) -> Result<(), Self::Error>;
+    /// Removes schedules a staged reconcile wrote into a store that had
+    /// none, with whatever indexes them, when the whole read refutes them
+    /// (see [`super::staged`]).
+    fn unstage(&self, ids: &[&str]) -> Result<(), Self::Error>;
 }
 
 /// Carries out `action` over `tx`; `new_id` makes run ids (it may be
@@ -186,7 +190,7 @@ pub(crate) fn apply<T: Txn>(
 }
 
 /// See [`Action::Reconcile`].
-fn reconcile_ids<T: Txn>(
+pub(crate) fn reconcile_ids<T: Txn>(
     tx: &T,
     ids: &[String],
     desired: &DesiredSet,
@@ -208,9 +212,9 @@ fn reconcile_ids<T: Txn>(
 }
 
 /// See [`super::RecordStore::reconcile_staged`]: each batch as
-/// [`Action::Reconcile`] does it, then the check against the whole read.
-/// Aborts (nothing is written) when the read wants a staged schedule
-/// otherwise, or ends without saying what it wants.
+/// [`Action::Reconcile`] does it, then the check against the whole read,
+/// which removes what it refutes. Aborts (nothing is written) when the
+/// read ends without saying what it wants.
 pub(crate) fn reconcile_staged<T: Txn>(
     tx: &T,
     feed: &Feed,
@@ -231,11 +235,11 @@ pub(crate) fn reconcile_staged<T: Txn>(
             }
             Some(Stage::Final(whole)) => {
                 let staged = hashes.iter().map(|(id, h)| (id.as_str(), *h));
-                if let Some(id) = reconcile::refuted(staged, &whole) {
-                    return Err(T::abort(&format!(
-                        "schedule {id} as its file alone says is not what the whole folder says"
-                    )));
+                let refuted = reconcile::refuted(staged, &whole);
+                if !refuted.is_empty() {
+                    tx.unstage(&refuted.iter().copied().collect::<Vec<_>>())?;
                 }
+                out.retain(|(id, ..)| !refuted.contains(id.as_str()));
                 return Ok(out);
             }
         }

@@ -434,6 +434,10 @@ impl Txn for PgTx<'_> {
         put_audit(self, e)
     }
 
+    fn unstage(&self, ids: &[&str]) -> Result<(), TxError> {
+        self.execute("DELETE FROM scheduled_jobs WHERE id = ANY($1)", &[&ids])
+    }
+
     fn set_applied(&self, hashes: &[(&str, Option<u64>)]) -> Result<(), TxError> {
         // A hash for a row waiting to be written goes with it: an UPDATE
         // after the INSERT would write every new row a second time (a
