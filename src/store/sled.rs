@@ -22,12 +22,14 @@
 //! - `applied`: every schedule id → the hash (u64 BE) of the documents its
 //!   state settled on, or empty (compare it): a reload learns which
 //!   schedules exist and which files changed without decoding a state; the
-//!   key `0` marks it filled for a store written before it existed
+//!   key `0` marks it filled for a store written before it existed, and
+//!   the key `0, 1` that a first start is applying schedules before the
+//!   whole folder was read (see `SledStore::stage_blocking`)
 //!
 //! sled is synchronous: each operation runs on tokio's blocking pool.
 //!
 //! Long because it is one backend whole: its trees and indexes, the
-//! transactions, and the RecordStore impl.
+//! transactions, a first start's staged batches, and the RecordStore impl.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
