@@ -1240,6 +1240,22 @@ async fn a_sled_first_start_stopped_while_applying_is_undone_at_the_next() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(compared, 0, "the mark is gone and the store settled");
     assert_eq!(h.state("kept").await, kept);
+
+    // A mark found in a store that has run since (a removal that failed
+    // twice over) is dropped: the schedules and their counts stay.
+    h.set(utc("2026-06-01T09:00:01Z"));
+    h.settle("kept", 1).await;
+    let ran = h.state("kept").await;
+    assert_eq!(ran.runs_completed, 1);
+    h.stop().await;
+    {
+        let db = sled::open(h.project.path("state")).unwrap();
+        let applied = db.open_tree("applied").unwrap();
+        applied.insert([0u8, 1], &[] as &[u8]).unwrap();
+        db.flush().unwrap();
+    }
+    h.boot("gen-ok.sh").await;
+    assert_eq!(h.state("kept").await, ran);
 }
 
 /// A sled store written before its index of running runs existed gets it

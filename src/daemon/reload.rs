@@ -189,10 +189,9 @@ impl HeadStart {
     }
 
     /// The applied hashes with what the staged reconcile committed, and
-    /// its changes; the store's own when it did not commit.
+    /// its changes.
     async fn finish(
         self,
-        ctx: &Ctx,
         whole: &Arc<DesiredSet>,
     ) -> Result<(HashMap<String, Option<u64>>, Staged), StoreError> {
         let HeadStart {
@@ -217,15 +216,14 @@ impl HeadStart {
                 Ok((applied, staged))
             }
             Ok(Ok(None)) => Ok((applied, Vec::new())),
-            outcome => {
-                let why = match outcome {
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                    Ok(Ok(_)) => unreachable!("matched above"),
-                };
-                tracing::debug!("nothing applied while the folder was read: {why}");
-                Ok((ctx.store.applied().await?, Vec::new()))
-            }
+            // This reload fails as any other whose store fails. A store
+            // that could not undo what it staged does so when it next
+            // opens (after an I/O error the daemon reopens it), before
+            // any other reload applies anything.
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(StoreError::Backend(format!(
+                "the staged reconcile stopped: {e}"
+            ))),
         }
     }
 }
@@ -322,7 +320,7 @@ async fn reload_with(
     // need a look: after one edit that is one schedule of 10,000, and no
     // stored state is decoded for the rest.
     let (stored, staged) = match head.take() {
-        Some(head) => head.finish(ctx, &desired).await?,
+        Some(head) => head.finish(&desired).await?,
         None => (ctx.store.applied().await?, Vec::new()),
     };
     let mut candidates: Vec<String> = desired

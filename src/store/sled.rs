@@ -375,6 +375,17 @@ impl Handles {
         if !self.applied.contains_key(STAGING)? {
             return Ok(());
         }
+        if !self.runs.is_empty() {
+            // A staged schedule never has a run (nothing fires, and no
+            // action is taken, before ready): this store was applied in
+            // full and used since, so the mark outlived a failed removal.
+            tracing::warn!(
+                "a stale mark of a first start's staging is dropped; the schedules stay"
+            );
+            self.applied.remove(STAGING)?;
+            self.db.flush()?;
+            return Ok(());
+        }
         let mut undone = 0;
         for k in self.schedules.iter().keys() {
             self.schedules.remove(k?)?;
@@ -506,49 +517,70 @@ impl SledStore {
     ) -> Result<staged::Staged, StoreError> {
         let mut out: staged::Staged = Vec::new();
         let mut hashes: Vec<(String, u64)> = Vec::new();
+        let whole = match self.stage_batches(feed, now, &mut out, &mut hashes) {
+            Ok(whole) => whole,
+            Err(e) => {
+                // Undone at once if the store lets it; else at the next open.
+                let ids: Vec<&str> = hashes.iter().map(|(id, _)| id.as_str()).collect();
+                let _ = self.unstage_blocking(&ids);
+                return Err(e);
+            }
+        };
+        // Without the whole read (the reload gave up), nothing staged stands.
+        let refuted: std::collections::HashSet<&str> = match &whole {
+            Some(whole) => {
+                crate::reconcile::refuted(hashes.iter().map(|(id, h)| (id.as_str(), *h)), whole)
+            }
+            None => hashes.iter().map(|(id, _)| id.as_str()).collect(),
+        };
+        self.unstage_blocking(&refuted.iter().copied().collect::<Vec<_>>())?;
+        if whole.is_none() {
+            return Err(StoreError::Aborted(
+                "the read of the folder ended without its final set".into(),
+            ));
+        }
+        out.retain(|(id, ..)| !refuted.contains(id.as_str()));
+        Ok(out)
+    }
+
+    /// Commits each batch `feed` gives (the first with the [`STAGING`]
+    /// mark) into `out` and `hashes`; then the whole read, if it came.
+    fn stage_batches(
+        &self,
+        feed: &staged::Feed,
+        now: DateTime<Utc>,
+        out: &mut staged::Staged,
+        hashes: &mut Vec<(String, u64)>,
+    ) -> Result<Option<Arc<crate::reconcile::DesiredSet>>, StoreError> {
         for i in 0.. {
-            let whole = match feed.get(i) {
-                Some(staged::Stage::Batch(set)) => {
-                    let ids: Vec<String> = set.schedules.keys().cloned().collect();
-                    let results = self.transact(|tx| {
-                        if i == 0 {
-                            tx.applied.insert(STAGING, &[] as &[u8])?;
-                        }
-                        ops::reconcile_ids(tx, &ids, &set, now)
-                    })?;
-                    for (id, (change, settled)) in ids.into_iter().zip(results) {
-                        hashes.push((id.clone(), set.schedules[&id].hash));
-                        out.push((id, change, settled));
-                    }
-                    continue;
-                }
-                Some(staged::Stage::Final(whole)) => Some(whole),
-                None => None,
+            let set = match feed.get(i) {
+                Some(staged::Stage::Batch(set)) => set,
+                Some(staged::Stage::Final(whole)) => return Ok(Some(whole)),
+                None => return Ok(None),
             };
-            // Without the whole read (the reload gave up), nothing staged stands.
-            let refuted: std::collections::HashSet<&str> = match &whole {
-                Some(whole) => {
-                    crate::reconcile::refuted(hashes.iter().map(|(id, h)| (id.as_str(), *h)), whole)
+            let ids: Vec<String> = set.schedules.keys().cloned().collect();
+            let results = self.transact(|tx| {
+                if i == 0 {
+                    tx.applied.insert(STAGING, &[] as &[u8])?;
                 }
-                None => hashes.iter().map(|(id, _)| id.as_str()).collect(),
-            };
-            if i > 0 {
-                let ids: Vec<&str> = refuted.iter().copied().collect();
-                self.transact(|tx| {
-                    tx.unstage(&ids)?;
-                    tx.applied.remove(STAGING)?;
-                    Ok(())
-                })?;
+                ops::reconcile_ids(tx, &ids, &set, now)
+            })?;
+            for (id, (change, settled)) in ids.into_iter().zip(results) {
+                hashes.push((id.clone(), set.schedules[&id].hash));
+                out.push((id, change, settled));
             }
-            if whole.is_none() {
-                return Err(StoreError::Aborted(
-                    "the read of the folder ended without its final set".into(),
-                ));
-            }
-            out.retain(|(id, ..)| !refuted.contains(id.as_str()));
-            return Ok(out);
         }
         unreachable!("the loop returns")
+    }
+
+    /// Removes these staged schedules and the [`STAGING`] mark, in one
+    /// transaction.
+    fn unstage_blocking(&self, ids: &[&str]) -> Result<(), StoreError> {
+        self.transact(|tx| {
+            tx.unstage(ids)?;
+            tx.applied.remove(STAGING)?;
+            Ok(())
+        })
     }
 
     /// A change of `ops` as one transaction, on the blocking pool.
