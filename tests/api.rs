@@ -417,18 +417,18 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
         .await
         .unwrap()
         .len();
+    let trigger = || {
+        api.http
+            .post(format!(
+                "{}/api/v1/schedules/globex-daily/trigger",
+                api.base
+            ))
+            .send()
+    };
     d.ctx
         .ready
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let r = api
-        .http
-        .post(format!(
-            "{}/api/v1/schedules/globex-daily/trigger",
-            api.base
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = trigger().await.unwrap();
     assert_eq!(r.status(), 503);
     let body: Value = r.json().await.unwrap();
     assert!(body.to_string().contains("starting"), "{body}");
@@ -444,15 +444,7 @@ async fn api_dashboard_and_cli_over_a_seeded_history() {
     d.ctx.ready.store(true, std::sync::atomic::Ordering::SeqCst);
 
     // Trigger over HTTP from loopback.
-    let r = api
-        .http
-        .post(format!(
-            "{}/api/v1/schedules/globex-daily/trigger",
-            api.base
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = trigger().await.unwrap();
     assert_eq!(r.status(), 202);
     let body: Value = r.json().await.unwrap();
     assert!(body["run_id"].is_string());

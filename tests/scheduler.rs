@@ -1213,14 +1213,8 @@ async fn a_sled_first_start_stopped_while_applying_is_undone_at_the_next() {
     p.write("schedules/t.yaml", &schedule("twice", daily, 1));
     let mut h = H::start(Backend::Sled, p, "2026-06-01T00:00:00Z", "gen-ok.sh").await;
     h.stop().await;
-    {
-        // As if it had stopped before the last file was read...
-        let db = sled::open(h.project.path("state")).unwrap();
-        let applied = db.open_tree("applied").unwrap();
-        assert_eq!(applied.len(), 3, "the fill mark and two schedules");
-        applied.insert([0u8, 1], &[] as &[u8]).unwrap();
-        db.flush().unwrap();
-    }
+    // As if it had stopped before the last file was read...
+    assert_eq!(mark_staging(&h), 3, "the fill mark and two schedules");
     // ...and the last file defines `twice` again.
     h.project
         .write("schedules/u.yaml", &schedule("twice", daily, 1));
@@ -1248,14 +1242,20 @@ async fn a_sled_first_start_stopped_while_applying_is_undone_at_the_next() {
     let ran = h.state("kept").await;
     assert_eq!(ran.runs_completed, 1);
     h.stop().await;
-    {
-        let db = sled::open(h.project.path("state")).unwrap();
-        let applied = db.open_tree("applied").unwrap();
-        applied.insert([0u8, 1], &[] as &[u8]).unwrap();
-        db.flush().unwrap();
-    }
+    mark_staging(&h);
     h.boot("gen-ok.sh").await;
     assert_eq!(h.state("kept").await, ran);
+}
+
+/// Sets, in a stopped daemon's sled store, the mark a first start leaves
+/// while it stages; returns how many keys `applied` held before.
+fn mark_staging(h: &H) -> usize {
+    let db = sled::open(h.project.path("state")).unwrap();
+    let applied = db.open_tree("applied").unwrap();
+    let before = applied.len();
+    applied.insert([0u8, 1], &[] as &[u8]).unwrap();
+    db.flush().unwrap();
+    before
 }
 
 /// A sled store written before its index of running runs existed gets it

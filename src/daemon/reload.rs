@@ -141,7 +141,7 @@ pub(super) fn preload(
 }
 
 /// A staged reconcile's task: what it committed, if it did.
-type StagedTask = JoinHandle<Result<Option<Staged>, StoreError>>;
+type StagedTask = JoinHandle<Result<Staged, StoreError>>;
 
 /// What the first reload starts with, decided once the store is open.
 pub(super) struct HeadStart {
@@ -204,7 +204,7 @@ impl HeadStart {
         let _ = to.send(Stage::Final(whole.clone()));
         drop(to);
         match task.await {
-            Ok(Ok(Some(staged))) => {
+            Ok(Ok(staged)) => {
                 for (id, change, settled) in &staged {
                     // Into an empty store each staged schedule is new:
                     // written, with its hash when it settled.
@@ -215,7 +215,6 @@ impl HeadStart {
                 }
                 Ok((applied, staged))
             }
-            Ok(Ok(None)) => Ok((applied, Vec::new())),
             // This reload fails as any other whose store fails. A store
             // that could not undo what it staged does so when it next
             // opens (after an I/O error the daemon reopens it), before

@@ -499,18 +499,15 @@ pub trait RecordStore: Send + Sync + 'static {
     /// differently, and reads no state to learn which schedules exist.
     async fn applied(&self) -> Result<std::collections::HashMap<String, Option<u64>>, StoreError>;
 
-    /// Applies, in one fenced transaction, the batches of schedules `feed`
-    /// gives while the folder is being read, then commits them if the
-    /// read's final set wants each as staged; otherwise it fails and writes
-    /// nothing (see [`staged`]). None where the backend does not stage.
+    /// Applies the batches of schedules `feed` gives while the folder is
+    /// being read, into a store that has no schedule, then removes those
+    /// the read's final set does not want as staged (see [`staged`]). On
+    /// an error, or if the final set never comes, nothing staged stands.
     async fn reconcile_staged(
         &self,
         feed: Arc<staged::Feed>,
         now: DateTime<Utc>,
-    ) -> Result<Option<staged::Staged>, StoreError> {
-        let _ = (feed, now);
-        Ok(None)
-    }
+    ) -> Result<staged::Staged, StoreError>;
 
     /// One schedule.
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError>;

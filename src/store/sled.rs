@@ -1030,9 +1030,8 @@ impl RecordStore for SledStore {
         &self,
         feed: Arc<staged::Feed>,
         now: DateTime<Utc>,
-    ) -> Result<Option<staged::Staged>, StoreError> {
-        self.blocking(move |s| s.stage_blocking(&feed, now).map(Some))
-            .await
+    ) -> Result<staged::Staged, StoreError> {
+        self.blocking(move |s| s.stage_blocking(&feed, now)).await
     }
 }
 

@@ -1,7 +1,9 @@
 //! A first start's reconcile applied while the folder is still being read:
 //! the schedules each file wants come in batches (see
-//! [`crate::reconcile::Stager`]) into one transaction, which commits only if
-//! the whole read, when it ends, wants each of them as staged.
+//! [`crate::reconcile::Stager`]) and are applied at once; when the read
+//! ends, those the whole folder does not want as staged are removed.
+//! PostgreSQL does it all in one transaction; sled commits each batch and
+//! marks the store until the removal is done (see `store/sled.rs`).
 //!
 //! Why: at 10,000 schedules the read and the store's writes each take about
 //! half a second, on two cores. The read needs one; the writes (and on

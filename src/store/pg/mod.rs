@@ -1432,12 +1432,12 @@ impl RecordStore for PgStore {
         &self,
         feed: Arc<super::staged::Feed>,
         now: DateTime<Utc>,
-    ) -> Result<Option<super::staged::Staged>, StoreError> {
-        // On the leader's session, which it holds until the read ends: a
-        // first start's other changes wait (none is urgent before ready).
+    ) -> Result<super::staged::Staged, StoreError> {
+        // One transaction on the leader's session, held until the read
+        // ends: no other session sees a staged row before its commit, and
+        // a daemon stopped half way leaves nothing behind.
         self.change(true, move |tx| ops::reconcile_staged(tx, &feed, now))
             .await
-            .map(Some)
     }
 
     async fn begin_next(&self, now: DateTime<Utc>) -> Result<Next, StoreError> {
