@@ -108,6 +108,14 @@ impl DesiredSet {
 /// Each product's document as JSON, parsed once and shared by its schedules.
 type ProductValues = std::collections::HashMap<String, std::sync::Arc<Value>>;
 
+/// Where schedule `d` of `catalog` is defined.
+fn source_of(catalog: &Catalog, d: &spec::Document<spec::Schedule>) -> SourceRef {
+    SourceRef {
+        file: catalog.display(d.file).to_string(),
+        line: catalog.doc_line(d.file, d.index),
+    }
+}
+
 /// The [`Desired`] of schedule `d` of `catalog`, whose product is `product`.
 fn desired_of(
     catalog: &Catalog,
@@ -115,10 +123,16 @@ fn desired_of(
     product: &spec::Document<spec::Product>,
     product_values: &mut ProductValues,
 ) -> Desired {
-    let source = SourceRef {
-        file: catalog.display(d.file).to_string(),
-        line: catalog.doc_line(d.file, d.index),
-    };
+    desired_at(d, source_of(catalog, d), product, product_values)
+}
+
+/// The [`Desired`] of schedule `d`, defined at `source`.
+fn desired_at(
+    d: &spec::Document<spec::Schedule>,
+    source: SourceRef,
+    product: &spec::Document<spec::Product>,
+    product_values: &mut ProductValues,
+) -> Desired {
     let hash = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -154,56 +168,60 @@ fn desired_of(
 /// rest is parsed (see `Store::reconcile_staged`).
 ///
 /// Only what one file says can be known before the last file: a schedule
-/// is staged when its file has no error of its own and its product came
-/// from such a file before it. What needs every file (an id defined twice,
-/// a product defined later) is not, so a staged schedule is a guess that
-/// [`DesiredSet::from_catalog`] of the whole read confirms or [`refuted`] finds.
+/// is staged when its file has no error of its own and its product has
+/// come from such a file (a schedule read first waits for it). What needs
+/// every file (an id or a product defined twice, a product never defined)
+/// is not, so a staged schedule is a guess that
+/// [`DesiredSet::from_catalog`] of the whole read confirms or [`refuted`]
+/// finds.
 #[derive(Debug, Default)]
 pub struct Stager {
-    /// How far into the catalog's lists the files seen so far reach.
-    files: usize,
-    products_seen: usize,
-    schedules_seen: usize,
-    findings_seen: usize,
     /// Products of files without errors, by id: the first one wins.
     products: std::collections::HashMap<String, spec::Document<spec::Product>>,
     product_values: ProductValues,
+    /// Schedules read before their product, by product id.
+    waiting: std::collections::HashMap<String, Vec<(spec::Document<spec::Schedule>, SourceRef)>>,
     batch: DesiredSet,
 }
 
 impl Stager {
-    /// Takes in every file `catalog` holds beyond those seen; `catalog` is
-    /// the same read, grown by whole files. Returns a batch once it holds
-    /// `batch` schedules.
-    pub fn file_read(&mut self, catalog: &Catalog, batch: usize) -> Option<DesiredSet> {
-        let new_files = self.files..catalog.files.len();
-        self.files = catalog.files.len();
-        let bad: std::collections::HashSet<usize> = catalog.findings[self.findings_seen..]
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .map(|f| f.file)
-            .collect();
-        self.findings_seen = catalog.findings.len();
-        for p in &catalog.products[self.products_seen..] {
-            if new_files.contains(&p.file) && !bad.contains(&p.file) {
-                self.products
-                    .entry(p.doc.id.clone())
-                    .or_insert_with(|| p.clone());
-            }
+    /// Takes in one file, read on its own (`file` is that file's catalog).
+    /// Returns a batch once it holds `batch` schedules.
+    pub fn file_read(&mut self, file: &Catalog, batch: usize) -> Option<DesiredSet> {
+        if file.has_errors() {
+            return None;
         }
-        self.products_seen = catalog.products.len();
-        for d in &catalog.schedules[self.schedules_seen..] {
-            if bad.contains(&d.file) {
+        for p in &file.products {
+            if self.products.contains_key(&p.doc.id) {
                 continue;
             }
-            let Some(product) = self.products.get(d.doc.product.as_str()) else {
-                continue;
-            };
-            let desired = desired_of(catalog, d, product, &mut self.product_values);
-            self.batch.schedules.insert(d.doc.id.clone(), desired);
+            self.products.insert(p.doc.id.clone(), p.clone());
+            for (d, source) in self.waiting.remove(&p.doc.id).unwrap_or_default() {
+                self.stage(&d, source, p);
+            }
         }
-        self.schedules_seen = catalog.schedules.len();
+        for d in &file.schedules {
+            let source = source_of(file, d);
+            match self.products.get(&d.doc.product).cloned() {
+                Some(p) => self.stage(d, source, &p),
+                None => self
+                    .waiting
+                    .entry(d.doc.product.clone())
+                    .or_default()
+                    .push((d.clone(), source)),
+            }
+        }
         (self.batch.schedules.len() >= batch).then(|| std::mem::take(&mut self.batch))
+    }
+
+    fn stage(
+        &mut self,
+        d: &spec::Document<spec::Schedule>,
+        source: SourceRef,
+        product: &spec::Document<spec::Product>,
+    ) {
+        let desired = desired_at(d, source, product, &mut self.product_values);
+        self.batch.schedules.insert(d.doc.id.clone(), desired);
     }
 
     /// What is staged and not yet returned, if anything.
@@ -268,7 +286,28 @@ pub enum Change {
     Removed(ScheduleState),
 }
 
+/// What a reload logs of a [`Change`], without its states: 10,000 of them
+/// held until a first start's log line cost a fifth of its memory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Noted {
+    /// Added, with its description.
+    Added(String),
+    /// Updated: the error its files have now, if any, and its status.
+    Updated(Option<FileError>, ScheduleStatus),
+    /// Removed.
+    Removed,
+}
+
 impl Change {
+    /// What a reload logs of it.
+    pub fn noted(&self) -> Noted {
+        match self {
+            Change::Added(s) => Noted::Added(s.description.clone()),
+            Change::Updated { after, .. } => Noted::Updated(after.error.clone(), after.status),
+            Change::Removed(_) => Noted::Removed,
+        }
+    }
+
     /// The state to store.
     pub fn state(&self) -> &ScheduleState {
         match self {
@@ -514,26 +553,46 @@ mod tests {
         format!("apiVersion: adsched/v1\nkind: Schedule\nid: {id}\nname: S\nproduct: p1\nschedule:\n  daily: {{at: \"09:00\"}}\ntemplates: {{mode: unused, count: 1}}\n")
     }
 
-    /// Reads `files` (name, text) as the daemon's first start does, staging
-    /// as it goes: the staged batches (of 2) and the whole read's set.
-    fn stage(files: &[(&str, &str)]) -> (Vec<DesiredSet>, DesiredSet) {
+    /// A folder read as the daemon's first start reads it, staging as it goes.
+    struct Read {
+        /// The staged batches (of 2), the rest last.
+        batches: Vec<DesiredSet>,
+        /// The whole read's set.
+        whole: DesiredSet,
+        /// The files as they were read, then as the catalog lists them.
+        read: Vec<String>,
+        listed: Vec<String>,
+    }
+
+    /// Reads `files` (path, text).
+    fn stage(files: &[(&str, &str)]) -> Read {
         let dir = std::env::temp_dir().join(format!("adsched-stage-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&dir).unwrap();
         for (name, text) in files {
-            std::fs::write(dir.join(name), text).unwrap();
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
         }
         let opts = Options::new(Pool::default(), chrono::Utc::now());
         let mut stager = Stager::default();
         let mut batches = Vec::new();
         let mut cache = spec::ParseCache::default();
+        let mut read = Vec::new();
+        let name = |f: &spec::SourceFile| f.path.strip_prefix(&dir).unwrap().display().to_string();
         let catalog =
-            spec::load_cached_each(std::slice::from_ref(&dir), &opts, &mut cache, &mut |c| {
-                batches.extend(stager.file_read(c, 2));
+            spec::load_cached_each(std::slice::from_ref(&dir), &opts, &mut cache, &mut |file| {
+                read.push(name(&file.files[0]));
+                batches.extend(stager.file_read(file, 2));
             })
             .unwrap();
         batches.extend(stager.rest());
+        let listed = catalog.files.iter().map(name).collect();
         std::fs::remove_dir_all(&dir).unwrap();
-        (batches, DesiredSet::from_catalog(&catalog))
+        Read {
+            batches,
+            whole: DesiredSet::from_catalog(&catalog),
+            read,
+            listed,
+        }
     }
 
     fn staged(batches: &[DesiredSet]) -> Vec<(&str, u64)> {
@@ -546,29 +605,21 @@ mod tests {
     #[test]
     fn a_staged_schedule_is_what_the_whole_read_wants() {
         let (a, b, c) = (schedule("a"), schedule("b"), schedule("c"));
-        let (batches, whole) = stage(&[
+        let broken = format!("{}  oops: 1\n", schedule("broken"));
+        let Read { batches, whole, .. } = stage(&[
             ("0-before.yaml", &schedule("before")),
             ("1-products.yaml", PRODUCT),
             ("2-a.yaml", &a),
             ("3-b.yaml", &b),
             ("4-c.yaml", &c),
-            (
-                "5-broken.yaml",
-                &format!("{}  oops: 1\n", schedule("broken")),
-            ),
+            ("5-broken.yaml", &broken),
         ]);
-        assert_eq!(
-            batches
-                .iter()
-                .map(|b| b.schedules.len())
-                .collect::<Vec<_>>(),
-            [2, 1],
-            "in batches of two, the rest at the end"
-        );
+        let sizes: Vec<usize> = batches.iter().map(|b| b.schedules.len()).collect();
+        assert_eq!(sizes, [2, 2], "in batches of two");
         let ids: Vec<&str> = staged(&batches).iter().map(|(id, _)| *id).collect();
-        // `before` names a product not read yet; `broken`'s file has an error.
-        assert_eq!(ids, ["a", "b", "c"]);
-        assert!(whole.schedules.contains_key("before"));
+        // `before` waited for its product; `broken`'s file has an error.
+        assert_eq!(ids, ["a", "before", "b", "c"]);
+        assert!(!whole.schedules.contains_key("broken"));
         assert!(refuted(staged(&batches), &whole).is_empty());
         for (id, hash) in staged(&batches) {
             let d = &whole.schedules[id];
@@ -577,9 +628,25 @@ mod tests {
         }
     }
 
+    /// A repository keeps its products at the top and its schedules in a
+    /// folder per brand: the products are read first, so each schedule is
+    /// staged as its file is read, yet the catalog lists files in path order.
+    #[test]
+    fn files_at_the_top_of_the_folder_are_read_first() {
+        let r = stage(&[
+            ("acme/a.yaml", &schedule("a")),
+            ("acme/b.yaml", &schedule("b")),
+            ("products.yaml", PRODUCT),
+        ]);
+        assert_eq!(r.read, ["products.yaml", "acme/a.yaml", "acme/b.yaml"]);
+        assert_eq!(r.listed, ["acme/a.yaml", "acme/b.yaml", "products.yaml"]);
+        assert_eq!(r.batches.len(), 1, "both staged by the time b was read");
+        assert!(refuted(staged(&r.batches), &r.whole).is_empty());
+    }
+
     #[test]
     fn an_id_a_later_file_defines_again_refutes_what_was_staged() {
-        let (batches, whole) = stage(&[
+        let Read { batches, whole, .. } = stage(&[
             ("1-products.yaml", PRODUCT),
             ("2-a.yaml", &schedule("a")),
             ("3-b.yaml", &schedule("b")),
@@ -590,7 +657,7 @@ mod tests {
         let a = refuted(staged(&batches), &whole);
         assert_eq!(a.into_iter().collect::<Vec<_>>(), ["a"], "b stands");
         // A product defined again refutes every schedule staged with it.
-        let (batches, whole) = stage(&[
+        let Read { batches, whole, .. } = stage(&[
             ("1-products.yaml", PRODUCT),
             ("2-a.yaml", &schedule("a")),
             ("3-products-again.yaml", PRODUCT),
@@ -598,8 +665,6 @@ mod tests {
         assert!(refuted(staged(&batches), &whole).contains("a"));
     }
 
-    /// States stored by earlier versions hold this exact text: a different
-    /// text would read as a changed calendar for every schedule.
     #[test]
     fn the_calendar_key_is_the_stored_text() {
         let spec = serde_json::json!({

@@ -626,7 +626,8 @@ async fn a_restart_compares_only_the_schedules_whose_files_changed(b: Backend) {
 async fn a_first_start_stores_only_what_the_whole_folder_wants(b: Backend) {
     let p = Project::new();
     let daily = "  daily: { at: \"09:00\" }\n  timezone: UTC";
-    // Read before its product's file (`products.yaml`), then after it.
+    // Read before its product's file (`products.yaml`): staged once that
+    // is read. Then one read after it.
     p.write("schedules/a-early.yaml", &schedule("early", daily, 1));
     p.write("schedules/t-late.yaml", &schedule("late", daily, 1));
     // Staged when read; the same id comes again in the next file.
@@ -658,8 +659,8 @@ async fn a_first_start_stores_only_what_the_whole_folder_wants(b: Backend) {
         .staged
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(
-        staged, 1,
-        "`late` staged and kept; `twice` staged, then removed"
+        staged, 2,
+        "`early` and `late` kept; `twice` staged, then removed"
     );
     h.stop().await;
 

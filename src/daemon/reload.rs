@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use super::Ctx;
-use crate::reconcile::{self, DesiredSet};
+use crate::reconcile::{self, DesiredSet, Noted};
 use crate::records::FileError;
 use crate::spec::{self, Options, Pool};
 use crate::store::staged::{Feed, Stage, Staged};
@@ -351,7 +351,10 @@ async fn reload_with(
             .store
             .reconcile(batch.to_vec(), desired.clone(), now)
             .await?;
-        results.extend(batch.iter().cloned().zip(outcomes));
+        let noted = outcomes
+            .into_iter()
+            .map(|(c, settled)| (c.as_ref().map(reconcile::Change::noted), settled));
+        results.extend(batch.iter().cloned().zip(noted));
     }
     // A line per schedule tells an operator what an edit did; a first start
     // with thousands of schedules says it in the summary below, and keeps
@@ -363,27 +366,25 @@ async fn reload_with(
         let Some(change) = change else { continue };
         changed += 1;
         match &change {
-            reconcile::Change::Added(s) => {
+            Noted::Added(description) => {
                 added += 1;
                 if many {
-                    tracing::debug!(schedule_id = %id, "schedule added: {}", s.description)
+                    tracing::debug!(schedule_id = %id, "schedule added: {description}")
                 } else {
-                    tracing::info!(schedule_id = %id, "schedule added: {}", s.description)
+                    tracing::info!(schedule_id = %id, "schedule added: {description}")
                 }
             }
-            reconcile::Change::Removed(_) => {
+            Noted::Removed => {
                 removed += 1;
                 tracing::info!(schedule_id = %id, "schedule removed; history kept")
             }
-            reconcile::Change::Updated { after, .. } => match &after.error {
-                Some(e) => {
-                    tracing::warn!(schedule_id = %id, "file invalid, last valid version kept: {}:{}:{}: {}", e.file, e.line, e.column, e.message)
-                }
-                None => {
-                    updated += 1;
-                    tracing::info!(schedule_id = %id, "schedule updated ({})", after.status.as_str())
-                }
-            },
+            Noted::Updated(Some(e), _) => {
+                tracing::warn!(schedule_id = %id, "file invalid, last valid version kept: {}:{}:{}: {}", e.file, e.line, e.column, e.message)
+            }
+            Noted::Updated(None, status) => {
+                updated += 1;
+                tracing::info!(schedule_id = %id, "schedule updated ({})", status.as_str())
+            }
         }
     }
     if many {

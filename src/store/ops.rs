@@ -230,7 +230,7 @@ pub(crate) fn reconcile_staged<T: Txn>(
                 let results = reconcile_ids(tx, &ids, &set, now)?;
                 for (id, (change, settled)) in ids.into_iter().zip(results) {
                     hashes.push((id.clone(), set.schedules[&id].hash));
-                    out.push((id, change, settled));
+                    out.push((id, change.as_ref().map(Change::noted), settled));
                 }
             }
             Some(Stage::Final(whole)) => {

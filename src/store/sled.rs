@@ -43,6 +43,7 @@ use sled::Transactional;
 
 use super::ops::{self, Txn};
 use super::{staged, Action, Outcome, RecordStore, RunSelect, StoreError};
+use crate::reconcile::Change;
 use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 
 impl From<sled::Error> for StoreError {
@@ -567,7 +568,7 @@ impl SledStore {
             })?;
             for (id, (change, settled)) in ids.into_iter().zip(results) {
                 hashes.push((id.clone(), set.schedules[&id].hash));
-                out.push((id, change, settled));
+                out.push((id, change.as_ref().map(Change::noted), settled));
             }
         }
         unreachable!("the loop returns")

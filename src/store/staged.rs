@@ -12,7 +12,7 @@
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use crate::reconcile::{Change, DesiredSet};
+use crate::reconcile::{DesiredSet, Noted};
 
 /// What the read of the folder sends a staged reconcile.
 #[derive(Clone)]
@@ -25,7 +25,7 @@ pub enum Stage {
 }
 
 /// Per staged schedule: its id, the change made and whether it settled.
-pub type Staged = Vec<(String, Option<Change>, bool)>;
+pub type Staged = Vec<(String, Option<Noted>, bool)>;
 
 /// The batches of one staged reconcile as its transaction reads them. They
 /// are kept, as a transaction may be tried again from its start (a sled
