@@ -412,7 +412,17 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Daemon, Stri
     let reload_notify = Arc::new(Notify::new());
     let now = clock.now();
     let (stage, feed) = crate::store::staged::Feed::new();
-    let preload = reload::preload(&config, &settings, &reload_notify, now, stage.clone());
+    // A sled store already on disk is a restart: whether it holds schedules
+    // is known only once it opens, late in the read, so the read does not
+    // stage for it (a first start with nothing on disk does).
+    let may_stage = config.store.is_some() || !crate::store::SledStore::on_disk(&config.state);
+    let preload = reload::preload(
+        &config,
+        &settings,
+        &reload_notify,
+        now,
+        may_stage.then(|| stage.clone()),
+    );
     let store = Store::open_any(config.store.as_deref(), &config.state)
         .await
         .map_err(|e| e.to_string())?;

@@ -100,20 +100,20 @@ pub(super) fn read_folder(
 /// and the arming is found by the rescan queued here, which compares every
 /// file's size, time and inode with what was read.
 ///
-/// Each file's schedules go to `stage` as they are read (see
+/// Each file's schedules go to `stage`, if given, as they are read (see
 /// [`head_start`]), until no one receives them.
 pub(super) fn preload(
     config: &super::Config,
     settings: &Arc<crate::settings::Settings>,
     changed: &Arc<tokio::sync::Notify>,
     now: chrono::DateTime<chrono::Utc>,
-    stage: Sender<Stage>,
+    stage: Option<Sender<Stage>>,
 ) -> tokio::task::JoinHandle<Preloaded> {
     let (config, settings, changed) = (config.clone(), settings.clone(), changed.clone());
     tokio::task::spawn_blocking(move || {
         let t = std::time::Instant::now();
         let mut cache = spec::ParseCache::default();
-        let mut stager = Some((reconcile::Stager::default(), stage));
+        let mut stager = stage.map(|to| (reconcile::Stager::default(), to));
         let mut each = |catalog: &spec::Catalog| {
             let Some((files, to)) = stager.as_mut() else {
                 return;
@@ -143,21 +143,17 @@ pub(super) fn preload(
 /// A staged reconcile's task: what it committed, if it did.
 type StagedTask = JoinHandle<Result<Staged, StoreError>>;
 
-/// What the first reload starts with, decided once the store is open.
+/// A staged reconcile of an empty store, running: where the whole read
+/// goes when it ends, and its outcome.
 pub(super) struct HeadStart {
-    /// Each stored schedule's applied hash, read when this was decided
-    /// (nothing reconciles before the first reload).
-    applied: HashMap<String, Option<u64>>,
-    /// A staged reconcile of an empty store, if one runs: where the whole
-    /// read goes when it ends, and its outcome.
-    staging: Option<(Sender<Stage>, StagedTask)>,
+    whole: Sender<Stage>,
+    task: StagedTask,
 }
 
-/// Decides how the first reload goes. On a leader whose store holds no
-/// schedule (a first start, when every schedule is new) the preload's
-/// batches go into a staged reconcile (see [`crate::store::staged`]) while
-/// the folder is still being read; otherwise `feed` is dropped and the
-/// preload stops staging.
+/// Starts a staged reconcile (see [`crate::store::staged`]) on a leader
+/// whose store holds no schedule, a first start, when every schedule is
+/// new: the preload's batches go into it while the folder is still being
+/// read. Otherwise `feed` is dropped and the preload stops staging.
 pub(super) async fn head_start(
     ctx: &Arc<Ctx>,
     feed: Feed,
@@ -168,62 +164,53 @@ pub(super) async fn head_start(
     if !ctx.is_leader() || ctx.store.failure().is_some() {
         return None;
     }
-    let applied = ctx.store.applied().await.ok()?;
-    let staging = applied.is_empty().then(|| {
-        let store = ctx.store.clone();
-        let task = tokio::spawn(async move { store.reconcile_staged(Arc::new(feed), now).await });
-        (whole, task)
-    });
-    Some(HeadStart { applied, staging })
+    if ctx.store.has_schedules().await.unwrap_or(true) {
+        return None;
+    }
+    let store = ctx.store.clone();
+    let task = tokio::spawn(async move { store.reconcile_staged(Arc::new(feed), now).await });
+    Some(HeadStart { whole, task })
 }
 
 impl HeadStart {
     /// Ends a staged reconcile without the whole read: it writes nothing.
     async fn abandon(self) {
-        if let Some((to, task)) = self.staging {
-            drop(to);
-            if let Ok(Err(e)) = task.await {
-                tracing::debug!("nothing applied while the folder was read: {e}");
-            }
+        drop(self.whole);
+        if let Ok(Err(e)) = self.task.await {
+            tracing::debug!("nothing applied while the folder was read: {e}");
         }
     }
 
-    /// The applied hashes with what the staged reconcile committed, and
-    /// its changes.
+    /// The applied hashes (of an empty store, all of them) after the
+    /// staged reconcile, and its changes.
     async fn finish(
         self,
         whole: &Arc<DesiredSet>,
     ) -> Result<(HashMap<String, Option<u64>>, Staged), StoreError> {
-        let HeadStart {
-            mut applied,
-            staging,
-        } = self;
-        let Some((to, task)) = staging else {
-            return Ok((applied, Vec::new()));
-        };
-        let _ = to.send(Stage::Final(whole.clone()));
-        drop(to);
-        match task.await {
-            Ok(Ok(staged)) => {
-                for (id, change, settled) in &staged {
-                    // Into an empty store each staged schedule is new:
-                    // written, with its hash when it settled.
-                    if change.is_some() {
-                        let hash = whole.schedules.get(id).map(|d| d.hash);
-                        applied.insert(id.clone(), hash.filter(|_| *settled));
-                    }
-                }
-                Ok((applied, staged))
-            }
+        let _ = self.whole.send(Stage::Final(whole.clone()));
+        drop(self.whole);
+        let staged = match self.task.await {
+            Ok(staged) => staged?,
             // This reload fails as any other whose store fails. A store
             // that could not undo what it staged does so when it next
             // opens (after an I/O error the daemon reopens it), before
             // any other reload applies anything.
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(StoreError::Backend(format!(
-                "the staged reconcile stopped: {e}"
-            ))),
+            Err(e) => {
+                return Err(StoreError::Backend(format!(
+                    "the staged reconcile stopped: {e}"
+                )))
+            }
+        };
+        let mut applied = HashMap::with_capacity(staged.len());
+        for (id, change, settled) in &staged {
+            // Into an empty store each staged schedule is new: written,
+            // with its hash when it settled.
+            if change.is_some() {
+                let hash = whole.schedules.get(id).map(|d| d.hash);
+                applied.insert(id.clone(), hash.filter(|_| *settled));
+            }
         }
+        Ok((applied, staged))
     }
 }
 

@@ -499,6 +499,9 @@ pub trait RecordStore: Send + Sync + 'static {
     /// differently, and reads no state to learn which schedules exist.
     async fn applied(&self) -> Result<std::collections::HashMap<String, Option<u64>>, StoreError>;
 
+    /// Whether any schedule is stored (a removed one counts).
+    async fn has_schedules(&self) -> Result<bool, StoreError>;
+
     /// Applies the batches of schedules `feed` gives while the folder is
     /// being read, into a store that has no schedule, then removes those
     /// the read's final set does not want as staged (see [`staged`]). On

@@ -416,6 +416,11 @@ impl Handles {
 }
 
 impl SledStore {
+    /// Whether `dir` holds a store already (sled's `db` file).
+    pub fn on_disk(dir: &Path) -> bool {
+        dir.join("db").exists()
+    }
+
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
         // sled lets go of its lock a moment after a store closes (its
@@ -818,6 +823,11 @@ impl RecordStore for SledStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn has_schedules(&self) -> Result<bool, StoreError> {
+        self.blocking(|s| Ok(s.h()?.schedules.first()?.is_some()))
+            .await
     }
 
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError> {

@@ -1200,6 +1200,13 @@ impl RecordStore for PgStore {
             .collect())
     }
 
+    async fn has_schedules(&self) -> Result<bool, StoreError> {
+        let rows = self
+            .query("SELECT EXISTS (SELECT 1 FROM scheduled_jobs)", vec![])
+            .await?;
+        Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
+    }
+
     async fn schedule(&self, id: &str) -> Result<Option<ScheduleState>, StoreError> {
         let rows = self
             .query(
