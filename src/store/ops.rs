@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::staged::{Feed, Stage, Staged};
+use super::staged::{Feed, Progress, Stage, Staged};
 use super::{Action, Audit, Cancelled, Outcome, Queued, Reviewed, RunEnd, TemplateResult};
 use crate::calendar::Calendar;
 use crate::reconcile::{self, Change, DesiredSet};
@@ -190,7 +190,7 @@ pub(crate) fn apply<T: Txn>(
 }
 
 /// See [`Action::Reconcile`].
-pub(crate) fn reconcile_ids<T: Txn>(
+fn reconcile_ids<T: Txn>(
     tx: &T,
     ids: &[String],
     desired: &DesiredSet,
@@ -211,36 +211,40 @@ pub(crate) fn reconcile_ids<T: Txn>(
     Ok(results)
 }
 
-/// See [`super::RecordStore::reconcile_staged`]: each batch as
-/// [`Action::Reconcile`] does it, then the check against the whole read,
-/// which removes what it refutes. Aborts (nothing is written) when the
-/// read ends without saying what it wants.
+/// One batch of a staged reconcile, as [`Action::Reconcile`] does it: per
+/// schedule of `set`, in its order, the change noted and whether it settled.
+pub(crate) fn stage_batch<T: Txn>(
+    tx: &T,
+    set: &DesiredSet,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Option<reconcile::Noted>, bool)>, T::Error> {
+    let ids: Vec<String> = set.schedules.keys().cloned().collect();
+    let done = reconcile_ids(tx, &ids, set, now)?;
+    Ok(done
+        .into_iter()
+        .map(|(change, settled)| (change.as_ref().map(Change::noted), settled))
+        .collect())
+}
+
+/// See [`super::RecordStore::reconcile_staged`], in one transaction: each
+/// batch, then the check against the whole read, which removes what it
+/// refutes. Aborts (nothing is written) when the read ends without it.
 pub(crate) fn reconcile_staged<T: Txn>(
     tx: &T,
     feed: &Feed,
     now: DateTime<Utc>,
 ) -> Result<Staged, T::Error> {
-    let mut out = Vec::new();
-    let mut hashes: Vec<(String, u64)> = Vec::new();
+    let mut progress = Progress::default();
     for i in 0.. {
         match feed.get(i) {
             None => break,
-            Some(Stage::Batch(set)) => {
-                let ids: Vec<String> = set.schedules.keys().cloned().collect();
-                let results = reconcile_ids(tx, &ids, &set, now)?;
-                for (id, (change, settled)) in ids.into_iter().zip(results) {
-                    hashes.push((id.clone(), set.schedules[&id].hash));
-                    out.push((id, change.as_ref().map(Change::noted), settled));
-                }
-            }
+            Some(Stage::Batch(set)) => progress.add(&set, stage_batch(tx, &set, now)?),
             Some(Stage::Final(whole)) => {
-                let staged = hashes.iter().map(|(id, h)| (id.as_str(), *h));
-                let refuted = reconcile::refuted(staged, &whole);
+                let (refuted, staged) = progress.settle(Some(&whole));
                 if !refuted.is_empty() {
-                    tx.unstage(&refuted.iter().copied().collect::<Vec<_>>())?;
+                    tx.unstage(&refuted.iter().map(String::as_str).collect::<Vec<_>>())?;
                 }
-                out.retain(|(id, ..)| !refuted.contains(id.as_str()));
-                return Ok(out);
+                return Ok(staged);
             }
         }
     }

@@ -43,7 +43,6 @@ use sled::Transactional;
 
 use super::ops::{self, Txn};
 use super::{staged, Action, Outcome, RecordStore, RunSelect, StoreError};
-use crate::reconcile::Change;
 use crate::records::{AuditEntry, LogLine, Run, RunStatus, ScheduleState, Usage};
 
 impl From<sled::Error> for StoreError {
@@ -521,42 +520,33 @@ impl SledStore {
         feed: &staged::Feed,
         now: DateTime<Utc>,
     ) -> Result<staged::Staged, StoreError> {
-        let mut out: staged::Staged = Vec::new();
-        let mut hashes: Vec<(String, u64)> = Vec::new();
-        let whole = match self.stage_batches(feed, now, &mut out, &mut hashes) {
+        let mut progress = staged::Progress::default();
+        let whole = match self.stage_batches(feed, now, &mut progress) {
             Ok(whole) => whole,
             Err(e) => {
                 // Undone at once if the store lets it; else at the next open.
-                let ids: Vec<&str> = hashes.iter().map(|(id, _)| id.as_str()).collect();
-                let _ = self.unstage_blocking(&ids);
+                let _ = self.unstage_blocking(&progress.ids());
                 return Err(e);
             }
         };
         // Without the whole read (the reload gave up), nothing staged stands.
-        let refuted: std::collections::HashSet<&str> = match &whole {
-            Some(whole) => {
-                crate::reconcile::refuted(hashes.iter().map(|(id, h)| (id.as_str(), *h)), whole)
-            }
-            None => hashes.iter().map(|(id, _)| id.as_str()).collect(),
-        };
-        self.unstage_blocking(&refuted.iter().copied().collect::<Vec<_>>())?;
+        let (refuted, staged) = progress.settle(whole.as_deref());
+        self.unstage_blocking(&refuted.iter().map(String::as_str).collect::<Vec<_>>())?;
         if whole.is_none() {
             return Err(StoreError::Aborted(
                 "the read of the folder ended without its final set".into(),
             ));
         }
-        out.retain(|(id, ..)| !refuted.contains(id.as_str()));
-        Ok(out)
+        Ok(staged)
     }
 
     /// Commits each batch `feed` gives (the first with the [`STAGING`]
-    /// mark) into `out` and `hashes`; then the whole read, if it came.
+    /// mark) into `progress`; then the whole read, if it came.
     fn stage_batches(
         &self,
         feed: &staged::Feed,
         now: DateTime<Utc>,
-        out: &mut staged::Staged,
-        hashes: &mut Vec<(String, u64)>,
+        progress: &mut staged::Progress,
     ) -> Result<Option<Arc<crate::reconcile::DesiredSet>>, StoreError> {
         for i in 0.. {
             let set = match feed.get(i) {
@@ -564,17 +554,13 @@ impl SledStore {
                 Some(staged::Stage::Final(whole)) => return Ok(Some(whole)),
                 None => return Ok(None),
             };
-            let ids: Vec<String> = set.schedules.keys().cloned().collect();
-            let results = self.transact(|tx| {
+            let done = self.transact(|tx| {
                 if i == 0 {
                     tx.applied.insert(STAGING, &[] as &[u8])?;
                 }
-                ops::reconcile_ids(tx, &ids, &set, now)
+                ops::stage_batch(tx, &set, now)
             })?;
-            for (id, (change, settled)) in ids.into_iter().zip(results) {
-                hashes.push((id.clone(), set.schedules[&id].hash));
-                out.push((id, change.as_ref().map(Change::noted), settled));
-            }
+            progress.add(&set, done);
         }
         unreachable!("the loop returns")
     }
