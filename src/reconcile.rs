@@ -98,7 +98,7 @@ impl DesiredSet {
             }
             set.schedules.insert(
                 d.doc.id.clone(),
-                desired_of(catalog, d, product, &mut product_values),
+                desired_at(d, source_of(catalog, d), product, &mut product_values),
             );
         }
         set
@@ -114,16 +114,6 @@ fn source_of(catalog: &Catalog, d: &spec::Document<spec::Schedule>) -> SourceRef
         file: catalog.display(d.file).to_string(),
         line: catalog.doc_line(d.file, d.index),
     }
-}
-
-/// The [`Desired`] of schedule `d` of `catalog`, whose product is `product`.
-fn desired_of(
-    catalog: &Catalog,
-    d: &spec::Document<spec::Schedule>,
-    product: &spec::Document<spec::Product>,
-    product_values: &mut ProductValues,
-) -> Desired {
-    desired_at(d, source_of(catalog, d), product, product_values)
 }
 
 /// The [`Desired`] of schedule `d`, defined at `source`.

@@ -115,18 +115,18 @@ pub(super) fn preload(
         let mut cache = spec::ParseCache::default();
         let mut stager = stage.map(|to| (reconcile::Stager::default(), to));
         let mut each = |catalog: &spec::Catalog| {
-            let Some((files, to)) = stager.as_mut() else {
+            let Some((st, to)) = stager.as_mut() else {
                 return;
             };
-            if let Some(batch) = files.file_read(catalog, RECONCILE_BATCH) {
+            if let Some(batch) = st.file_read(catalog, RECONCILE_BATCH) {
                 if to.send(Stage::Batch(Arc::new(batch))).is_err() {
                     stager = None;
                 }
             }
         };
         let read = read_folder(&config, &settings, now, &mut cache, true, &mut each);
-        if let (Ok(Some(_)), Some((mut files, to))) = (&read, stager) {
-            if let Some(batch) = files.rest() {
+        if let (Ok(Some(_)), Some((mut st, to))) = (&read, stager) {
+            if let Some(batch) = st.rest() {
                 let _ = to.send(Stage::Batch(Arc::new(batch)));
             }
         }

@@ -175,7 +175,7 @@ fn walk(
 
 /// Reads every document below `paths` and validates it.
 pub fn load(paths: &[PathBuf], opts: &Options) -> Result<Catalog, LoadError> {
-    load_inner(paths, opts, None, None).map(|c| c.expect("always loaded"))
+    load_inner(paths, opts, None, &mut |_| {}).map(|c| c.expect("always loaded"))
 }
 
 /// Reads `paths` for a report, resolving references (products, duplicate
@@ -295,20 +295,19 @@ pub fn load_cached(
     opts: &Options,
     cache: &mut ParseCache,
 ) -> Result<Catalog, LoadError> {
-    load_with_cache(paths, opts, cache, false, None).map(|c| c.expect("always loaded"))
+    load_with_cache(paths, opts, cache, false, &mut |_| {}).map(|c| c.expect("always loaded"))
 }
 
 /// Like [`load_cached`], calling `each` with every file's own catalog as it
 /// is read, before the checks that need every file: the daemon's first
-/// start applies schedules while the rest is still parsed. Files nearer
-/// the top of a folder are read first; the catalog is the same.
+/// start applies schedules while the rest is still parsed.
 pub fn load_cached_each(
     paths: &[PathBuf],
     opts: &Options,
     cache: &mut ParseCache,
     each: &mut dyn FnMut(&Catalog),
 ) -> Result<Catalog, LoadError> {
-    load_with_cache(paths, opts, cache, false, Some(each)).map(|c| c.expect("always loaded"))
+    load_with_cache(paths, opts, cache, false, each).map(|c| c.expect("always loaded"))
 }
 
 /// Like [`load_cached`], but `None` when no file was added, removed or
@@ -319,7 +318,7 @@ pub fn load_if_changed(
     opts: &Options,
     cache: &mut ParseCache,
 ) -> Result<Option<Catalog>, LoadError> {
-    load_with_cache(paths, opts, cache, true, None)
+    load_with_cache(paths, opts, cache, true, &mut |_| {})
 }
 
 fn load_with_cache(
@@ -327,7 +326,7 @@ fn load_with_cache(
     opts: &Options,
     cache: &mut ParseCache,
     only_if_changed: bool,
-    each: Option<&mut dyn FnMut(&Catalog)>,
+    each: &mut dyn FnMut(&Catalog),
 ) -> Result<Option<Catalog>, LoadError> {
     cache.prepare(opts);
     load_inner(paths, opts, Some((cache, only_if_changed)), each)
@@ -469,7 +468,7 @@ fn load_inner(
     paths: &[PathBuf],
     opts: &Options,
     mut cache: Option<(&mut ParseCache, bool)>,
-    each: Option<&mut dyn FnMut(&Catalog)>,
+    each: &mut dyn FnMut(&Catalog),
 ) -> Result<Option<Catalog>, LoadError> {
     let mut catalog = Catalog::default();
     let mut seen = HashSet::new();
@@ -520,35 +519,26 @@ fn load_inner(
         Some((cache, _)) => cache.read(file, keys[i], opts),
         None => read_single(file, opts),
     };
-    match each {
-        None => {
-            for (i, file) in files.into_iter().enumerate() {
-                merge(&mut catalog, read(i, file));
-            }
-        }
-        Some(each) => {
-            // Files nearer the top first, in path order at each depth: a
-            // repository keeps the products its brand folders share there,
-            // and a caller staging schedules as they come needs them early.
-            // Merged in path order all the same, each as soon as those
-            // before it are: only the files read early wait.
-            let mut order: Vec<usize> = (0..files.len()).collect();
-            order.sort_by_key(|&i| files[i].path.components().count());
-            let mut files: Vec<Option<SourceFile>> = files.into_iter().map(Some).collect();
-            let mut early = std::collections::BTreeMap::new();
-            let mut next = 0;
-            for i in order {
-                let Some(file) = files[i].take() else {
-                    continue;
-                };
-                let single = read(i, file);
-                each(&single);
-                early.insert(i, single);
-                while let Some(single) = early.remove(&next) {
-                    merge(&mut catalog, single);
-                    next += 1;
-                }
-            }
+    // Files nearer the top first, in path order at each depth: a repository
+    // keeps the products its brand folders share there, and a caller staging
+    // schedules as they come (`each`) needs them early. Merged in path order
+    // all the same, each as soon as those before it are: only the files read
+    // early wait, and a flat folder is read in path order.
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| files[i].path.components().count());
+    let mut files: Vec<Option<SourceFile>> = files.into_iter().map(Some).collect();
+    let mut early = std::collections::BTreeMap::new();
+    let mut next = 0;
+    for i in order {
+        let Some(file) = files[i].take() else {
+            continue;
+        };
+        let single = read(i, file);
+        each(&single);
+        early.insert(i, single);
+        while let Some(single) = early.remove(&next) {
+            merge(&mut catalog, single);
+            next += 1;
         }
     }
     if let Some((cache, _)) = cache {
